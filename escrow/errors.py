@@ -1,0 +1,43 @@
+"""The core's exceptions, all rooted at EscrowError so adapters can map them in one place."""
+
+
+class EscrowError(Exception):
+    """Root of every error the core raises on purpose."""
+
+
+class InvalidAmount(EscrowError):
+    """An amount that is not a positive whole number of shillings."""
+
+
+class InvalidPhoneNumber(EscrowError):
+    """A phone number that is not a Kenyan mobile number."""
+
+
+class InvalidTransition(EscrowError):
+    """An event that the order's current state does not allow."""
+
+    def __init__(self, state, event):
+        super().__init__(f"event {event!r} is not allowed in state {state!r}")
+        self.state = state
+        self.event = event
+
+
+class LimitExceeded(EscrowError):
+    """A configured limit refused the request; `limit` names it and `value` is its setting."""
+
+    def __init__(self, limit: str, value: int):
+        super().__init__(f"{limit} limit ({value}) reached")
+        self.limit = limit
+        self.value = value
+
+
+class OrderNotFound(EscrowError):
+    """No order matches the reference, code or caller given."""
+
+
+class NotAllowed(EscrowError):
+    """The caller's role on the order does not permit the action."""
+
+
+class ConfigError(EscrowError):
+    """A missing or malformed setting, named in the message."""

@@ -1,0 +1,39 @@
+"""Kenyan mobile numbers: one canonical form (2547XXXXXXXX / 2541XXXXXXXX) and masking."""
+import re
+
+from escrow.errors import InvalidPhoneNumber
+
+_KENYAN_MOBILE = re.compile(r"^(?:\+?254|0)?([17]\d{8})$")
+
+
+def normalize_msisdn(raw: str) -> str:
+    """07.., 01.., +254.., 254.. (spaces and dashes ignored) -> '2547XXXXXXXX'."""
+    cleaned = re.sub(r"[\s\-()]", "", str(raw or ""))
+    match = _KENYAN_MOBILE.match(cleaned)
+    if not match:
+        raise InvalidPhoneNumber(f"not a Kenyan mobile number: {mask_loose(cleaned)}")
+    return "254" + match.group(1)
+
+
+def to_e164(msisdn: str) -> str:
+    """'2547XXXXXXXX' -> '+2547XXXXXXXX' (Africa's Talking's form)."""
+    return "+" + normalize_msisdn(msisdn)
+
+
+def to_local(msisdn: str) -> str:
+    """'2547XXXXXXXX' -> '07XXXXXXXX' (how people read numbers)."""
+    return "0" + normalize_msisdn(msisdn)[3:]
+
+
+def mask(msisdn: str) -> str:
+    """'254712345678' -> '0712***678': enough to recognise, not enough to call."""
+    local = to_local(msisdn)
+    return f"{local[:4]}***{local[-3:]}"
+
+
+def mask_loose(text: str) -> str:
+    """Mask anything number-like that failed to parse, for error messages and logs."""
+    digits = str(text or "")
+    if len(digits) <= 4:
+        return "***"
+    return f"{digits[:3]}***{digits[-2:]}"
