@@ -41,3 +41,15 @@ class NotAllowed(EscrowError):
 
 class ConfigError(EscrowError):
     """A missing or malformed setting, named in the message."""
+
+
+class WrongCode(EscrowError):
+    """No open order of the caller's matches the code; `remaining` tries are left before a lock."""
+
+    def __init__(self, remaining: int):
+        super().__init__(f"wrong delivery code ({remaining} tries left)")
+        self.remaining = remaining
+
+
+class CodeLocked(EscrowError):
+    """Too many wrong codes: code entry is refused until the buyer issues a fresh code."""

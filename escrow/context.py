@@ -1,0 +1,13 @@
+"""What every use case needs besides its session: settings and the vault."""
+from dataclasses import dataclass
+
+from escrow.settings import EscrowSettings
+from escrow.vault import Vault
+
+
+@dataclass(frozen=True)
+class Core:
+    settings: EscrowSettings
+    vault: Vault
+    paybill: str = ""
+    support_phone: str = ""

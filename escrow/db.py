@@ -1,0 +1,101 @@
+"""Engine and unit-of-work helpers. SQLite by default, PostgreSQL in production."""
+from contextlib import contextmanager
+
+from sqlalchemy import DateTime, create_engine, event, insert
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.sql.functions import FunctionElement
+
+
+class utcnow(FunctionElement):
+    """The database's clock, in naive UTC: timers and deadlines are judged by it, not by a worker's clock."""
+
+    type = DateTime()
+    inherit_cache = True
+
+
+@compiles(utcnow, "postgresql")
+def _pg_utcnow(element, compiler, **kw):
+    return "(now() AT TIME ZONE 'utc')"
+
+
+@compiles(utcnow, "sqlite")
+def _sqlite_utcnow(element, compiler, **kw):
+    return "strftime('%Y-%m-%d %H:%M:%f', 'now')"
+
+
+def normalize_database_url(url: str) -> str:
+    """Accept hosting providers' postgres:// and postgresql:// forms with the installed psycopg 3 driver."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    return url
+
+
+def make_engine(url: str):
+    url = normalize_database_url(url)
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+        event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "begin", _sqlite_begin_immediate)
+        return engine
+    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+
+
+def _sqlite_pragmas(dbapi_connection, _record):
+    dbapi_connection.isolation_level = None  # we issue BEGIN ourselves (see below)
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
+def _sqlite_begin_immediate(connection):
+    """Take SQLite's write lock at the start of every transaction, so two writers serialize
+    instead of failing on lock upgrade; SQLite has no row locks (FOR UPDATE is ignored)."""
+    connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+class Database:
+    """Owns the engine and hands out one session per unit of work."""
+
+    def __init__(self, url: str):
+        self.engine = make_engine(url)
+        self.dialect = self.engine.dialect.name
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    @contextmanager
+    def transaction(self):
+        """One unit of work: commit on success, roll back on any exception."""
+        session: Session = self._sessions()
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+        finally:
+            session.close()
+
+    def dispose(self):
+        self.engine.dispose()
+
+
+def insert_once(session: Session, model, **values) -> bool:
+    """INSERT ... ON CONFLICT DO NOTHING: True when this call inserted the row.
+
+    Idempotency rests on the table's unique constraints, so concurrent duplicates
+    resolve inside the database rather than by check-then-insert.
+    """
+    dialect = session.get_bind().dialect.name
+    module = postgresql if dialect == "postgresql" else sqlite
+    key = list(model.__table__.primary_key.columns)
+    statement = module.insert(model).values(**values).on_conflict_do_nothing().returning(*key)
+    return session.execute(statement).first() is not None
+
+
+def insert_row(session: Session, model, **values):
+    """Plain INSERT returning the new primary key."""
+    return session.execute(insert(model).values(**values).returning(model.id)).scalar_one()

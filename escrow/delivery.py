@@ -1,0 +1,106 @@
+"""Delivery codes and release: the code proves the buyer received the goods.
+
+Codes are 6 digits from `secrets`, stored only as a keyed hash bound to the order, compared in
+constant time. Every wrong entry is counted in the database, per order and per caller."""
+import hmac
+from datetime import timedelta
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from escrow import ledger
+from escrow.context import Core
+from escrow.db import utcnow
+from escrow.errors import CodeLocked, NotAllowed, OrderNotFound, WrongCode
+from escrow.ledger import credit, debit
+from escrow.models import CodeAttempt, Order
+from escrow.notify import queue_sms
+from escrow.orders import buyer_phone, order_of_party, role_of, seller_phone, transition, view_for
+from escrow.payouts import queue_transfer
+from escrow.states import OPEN_FOR_DELIVERY, Event
+from escrow.vault import new_delivery_code
+from escrow.views import CodeMatch, OrderView
+
+MAX_WRONG_PER_ORDER = 5
+MAX_WRONG_PER_CALLER_PER_DAY = 10
+
+
+def issue_code(session: Session, core: Core, order: Order) -> str:
+    """A fresh code for `order`; only its hash is kept. The caller sends the code by SMS."""
+    code = new_delivery_code()
+    session.execute(update(Order).where(Order.id == order.id)
+                    .values(code_hash=core.vault.code_hash(order.id, code), code_locked=False))
+    return code
+
+
+def check_delivery_code(session: Session, core: Core, *, caller: str, code: str) -> CodeMatch:
+    """Find the caller's open order this code belongs to; count a miss against each of them."""
+    caller_key = core.vault.phone_key(caller)
+    _refuse_if_caller_blocked(session, caller_key)
+    orders = _open_orders_of(session, caller_key)
+    if not orders:
+        raise OrderNotFound("no order waiting for delivery")
+    usable = [order for order in orders if not order.code_locked]
+    if not usable:
+        raise CodeLocked("code entry is locked for your orders")
+    for order in usable:
+        if core.vault.code_matches(order.id, (code or "").strip(), order.code_hash):
+            session.add(CodeAttempt(caller_key=caller_key, order_id=order.id, succeeded=True))
+            return CodeMatch(order=view_for(core, order, role_of(order, caller_key)),
+                             token=_confirmation_token(core, order, caller_key))
+    return _count_miss(session, caller_key, usable)
+
+
+def confirm_delivery(session: Session, core: Core, *, caller: str, reference: str, token: str) -> OrderView:
+    """Release the order to the seller: the ledger moves the money to the seller's payable,
+    the B2C payout is queued, the buyer is told. A second confirm finds nothing to release."""
+    order, role = order_of_party(session, core, caller, reference)
+    if not hmac.compare_digest(_confirmation_token(core, order, core.vault.phone_key(caller)), token or ""):
+        raise NotAllowed("the delivery code must be entered again")
+    if not transition(session, order, Event.DELIVERY_CONFIRMED, actor=role, reason="delivery code accepted"):
+        raise NotAllowed("the order changed; please check it again")
+    release_funds(session, core, order)
+    return view_for(core, order, role)
+
+
+def release_funds(session: Session, core: Core, order: Order) -> None:
+    ledger.post(session, kind="release", dedupe_key=f"release:{order.id}", order_id=order.id,
+                lines=[debit(ledger.ESCROW_HELD, order.charge), credit(ledger.SELLER_PAYABLE, order.payout),
+                       credit(ledger.FEE_REVENUE, order.fee)])
+    queue_transfer(session, core, order, purpose="payout", amount=order.payout, phone=seller_phone(core, order))
+    queue_sms(session, core, phone=buyer_phone(core, order), kind="released_to_buyer", order_id=order.id,
+              item=order.item, ref=order.reference, payout=f"{order.payout:,}")
+
+
+def _confirmation_token(core: Core, order: Order, caller_key: str) -> str:
+    """Stands in for the code between the code screen and the confirm screen; changes with the code."""
+    return core.vault.sign(f"confirm:{order.id}:{order.code_hash}:{caller_key}")
+
+
+def _open_orders_of(session: Session, caller_key: str) -> list[Order]:
+    states = [state.value for state in OPEN_FOR_DELIVERY]
+    return list(session.scalars(
+        select(Order).where(Order.state.in_(states), (Order.buyer_key == caller_key) | (Order.seller_key == caller_key))
+        .order_by(Order.id)))
+
+
+def _count_miss(session: Session, caller_key: str, orders: list[Order]) -> CodeMatch:
+    session.add(CodeAttempt(caller_key=caller_key, order_id=None, succeeded=False))
+    remaining = MAX_WRONG_PER_ORDER
+    for order in orders:
+        remaining = min(remaining, MAX_WRONG_PER_ORDER - order.code_failures - 1)
+        session.execute(update(Order).where(Order.id == order.id).values(
+            code_failures=Order.code_failures + 1,
+            code_locked=Order.code_failures + 1 >= MAX_WRONG_PER_ORDER))
+    if remaining <= 0:
+        raise CodeLocked("too many wrong codes")
+    raise WrongCode(remaining)
+
+
+def _refuse_if_caller_blocked(session: Session, caller_key: str) -> None:
+    """A number that keeps guessing is stopped across all its orders, judged on database time."""
+    day_ago = session.scalar(select(utcnow())) - timedelta(days=1)
+    misses = session.scalar(select(func.count()).select_from(CodeAttempt).where(
+        CodeAttempt.caller_key == caller_key, CodeAttempt.succeeded.is_(False), CodeAttempt.at > day_ago))
+    if misses >= MAX_WRONG_PER_CALLER_PER_DAY:
+        raise CodeLocked("too many wrong codes from this number today")

@@ -1,0 +1,75 @@
+"""What money in does to an order: fund it, or hold it aside so it is never lost."""
+from sqlalchemy import update
+from sqlalchemy.orm import Session
+
+from escrow import ledger
+from escrow.context import Core
+from escrow.db import insert_once
+from escrow.delivery import issue_code
+from escrow.errors import InvalidTransition
+from escrow.ledger import credit, debit
+from escrow.models import Order, PaymentReceived
+from escrow.notify import queue_sms
+from escrow.orders import buyer_phone, seller_phone, transition
+from escrow.payouts import queue_transfer
+from escrow.phone import mask
+from escrow.states import Event, State
+from escrow.money import format_kes
+
+
+def apply_money_in(session: Session, core: Core, *, order_id: int, attempt_id: int | None, receipt: str,
+                   amount: int, channel: str) -> str:
+    """Record a receipt once (its uniqueness is the guard), then fund the order, or put the money
+    in suspense (wrong amount), or refund it (the order can no longer take it)."""
+    order = session.get(Order, order_id)
+    if not insert_once(session, PaymentReceived, receipt=receipt, order_id=order_id, attempt_id=attempt_id,
+                       amount=amount, channel=channel, outcome="pending"):
+        return "duplicate"
+    if amount != order.charge:
+        return _hold_in_suspense(session, order, receipt, amount)
+    if order.state == State.AWAITING_PAYMENT.value and transition(
+            session, order, Event.PAYMENT_RECEIVED, actor="mpesa", reason=f"receipt {receipt}"):
+        return _fund(session, core, order, receipt)
+    return _refund_unwanted(session, core, order, receipt, amount)
+
+
+def _fund(session: Session, core: Core, order: Order, receipt: str) -> str:
+    ledger.post(session, kind="funding", dedupe_key=f"in:{receipt}", order_id=order.id,
+                lines=[debit(ledger.MPESA_CASH, order.charge), credit(ledger.ESCROW_HELD, order.charge)])
+    _set_outcome(session, receipt, "funded")
+    code = issue_code(session, core, order)
+    common = dict(item=order.item, ref=order.reference)
+    queue_sms(session, core, phone=buyer_phone(core, order), kind="code_to_buyer", order_id=order.id,
+              charge=f"{order.charge:,}", secret={"code": code}, **common)
+    queue_sms(session, core, phone=seller_phone(core, order), kind="held_to_seller", order_id=order.id,
+              price=f"{order.price:,}", buyer=mask(buyer_phone(core, order)), **common)
+    return "funded"
+
+
+def _hold_in_suspense(session: Session, order: Order, receipt: str, amount: int) -> str:
+    """Money we did not ask for in that amount: kept in suspense, the order sent for review."""
+    ledger.post(session, kind="suspense", dedupe_key=f"in:{receipt}", order_id=order.id,
+                lines=[debit(ledger.MPESA_CASH, amount), credit(ledger.SUSPENSE, amount)],
+                memo=f"expected {order.charge}, received {amount}")
+    _set_outcome(session, receipt, "suspense")
+    try:
+        transition(session, order, Event.PAYMENT_MISMATCHED, actor="mpesa",
+                   reason=f"received {format_kes(amount)}, expected {format_kes(order.charge)}")
+    except InvalidTransition:
+        pass  # already funded or closed: the suspense entry and review listing carry it
+    return "suspense"
+
+
+def _refund_unwanted(session: Session, core: Core, order: Order, receipt: str, amount: int) -> str:
+    """A payment for an order that is no longer payable (paid twice, expired, cancelled) goes back."""
+    ledger.post(session, kind="refund_due", dedupe_key=f"in:{receipt}", order_id=order.id,
+                lines=[debit(ledger.MPESA_CASH, amount), credit(ledger.REFUNDS_PAYABLE, amount)],
+                memo=f"payment {receipt} arrived in state {order.state}")
+    _set_outcome(session, receipt, "refunding")
+    queue_transfer(session, core, order, purpose="return", amount=amount, phone=buyer_phone(core, order),
+                   tag=receipt)
+    return "refunding"
+
+
+def _set_outcome(session: Session, receipt: str, outcome: str) -> None:
+    session.execute(update(PaymentReceived).where(PaymentReceived.receipt == receipt).values(outcome=outcome))

@@ -1,0 +1,78 @@
+"""Double-entry ledger: debits positive, credits negative, every entry sums to zero.
+
+Accounts (balances are debit-positive):
+  mpesa_cash       asset: money on our M-Pesa shortcodes
+  escrow_held      liability, per order: the buyer's money while it waits for delivery
+  seller_payable   liability: released to a seller, payout not yet confirmed
+  refunds_payable  liability: owed back to a buyer, refund not yet confirmed
+  fee_revenue      income: our fees
+  suspense         liability: money in that matches nothing we asked for
+"""
+from dataclasses import dataclass
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from escrow.db import insert_once, insert_row
+from escrow.errors import EscrowError
+from escrow.models import JournalEntry, Posting
+
+MPESA_CASH = "mpesa_cash"
+ESCROW_HELD = "escrow_held"
+SELLER_PAYABLE = "seller_payable"
+REFUNDS_PAYABLE = "refunds_payable"
+FEE_REVENUE = "fee_revenue"
+SUSPENSE = "suspense"
+ACCOUNTS = (MPESA_CASH, ESCROW_HELD, SELLER_PAYABLE, REFUNDS_PAYABLE, FEE_REVENUE, SUSPENSE)
+
+
+class UnbalancedEntry(EscrowError):
+    pass
+
+
+@dataclass(frozen=True)
+class Line:
+    account: str
+    amount: int  # debit positive, credit negative
+
+
+def debit(account: str, amount: int) -> Line:
+    return Line(account, amount)
+
+
+def credit(account: str, amount: int) -> Line:
+    return Line(account, -amount)
+
+
+def post(session: Session, *, kind: str, dedupe_key: str, order_id: int | None, lines: list[Line],
+         memo: str | None = None) -> bool:
+    """Post a balanced entry once. Returns False (posting nothing) if `dedupe_key` was posted before."""
+    _check_balanced(lines)
+    if not insert_once(session, JournalEntry, kind=kind, dedupe_key=dedupe_key, order_id=order_id, memo=memo):
+        return False
+    entry_id = session.scalar(select(JournalEntry.id).where(JournalEntry.dedupe_key == dedupe_key))
+    for line in lines:
+        insert_row(session, Posting, entry_id=entry_id, account=line.account, order_id=order_id,
+                   amount=line.amount)
+    return True
+
+
+def _check_balanced(lines: list[Line]) -> None:
+    if any(not isinstance(line.amount, int) or isinstance(line.amount, bool) for line in lines):
+        raise UnbalancedEntry("ledger amounts must be int")
+    if any(line.account not in ACCOUNTS for line in lines):
+        raise UnbalancedEntry("unknown ledger account")
+    if sum(line.amount for line in lines) != 0:
+        raise UnbalancedEntry(f"entry does not balance: {lines}")
+
+
+def balance(session: Session, account: str, order_id: int | None = None) -> int:
+    query = select(func.coalesce(func.sum(Posting.amount), 0)).where(Posting.account == account)
+    if order_id is not None:
+        query = query.where(Posting.order_id == order_id)
+    return int(session.scalar(query))
+
+
+def held_for(session: Session, order_id: int) -> int:
+    """What the escrow holds for one order, as a positive number."""
+    return -balance(session, ESCROW_HELD, order_id)

@@ -1,0 +1,210 @@
+"""The schema. Alembic migrations create it; these mappings are how the core reads and writes it.
+
+Money columns are BigInteger whole shillings. Phone numbers are stored sealed (encrypted) with a
+keyed hash beside them for look-ups. Delivery codes are stored only as keyed hashes.
+"""
+from datetime import datetime
+
+from sqlalchemy import BigInteger, Boolean, DateTime, ForeignKey, Index, Integer, String, Text, text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from escrow.db import utcnow
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+def _now_column():
+    return mapped_column(DateTime, server_default=utcnow(), nullable=False)
+
+
+class Order(Base):
+    __tablename__ = "orders"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    reference: Mapped[str] = mapped_column(String(12), unique=True)
+    state: Mapped[str] = mapped_column(String(24), index=True)
+    initiated_by: Mapped[str] = mapped_column(String(8))
+    buyer_key: Mapped[str] = mapped_column(String(64), index=True)
+    buyer_sealed: Mapped[str] = mapped_column(Text)
+    seller_key: Mapped[str] = mapped_column(String(64), index=True)
+    seller_sealed: Mapped[str] = mapped_column(Text)
+    item: Mapped[str] = mapped_column(String(40))
+    price: Mapped[int] = mapped_column(BigInteger)      # what buyer and seller agreed
+    fee: Mapped[int] = mapped_column(BigInteger)
+    fee_payer: Mapped[str] = mapped_column(String(8))
+    charge: Mapped[int] = mapped_column(BigInteger)     # what the buyer pays into escrow
+    payout: Mapped[int] = mapped_column(BigInteger)     # what the seller receives on release
+    code_hash: Mapped[str | None] = mapped_column(String(64))
+    code_failures: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    code_locked: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
+    pay_by: Mapped[datetime | None] = mapped_column(DateTime)
+    version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    created_at: Mapped[datetime] = _now_column()
+    updated_at: Mapped[datetime] = _now_column()
+
+
+class OrderEvent(Base):
+    __tablename__ = "order_events"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"), index=True)
+    event: Mapped[str] = mapped_column(String(32))
+    from_state: Mapped[str | None] = mapped_column(String(24))
+    to_state: Mapped[str] = mapped_column(String(24))
+    actor: Mapped[str] = mapped_column(String(12))
+    reason: Mapped[str | None] = mapped_column(String(200))
+    at: Mapped[datetime] = _now_column()
+
+
+class PaymentAttempt(Base):
+    """One STK Push for an order. Created (and committed) before Daraja is called."""
+
+    __tablename__ = "payment_attempts"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"), index=True)
+    amount: Mapped[int] = mapped_column(BigInteger)
+    status: Mapped[str] = mapped_column(String(12))  # queued, sending, sent, unknown, succeeded, failed
+    checkout_request_id: Mapped[str | None] = mapped_column(String(64), unique=True)
+    merchant_request_id: Mapped[str | None] = mapped_column(String(64))
+    result_code: Mapped[str | None] = mapped_column(String(16))
+    result_desc: Mapped[str | None] = mapped_column(String(200))
+    receipt: Mapped[str | None] = mapped_column(String(32), unique=True)
+    created_at: Mapped[datetime] = _now_column()
+    updated_at: Mapped[datetime] = _now_column()
+
+
+class PaymentReceived(Base):
+    """Money in, once per M-Pesa receipt: the receipt's uniqueness is what makes funding idempotent."""
+
+    __tablename__ = "payments_received"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    receipt: Mapped[str] = mapped_column(String(32), unique=True)
+    order_id: Mapped[int | None] = mapped_column(ForeignKey("orders.id"), index=True)
+    attempt_id: Mapped[int | None] = mapped_column(ForeignKey("payment_attempts.id"))
+    amount: Mapped[int] = mapped_column(BigInteger)
+    channel: Mapped[str] = mapped_column(String(8))  # stk, paybill
+    outcome: Mapped[str] = mapped_column(String(16))  # funded, suspense, refunding
+    created_at: Mapped[datetime] = _now_column()
+
+
+_ONE_LIVE = "status <> 'failed' AND purpose IN ('payout', 'refund')"
+
+
+class Payout(Base):
+    """One B2C transfer (to the seller, or a refund to the buyer)."""
+
+    __tablename__ = "payouts"
+    __table_args__ = (
+        # At most one live or successful payout (and one refund) per order: a retry needs the
+        # earlier attempt to be known failed first. Returns of unwanted payments are keyed by
+        # the payment's receipt instead (in their originator id).
+        Index("uq_payouts_one_live", "order_id", "purpose", unique=True,
+              sqlite_where=text(_ONE_LIVE), postgresql_where=text(_ONE_LIVE)),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"), index=True)
+    purpose: Mapped[str] = mapped_column(String(8))  # payout, refund, return
+    recipient_sealed: Mapped[str] = mapped_column(Text)
+    amount: Mapped[int] = mapped_column(BigInteger)
+    status: Mapped[str] = mapped_column(String(12))  # queued, sending, sent, unknown, succeeded, failed
+    originator_conversation_id: Mapped[str] = mapped_column(String(64), unique=True)
+    conversation_id: Mapped[str | None] = mapped_column(String(64), unique=True)
+    receipt: Mapped[str | None] = mapped_column(String(32), unique=True)
+    result_code: Mapped[str | None] = mapped_column(String(16))
+    result_desc: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = _now_column()
+    updated_at: Mapped[datetime] = _now_column()
+
+
+class JournalEntry(Base):
+    """A balanced set of postings. Append-only; `dedupe_key` makes each business fact post once."""
+
+    __tablename__ = "journal_entries"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(24))
+    dedupe_key: Mapped[str] = mapped_column(String(80), unique=True)
+    order_id: Mapped[int | None] = mapped_column(ForeignKey("orders.id"), index=True)
+    memo: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = _now_column()
+
+
+class Posting(Base):
+    """One side of an entry: positive debits, negative credits; each entry's postings sum to zero."""
+
+    __tablename__ = "postings"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    entry_id: Mapped[int] = mapped_column(ForeignKey("journal_entries.id"), index=True)
+    account: Mapped[str] = mapped_column(String(24), index=True)
+    order_id: Mapped[int | None] = mapped_column(ForeignKey("orders.id"), index=True)
+    amount: Mapped[int] = mapped_column(BigInteger)
+
+
+class OutboxItem(Base):
+    """A side effect (STK push, B2C, SMS) written in the same transaction as the fact that causes it."""
+
+    __tablename__ = "outbox"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(24))
+    subject_id: Mapped[int] = mapped_column(Integer)
+    dedupe_key: Mapped[str] = mapped_column(String(80), unique=True)
+    status: Mapped[str] = mapped_column(String(12), default="pending", server_default="pending")
+    due_at: Mapped[datetime] = mapped_column(DateTime, index=True)
+    leased_until: Mapped[datetime | None] = mapped_column(DateTime)
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    last_error: Mapped[str | None] = mapped_column(String(300))
+    created_at: Mapped[datetime] = _now_column()
+    done_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+
+class InboundCallback(Base):
+    """Every provider callback, stored raw before anything else is done with it."""
+
+    __tablename__ = "inbound_callbacks"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    source: Mapped[str] = mapped_column(String(24), index=True)
+    remote_addr: Mapped[str | None] = mapped_column(String(64))
+    body: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(12), default="received", server_default="received")
+    note: Mapped[str | None] = mapped_column(String(300))
+    received_at: Mapped[datetime] = _now_column()
+
+
+class SmsMessage(Base):
+    """Every SMS we send or record. The full text is sealed; `body_redacted` has codes blanked."""
+
+    __tablename__ = "sms_messages"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    order_id: Mapped[int | None] = mapped_column(ForeignKey("orders.id"), index=True)
+    recipient_key: Mapped[str] = mapped_column(String(64), index=True)
+    recipient_sealed: Mapped[str] = mapped_column(Text)
+    kind: Mapped[str] = mapped_column(String(32))
+    language: Mapped[str] = mapped_column(String(2))
+    body_redacted: Mapped[str] = mapped_column(Text)
+    body_sealed: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(12))  # queued, sending, sent, delivered, failed, recorded
+    provider_message_id: Mapped[str | None] = mapped_column(String(64), unique=True)
+    provider_status: Mapped[str | None] = mapped_column(String(32))
+    cost: Mapped[str | None] = mapped_column(String(24))
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    created_at: Mapped[datetime] = _now_column()
+    updated_at: Mapped[datetime] = _now_column()
+
+
+class Profile(Base):
+    """Per phone number preferences, keyed by the number's keyed hash."""
+
+    __tablename__ = "profiles"
+    phone_key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    language: Mapped[str] = mapped_column(String(2), default="en", server_default="en")
+    reminders_off: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
+
+
+class CodeAttempt(Base):
+    """A delivery-code entry, kept in the database so losing Redis never resets the limits."""
+
+    __tablename__ = "code_attempts"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    caller_key: Mapped[str] = mapped_column(String(64), index=True)
+    order_id: Mapped[int | None] = mapped_column(ForeignKey("orders.id"), index=True)
+    succeeded: Mapped[bool] = mapped_column(Boolean)
+    at: Mapped[datetime] = _now_column()

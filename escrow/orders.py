@@ -1,0 +1,82 @@
+"""Loading orders, moving them through the transition table, and showing them to a party."""
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from escrow.context import Core
+from escrow.db import utcnow
+from escrow.errors import NotAllowed, OrderNotFound
+from escrow.models import Order, OrderEvent
+from escrow.phone import mask
+from escrow.states import Event, State, next_state
+from escrow.views import OrderView
+
+
+def transition(session: Session, order: Order, event: Event, *, actor: str, reason: str | None = None) -> bool:
+    """Move `order` by `event` if its table allows it (else InvalidTransition).
+
+    A compare-and-swap on the version column: of two racing transitions exactly one
+    returns True; the loser changes nothing and returns False.
+    """
+    target = next_state(order.state, event)
+    won = session.execute(
+        update(Order).where(Order.id == order.id, Order.version == order.version)
+        .values(state=target.value, version=Order.version + 1, updated_at=utcnow())).rowcount
+    if not won:
+        return False
+    session.add(OrderEvent(order_id=order.id, event=Event(event).value, from_state=order.state,
+                           to_state=target.value, actor=actor, reason=reason))
+    session.flush()
+    session.refresh(order)
+    return True
+
+
+def order_by_reference(session: Session, reference: str) -> Order:
+    order = session.scalar(select(Order).where(Order.reference == (reference or "").strip()))
+    if order is None:
+        raise OrderNotFound(reference)
+    return order
+
+
+def role_of(order: Order, phone_key: str) -> str:
+    """'buyer' or 'seller'; anyone else is refused."""
+    if order.buyer_key == phone_key:
+        return "buyer"
+    if order.seller_key == phone_key:
+        return "seller"
+    raise NotAllowed("not a party to this order")
+
+
+def order_of_party(session: Session, core: Core, phone: str, reference: str) -> tuple[Order, str]:
+    """The order and the caller's role in it; a stranger gets OrderNotFound, not a hint it exists."""
+    order = order_by_reference(session, reference)
+    try:
+        return order, role_of(order, core.vault.phone_key(phone))
+    except NotAllowed:
+        raise OrderNotFound(reference) from None
+
+
+def buyer_phone(core: Core, order: Order) -> str:
+    return core.vault.unseal(order.buyer_sealed)
+
+
+def seller_phone(core: Core, order: Order) -> str:
+    return core.vault.unseal(order.seller_sealed)
+
+
+def view_for(core: Core, order: Order, role: str) -> OrderView:
+    counterpart = seller_phone(core, order) if role == "buyer" else buyer_phone(core, order)
+    return OrderView(reference=order.reference, state=order.state, item=order.item, price=order.price,
+                     fee=order.fee, charge=order.charge, payout=order.payout, role=role,
+                     counterpart_masked=mask(counterpart), actions=actions_for(order, role))
+
+
+def actions_for(order: Order, role: str) -> tuple[str, ...]:
+    """What the viewer may do now, by role and state; the USSD menu offers only these."""
+    state = State(order.state)
+    if state is State.AWAITING_PAYMENT and role == "buyer":
+        return ("pay_now", "paybill", "cancel")
+    if state is State.FUNDED and role == "seller":
+        return ("confirm_delivery",)
+    if state is State.FUNDED and role == "buyer":
+        return ("confirm_delivery",)
+    return ()

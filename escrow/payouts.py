@@ -1,0 +1,147 @@
+"""Money out by B2C: payouts to sellers, refunds and returns to buyers.
+
+A transfer's OriginatorConversationID is minted and stored before the first call and never
+changes. A call that may have reached M-Pesa (timeout, worker death) leaves the transfer
+'unknown' until a result or a Transaction Status query settles it: it is never re-sent."""
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from escrow import ledger, outbox
+from escrow.context import Core
+from escrow.db import Database, insert_row, utcnow
+from escrow.ledger import credit, debit
+from escrow.models import Order, Payout
+from escrow.ports import GatewayError, PaymentGateway
+
+IN_FLIGHT = ("sending", "sent", "unknown")
+# Which liability a confirmed transfer settles.
+SETTLES = {"payout": ledger.SELLER_PAYABLE, "refund": ledger.REFUNDS_PAYABLE, "return": ledger.REFUNDS_PAYABLE}
+
+
+@dataclass(frozen=True)
+class PayoutResult:
+    """A B2C outcome, from its result callback or a status query, in the core's words."""
+    originator_id: str | None
+    conversation_id: str | None
+    succeeded: bool
+    result_code: str
+    description: str
+    receipt: str | None = None
+    amount: int | None = None
+
+
+def queue_transfer(session: Session, core: Core, order: Order, *, purpose: str, amount: int, phone: str,
+                   tag: str | None = None) -> int:
+    """Record the transfer with its permanent originator id, and the outbox row to send it."""
+    originator_id = f"Z{order.reference}{purpose[0].upper()}{tag or secrets.token_hex(5)}"
+    payout_id = insert_row(session, Payout, order_id=order.id, purpose=purpose, amount=amount,
+                           recipient_sealed=core.vault.seal(phone), status="queued",
+                           originator_conversation_id=originator_id)
+    outbox.enqueue(session, outbox.PAYOUT, payout_id, due_at=session.scalar(select(utcnow())))
+    return payout_id
+
+
+def send_transfer(db: Database, core: Core, gateway: PaymentGateway, payout_id: int) -> str:
+    """Worker step for one transfer; see the module docstring for the never-re-send rule."""
+    with db.transaction() as session:
+        payout = session.get(Payout, payout_id)
+        if payout.status == "sending":
+            _mark_unknown(session, core, payout_id, "sending", "worker stopped mid-call")
+            return "unknown"
+        if payout.status != "queued":
+            return payout.status
+        _set(session, payout_id, ("queued",), status="sending")
+        reference = session.get(Order, payout.order_id).reference
+        request = dict(originator_id=payout.originator_conversation_id, amount=payout.amount,
+                       phone=core.vault.unseal(payout.recipient_sealed), remarks=f"Zemi order {reference}")
+    try:
+        accepted = gateway.send_payout(**request)
+    except GatewayError as error:
+        return _record_send_failure(db, core, payout_id, error)
+    with db.transaction() as session:
+        _set(session, payout_id, ("sending",), status="sent", conversation_id=accepted.conversation_id)
+    return "sent"
+
+
+def _record_send_failure(db: Database, core: Core, payout_id: int, error: GatewayError) -> str:
+    with db.transaction() as session:
+        if error.ambiguous:
+            _mark_unknown(session, core, payout_id, "sending", str(error))
+            return "unknown"
+        if error.retryable:  # surely never reached M-Pesa: safe to send again later
+            _set(session, payout_id, ("sending",), status="queued", result_desc=str(error)[:200])
+        else:
+            _set(session, payout_id, ("sending",), status="failed", result_desc=str(error)[:200])
+    if error.retryable:
+        raise error
+    return "failed"
+
+
+def _mark_unknown(session: Session, core: Core, payout_id: int, expected: str, why: str) -> None:
+    if _set(session, payout_id, (expected,), status="unknown", result_desc=why[:200]):
+        schedule_status_check(session, core, payout_id)
+
+
+def schedule_status_check(session: Session, core: Core, payout_id: int, round_: int = 1) -> None:
+    now = session.scalar(select(utcnow()))
+    delay = timedelta(seconds=core.settings.b2c_query_after_seconds * round_)
+    outbox.enqueue(session, outbox.PAYOUT_STATUS, payout_id, due_at=now + delay,
+                   dedupe_key=f"{outbox.PAYOUT_STATUS}:{payout_id}:{round_}")
+
+
+def check_transfer_status(db: Database, core: Core, gateway: PaymentGateway, payout_id: int) -> str:
+    """Worker step: ask M-Pesa about a transfer still unsettled; the answer comes as a result."""
+    with db.transaction() as session:
+        payout = session.get(Payout, payout_id)
+        if payout.status not in IN_FLIGHT:
+            return payout.status
+        originator_id = payout.originator_conversation_id
+    gateway.query_payout(originator_id=originator_id)
+    return "queried"
+
+
+def _set(session: Session, payout_id: int, expected: tuple[str, ...], **values) -> bool:
+    return bool(session.execute(
+        update(Payout).where(Payout.id == payout_id, Payout.status.in_(expected))
+        .values(updated_at=utcnow(), **values)).rowcount)
+
+
+def find_transfer(session: Session, result: PayoutResult) -> Payout | None:
+    if result.originator_id:
+        found = session.scalar(select(Payout).where(Payout.originator_conversation_id == result.originator_id))
+        if found:
+            return found
+    if result.conversation_id:
+        return session.scalar(select(Payout).where(Payout.conversation_id == result.conversation_id))
+    return None
+
+
+def settle_transfer(session: Session, payout: Payout, result: PayoutResult) -> str:
+    """Apply a definite result once: 'succeeded', 'failed' or 'duplicate'."""
+    if result.succeeded:
+        won = _set(session, payout.id, ("queued",) + IN_FLIGHT + ("failed",), status="succeeded",
+                   receipt=result.receipt, result_code=result.result_code, result_desc=result.description[:200])
+        if not won:
+            return "duplicate"
+        ledger.post(session, kind=payout.purpose, dedupe_key=f"out:{payout.id}", order_id=payout.order_id,
+                    lines=[debit(SETTLES[payout.purpose], payout.amount), credit(ledger.MPESA_CASH, payout.amount)],
+                    memo=f"receipt {result.receipt}")
+        return "succeeded"
+    won = _set(session, payout.id, IN_FLIGHT, status="failed", result_code=result.result_code,
+               result_desc=result.description[:200])
+    return "failed" if won else "duplicate"
+
+
+def record_transfer_timeout(session: Session, core: Core, result: PayoutResult) -> str:
+    """M-Pesa's queue timed out: the outcome is unknown until a status query answers."""
+    payout = find_transfer(session, result)
+    if payout is None:
+        return "orphan"
+    if _set(session, payout.id, ("sending", "sent"), status="unknown", result_desc="queue timeout"):
+        schedule_status_check(session, core, payout.id)
+        return "unknown"
+    return "duplicate"

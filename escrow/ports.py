@@ -1,0 +1,64 @@
+"""What the core needs from the outside world, named by role. Adapters implement these."""
+from dataclasses import dataclass
+from typing import Protocol
+
+from escrow.errors import EscrowError
+
+
+class GatewayError(EscrowError):
+    """A payment-provider call failed. `ambiguous` means the request may have been acted on
+    (a read timeout): such a payout is resolved by a status query, never re-sent."""
+
+    def __init__(self, message: str, *, ambiguous: bool = False, retryable: bool = True):
+        super().__init__(message)
+        self.ambiguous = ambiguous
+        self.retryable = retryable
+
+
+@dataclass(frozen=True)
+class PaymentRequested:
+    checkout_id: str
+    merchant_request_id: str
+
+
+@dataclass(frozen=True)
+class PaymentStatus:
+    pending: bool
+    result_code: str | None
+    description: str
+
+
+@dataclass(frozen=True)
+class PayoutRequested:
+    conversation_id: str
+
+
+class PaymentGateway(Protocol):
+    def request_payment(self, *, phone: str, amount: int, reference: str, description: str) -> PaymentRequested: ...
+
+    def query_payment(self, checkout_id: str) -> PaymentStatus: ...
+
+    def send_payout(self, *, originator_id: str, phone: str, amount: int, remarks: str) -> PayoutRequested: ...
+
+    def query_payout(self, *, originator_id: str) -> None:
+        """Ask for a payout's status; the answer arrives like a payout result."""
+
+
+class SmsError(EscrowError):
+    def __init__(self, message: str, *, retryable: bool, ambiguous: bool = False):
+        super().__init__(message)
+        self.retryable = retryable
+        self.ambiguous = ambiguous
+
+
+@dataclass(frozen=True)
+class SmsReceipt:
+    accepted: bool
+    retryable: bool
+    message_id: str | None
+    status: str
+    cost: str | None = None
+
+
+class SmsSender(Protocol):
+    def send(self, phone: str, text: str) -> SmsReceipt: ...

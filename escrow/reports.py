@@ -1,0 +1,87 @@
+"""Operator views as lines of text: an order's timeline, the SMS log, the ledger check."""
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from escrow import ledger
+from escrow.context import Core
+from escrow.errors import OrderNotFound
+from escrow.models import JournalEntry, Order, OrderEvent, Payout, Posting, SmsMessage
+from escrow.phone import mask
+from escrow.states import State
+
+HELD_STATES = {State.FUNDED.value}
+
+
+def order_report(session: Session, core: Core, reference: str, *, reveal: bool = False) -> list[str]:
+    """`<reference> <state>` first, then amounts, parties (masked unless `reveal`), transfers, timeline."""
+    order = session.scalar(select(Order).where(Order.reference == reference.strip()))
+    if order is None:
+        raise OrderNotFound(reference)
+    show = (lambda sealed: core.vault.unseal(sealed)) if reveal else (lambda sealed: mask(core.vault.unseal(sealed)))
+    lines = [f"{order.reference} {order.state}",
+             f"item: {order.item}",
+             f"price: KES {order.price:,}  fee: KES {order.fee:,} ({order.fee_payer} pays)  "
+             f"charge: KES {order.charge:,}  payout: KES {order.payout:,}",
+             f"buyer: {show(order.buyer_sealed)}  seller: {show(order.seller_sealed)}",
+             f"held in escrow: KES {ledger.held_for(session, order.id):,}"]
+    for payout in session.scalars(select(Payout).where(Payout.order_id == order.id).order_by(Payout.id)):
+        lines.append(f"{payout.purpose}: KES {payout.amount:,} {payout.status} receipt={payout.receipt or '-'}")
+    lines.append("timeline:")
+    for event in session.scalars(select(OrderEvent).where(OrderEvent.order_id == order.id).order_by(OrderEvent.id)):
+        lines.append(f"  {event.at:%Y-%m-%d %H:%M:%S} {event.event}: {event.from_state or '-'} -> "
+                     f"{event.to_state} by {event.actor}{' (' + event.reason + ')' if event.reason else ''}")
+    return lines
+
+
+def sms_report(session: Session, core: Core, *, to: str | None = None, reveal: bool = False) -> list[str]:
+    """Every SMS sent or recorded, newest last; codes always redacted; numbers masked unless `reveal`."""
+    query = select(SmsMessage).order_by(SmsMessage.id)
+    if to:
+        query = query.where(SmsMessage.recipient_key == core.vault.phone_key(to))
+    lines = []
+    for message in session.scalars(query):
+        number = core.vault.unseal(message.recipient_sealed)
+        lines.append(f"#{message.id} {message.created_at:%Y-%m-%d %H:%M:%S} {message.status:<9} "
+                     f"{number if reveal else mask(number)} [{message.kind}] {message.body_redacted}")
+    return lines
+
+
+def ledger_findings(session: Session) -> tuple[list[str], list[str]]:
+    """(violations, notes). Any violation means the ledger cannot be trusted."""
+    violations = _unbalanced_entries(session) + _nonzero_total(session) + _held_mismatches(session)
+    violations += _double_transfers(session)
+    notes = [f"balance {account}: {ledger.balance(session, account):,}" for account in ledger.ACCOUNTS]
+    suspense = ledger.balance(session, ledger.SUSPENSE)
+    if suspense:
+        notes.append(f"suspense holds KES {-suspense:,}: payments that matched nothing, awaiting review")
+    return violations, notes
+
+
+def _unbalanced_entries(session: Session) -> list[str]:
+    rows = session.execute(select(Posting.entry_id, func.sum(Posting.amount)).group_by(Posting.entry_id)
+                           .having(func.sum(Posting.amount) != 0)).all()
+    empty = session.scalars(select(JournalEntry.id).where(~JournalEntry.id.in_(select(Posting.entry_id)))).all()
+    return [f"entry {entry} does not balance (off by {total})" for entry, total in rows] + \
+        [f"entry {entry} has no postings" for entry in empty]
+
+
+def _nonzero_total(session: Session) -> list[str]:
+    total = session.scalar(select(func.coalesce(func.sum(Posting.amount), 0)))
+    return [f"sum of all balances is {total}, not 0"] if total else []
+
+
+def _held_mismatches(session: Session) -> list[str]:
+    problems = []
+    for order in session.scalars(select(Order)):
+        held = ledger.held_for(session, order.id)
+        expected = order.charge if order.state in HELD_STATES else 0
+        if held != expected:
+            problems.append(f"order {order.reference} ({order.state}) holds {held}, expected {expected}")
+    return problems
+
+
+def _double_transfers(session: Session) -> list[str]:
+    rows = session.execute(select(Payout.order_id, Payout.purpose, func.count()).where(Payout.status == "succeeded")
+                           .where(Payout.purpose.in_(("payout", "refund")))
+                           .group_by(Payout.order_id, Payout.purpose).having(func.count() > 1)).all()
+    return [f"order id {order_id} has {count} successful {purpose}s" for order_id, purpose, count in rows]

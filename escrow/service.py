@@ -1,0 +1,104 @@
+"""The core's face to the adapters: each method is one use case in one transaction."""
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from escrow import delivery, ordering, payments, settlement
+from escrow.catalog import LANGUAGES
+from escrow.context import Core
+from escrow.db import Database, insert_once
+from escrow.errors import EscrowError, OrderNotFound
+from escrow.fees import quote
+from escrow.inbox import mark_callback, store_callback
+from escrow.models import Order, Profile
+from escrow.orders import order_of_party, view_for
+from escrow.payouts import PayoutResult, record_transfer_timeout
+from escrow.views import CodeMatch, HelpInfo, OrderView, Quote
+
+
+class EscrowService:
+    def __init__(self, db: Database, core: Core):
+        self.db = db
+        self.core = core
+
+    # --- orders -------------------------------------------------------------------------
+    def quote(self, price: int) -> Quote:
+        return quote(price, self.core.settings)
+
+    def limits(self) -> tuple[int, int]:
+        return self.core.settings.order_min, self.core.settings.order_max
+
+    def create_order(self, *, buyer: str, seller: str, price: int, item: str) -> OrderView:
+        with self.db.transaction() as session:
+            order = ordering.create_order(session, self.core, buyer=buyer, seller=seller, price=price, item=item)
+            return view_for(self.core, order, "buyer")
+
+    def orders_of(self, phone: str, *, offset: int = 0, limit: int = 5) -> list[OrderView]:
+        key = self.core.vault.phone_key(phone)
+        with self.db.transaction() as session:
+            orders = session.scalars(select(Order).where((Order.buyer_key == key) | (Order.seller_key == key))
+                                     .order_by(Order.id.desc()).offset(offset).limit(limit))
+            return [view_for(self.core, order, "buyer" if order.buyer_key == key else "seller") for order in orders]
+
+    def order_for(self, phone: str, reference: str) -> OrderView:
+        with self.db.transaction() as session:
+            order, role = order_of_party(session, self.core, phone, reference)
+            return view_for(self.core, order, role)
+
+    # --- delivery -----------------------------------------------------------------------
+    def check_delivery_code(self, *, caller: str, code: str) -> CodeMatch:
+        """Counted misses must survive the exception that reports them, so they commit apart."""
+        with self.db.transaction() as session:
+            try:
+                return delivery.check_delivery_code(session, self.core, caller=caller, code=code)
+            except EscrowError as error:
+                session.commit()
+                raise error
+
+    def confirm_delivery(self, *, caller: str, reference: str, token: str) -> OrderView:
+        with self.db.transaction() as session:
+            return delivery.confirm_delivery(session, self.core, caller=caller, reference=reference, token=token)
+
+    # --- M-Pesa results -----------------------------------------------------------------
+    def record_payment_result(self, result: payments.PaymentResult, callback_id: int | None = None) -> str:
+        return self._apply(callback_id, lambda session: payments.record_payment_result(session, self.core, result))
+
+    def record_payout_result(self, result: PayoutResult, callback_id: int | None = None) -> str:
+        return self._apply(callback_id, lambda session: settlement.record_payout_result(session, self.core, result))
+
+    def record_payout_timeout(self, result: PayoutResult, callback_id: int | None = None) -> str:
+        return self._apply(callback_id, lambda session: record_transfer_timeout(session, self.core, result))
+
+    def store_callback(self, *, source: str, body: bytes, remote_addr: str | None) -> int:
+        return store_callback(self.db, source=source, body=body, remote_addr=remote_addr)
+
+    def mark_callback(self, callback_id: int, status: str, note: str | None = None) -> None:
+        with self.db.transaction() as session:
+            mark_callback(session, callback_id, status, note)
+
+    def _apply(self, callback_id: int | None, use_case) -> str:
+        """Run a result use case and mark its stored callback in the same transaction."""
+        with self.db.transaction() as session:
+            outcome = use_case(session)
+            if callback_id is not None:
+                mark_callback(session, callback_id, "applied" if outcome not in ("orphan", "duplicate") else outcome)
+            return outcome
+
+    # --- people -------------------------------------------------------------------------
+    def language_of(self, phone: str) -> str:
+        with self.db.transaction() as session:
+            language = session.scalar(select(Profile.language)
+                                      .where(Profile.phone_key == self.core.vault.phone_key(phone)))
+            return language or "en"
+
+    def set_language(self, phone: str, language: str) -> None:
+        if language not in LANGUAGES:
+            raise EscrowError(f"unknown language {language!r}")
+        key = self.core.vault.phone_key(phone)
+        with self.db.transaction() as session:
+            if not insert_once(session, Profile, phone_key=key, language=language):
+                session.get(Profile, key).language = language
+
+    def help_info(self) -> HelpInfo:
+        settings = self.core.settings
+        return HelpInfo(paybill=self.core.paybill, fee_bps=settings.fee_bps, fee_min=settings.fee_min,
+                        fee_max=settings.fee_max, fee_payer=settings.fee_payer, support_phone=self.core.support_phone)

@@ -1,0 +1,50 @@
+"""Read models the core hands to adapters: plain values, phone numbers already masked."""
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Quote:
+    price: int        # what buyer and seller agreed
+    fee: int
+    fee_payer: str    # "seller" or "buyer"
+    charge: int       # what the buyer pays (price + fee if the buyer pays the fee)
+    payout: int       # what the seller receives (price - fee if the seller pays it)
+
+
+@dataclass(frozen=True)
+class OrderView:
+    reference: str
+    state: str
+    item: str
+    price: int
+    fee: int
+    charge: int
+    payout: int
+    role: str                  # the viewer's role: "buyer" or "seller"
+    counterpart_masked: str    # the other party's number, masked (0712***678)
+    actions: tuple[str, ...] = field(default=())  # what the viewer may do now (see ACTIONS)
+
+
+# Actions an OrderView may offer its viewer; the USSD menu shows only these.
+ACTIONS = ("pay_now", "paybill", "confirm_delivery", "report_problem", "mark_dispatched",
+           "cancel", "accept", "decline", "new_code")
+
+DISPUTE_REASONS = ("not_received", "damaged", "wrong_item", "other")
+
+
+@dataclass(frozen=True)
+class CodeMatch:
+    """A delivery code matched an order. `token` stands in for the code in the USSD session
+    (the code itself is never stored); confirm_delivery accepts it."""
+    order: OrderView
+    token: str
+
+
+@dataclass(frozen=True)
+class HelpInfo:
+    paybill: str
+    fee_bps: int
+    fee_min: int
+    fee_max: int
+    fee_payer: str
+    support_phone: str

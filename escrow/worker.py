@@ -1,0 +1,60 @@
+"""The outbox relay: lease what is due, hand each item to its handler, record the outcome."""
+import logging
+import threading
+import time
+
+from escrow import outbox
+from escrow.context import Core
+from escrow.db import Database
+from escrow.messaging import send_sms
+from escrow.payments import send_stk_push
+from escrow.payouts import check_transfer_status, send_transfer
+from escrow.ports import PaymentGateway, SmsSender
+
+log = logging.getLogger(__name__)
+
+
+class Worker:
+    def __init__(self, db: Database, core: Core, gateway: PaymentGateway, sender: SmsSender):
+        self.db = db
+        self.handlers = {
+            outbox.STK_PUSH: lambda item_id: send_stk_push(db, core, gateway, item_id),
+            outbox.PAYOUT: lambda item_id: send_transfer(db, core, gateway, item_id),
+            outbox.PAYOUT_STATUS: lambda item_id: check_transfer_status(db, core, gateway, item_id),
+            outbox.SMS: lambda item_id: send_sms(db, core, sender, item_id),
+        }
+
+    def run_once(self) -> int:
+        """Carry out everything due now; returns how many items were handled."""
+        handled = 0
+        while True:
+            with self.db.transaction() as session:
+                items = [(item.id, item.kind, item.subject_id, item.attempts) for item in outbox.lease_due(session)]
+            if not items:
+                return handled
+            for item in items:
+                self._handle(*item)
+            handled += len(items)
+
+    def run_forever(self, poll_seconds: float = 0.5, stop: threading.Event | None = None) -> None:
+        stop = stop or threading.Event()
+        while not stop.is_set():
+            try:
+                if not self.run_once():
+                    stop.wait(poll_seconds)
+            except Exception:  # the loop must outlive a database blip; the item's lease expires
+                log.exception("worker pass failed")
+                time.sleep(poll_seconds)
+
+    def _handle(self, item_id: int, kind: str, subject_id: int, attempts: int) -> None:
+        try:
+            outcome = self.handlers[kind](subject_id)
+        except Exception as error:  # retried with back-off, bounded by outbox.MAX_ATTEMPTS
+            log.warning("outbox %s %s #%s failed (attempt %s): %s", kind, item_id, subject_id, attempts,
+                        type(error).__name__)
+            with self.db.transaction() as session:
+                outbox.retry_later(session, item_id, attempts, f"{type(error).__name__}: {error}")
+            return
+        with self.db.transaction() as session:
+            outbox.mark_done(session, item_id)
+        log.info("outbox %s #%s -> %s", kind, subject_id, outcome)

@@ -1,0 +1,45 @@
+"""In-memory fakes of the core's own ports (PaymentGateway, SmsSender)."""
+import itertools
+
+from escrow.ports import GatewayError, PaymentRequested, PaymentStatus, PayoutRequested, SmsReceipt
+
+
+class FakePaymentGateway:
+    def __init__(self):
+        self.pushes, self.payouts, self.payout_queries = [], [], []
+        self.fail_next: GatewayError | None = None
+        self._ids = itertools.count(1)
+
+    def _maybe_fail(self):
+        if self.fail_next is not None:
+            error, self.fail_next = self.fail_next, None
+            raise error
+
+    def request_payment(self, *, phone, amount, reference, description):
+        self._maybe_fail()
+        number = next(self._ids)
+        self.pushes.append(dict(phone=phone, amount=amount, reference=reference, checkout_id=f"ws_CO_{number}"))
+        return PaymentRequested(checkout_id=f"ws_CO_{number}", merchant_request_id=f"m-{number}")
+
+    def query_payment(self, checkout_id):
+        return PaymentStatus(pending=True, result_code=None, description="being processed")
+
+    def send_payout(self, *, originator_id, phone, amount, remarks):
+        self._maybe_fail()
+        self.payouts.append(dict(originator_id=originator_id, phone=phone, amount=amount))
+        return PayoutRequested(conversation_id=f"AG_{next(self._ids)}")
+
+    def query_payout(self, *, originator_id):
+        self.payout_queries.append(originator_id)
+
+
+class FakeSmsSender:
+    def __init__(self):
+        self.sent: list[tuple[str, str]] = []
+
+    def send(self, phone, text):
+        self.sent.append((phone, text))
+        return SmsReceipt(accepted=True, retryable=False, message_id=f"fake-{len(self.sent)}", status="Success")
+
+    def texts_to(self, phone_fragment: str) -> list[str]:
+        return [text for phone, text in self.sent if phone.endswith(phone_fragment[-9:])]
