@@ -11,3 +11,4 @@ class Core:
     vault: Vault
     paybill: str = ""
     support_phone: str = ""
+    ussd_code: str = "*384*1234#"

@@ -21,7 +21,8 @@ from escrow.states import OPEN_FOR_DELIVERY, Event
 from escrow.vault import new_delivery_code
 from escrow.views import CodeMatch, OrderView
 
-MAX_WRONG_PER_ORDER = 5
+MAX_WRONG_PER_ORDER = 5      # per code: then the code locks and the buyer may ask for a fresh one
+LIFETIME_WRONG = 9           # per order, over all its codes: 9 guesses in 10**6 stay below 1 in 100,000
 MAX_WRONG_PER_CALLER_PER_DAY = 10
 
 
@@ -29,7 +30,7 @@ def issue_code(session: Session, core: Core, order: Order) -> str:
     """A fresh code for `order`; only its hash is kept. The caller sends the code by SMS."""
     code = new_delivery_code()
     session.execute(update(Order).where(Order.id == order.id)
-                    .values(code_hash=core.vault.code_hash(order.id, code), code_locked=False))
+                    .values(code_hash=core.vault.code_hash(order.id, code), code_locked=False, code_failures=0))
     return code
 
 
@@ -48,7 +49,7 @@ def check_delivery_code(session: Session, core: Core, *, caller: str, code: str)
             session.add(CodeAttempt(caller_key=caller_key, order_id=order.id, succeeded=True))
             return CodeMatch(order=view_for(core, order, role_of(order, caller_key)),
                              token=_confirmation_token(core, order, caller_key))
-    return _count_miss(session, caller_key, usable)
+    return _count_miss(session, core, caller_key, usable)
 
 
 def confirm_delivery(session: Session, core: Core, *, caller: str, reference: str, token: str) -> OrderView:
@@ -63,13 +64,14 @@ def confirm_delivery(session: Session, core: Core, *, caller: str, reference: st
     return view_for(core, order, role)
 
 
-def release_funds(session: Session, core: Core, order: Order) -> None:
+def release_funds(session: Session, core: Core, order: Order, *, notify_buyer: bool = True) -> None:
     ledger.post(session, kind="release", dedupe_key=f"release:{order.id}", order_id=order.id,
                 lines=[debit(ledger.ESCROW_HELD, order.charge), credit(ledger.SELLER_PAYABLE, order.payout),
                        credit(ledger.FEE_REVENUE, order.fee)])
     queue_transfer(session, core, order, purpose="payout", amount=order.payout, phone=seller_phone(core, order))
-    queue_sms(session, core, phone=buyer_phone(core, order), kind="released_to_buyer", order_id=order.id,
-              item=order.item, ref=order.reference, payout=f"{order.payout:,}")
+    if notify_buyer:
+        queue_sms(session, core, phone=buyer_phone(core, order), kind="released_to_buyer", order_id=order.id,
+                  item=order.item, ref=order.reference, payout=f"{order.payout:,}")
 
 
 def _confirmation_token(core: Core, order: Order, caller_key: str) -> str:
@@ -84,14 +86,19 @@ def _open_orders_of(session: Session, caller_key: str) -> list[Order]:
         .order_by(Order.id)))
 
 
-def _count_miss(session: Session, caller_key: str, orders: list[Order]) -> CodeMatch:
+def _count_miss(session: Session, core: Core, caller_key: str, orders: list[Order]) -> CodeMatch:
+    """A wrong code counts against every open order of the caller: each is a guess at all of them."""
     session.add(CodeAttempt(caller_key=caller_key, order_id=None, succeeded=False))
     remaining = MAX_WRONG_PER_ORDER
     for order in orders:
-        remaining = min(remaining, MAX_WRONG_PER_ORDER - order.code_failures - 1)
+        left = min(MAX_WRONG_PER_ORDER - order.code_failures, LIFETIME_WRONG - order.code_failures_total) - 1
+        remaining = min(remaining, left)
         session.execute(update(Order).where(Order.id == order.id).values(
-            code_failures=Order.code_failures + 1,
-            code_locked=Order.code_failures + 1 >= MAX_WRONG_PER_ORDER))
+            code_failures=Order.code_failures + 1, code_failures_total=Order.code_failures_total + 1,
+            code_locked=left <= 0))
+        if left <= 0:
+            queue_sms(session, core, phone=buyer_phone(core, order), kind="code_locked_to_buyer",
+                      order_id=order.id, ref=order.reference, item=order.item)
     if remaining <= 0:
         raise CodeLocked("too many wrong codes")
     raise WrongCode(remaining)

@@ -1,10 +1,13 @@
 """What money in does to an order: fund it, or hold it aside so it is never lost."""
-from sqlalchemy import update
+from datetime import timedelta
+
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from escrow import ledger
 from escrow.context import Core
-from escrow.db import insert_once
+from escrow.db import insert_once, utcnow
+from escrow.reminders import schedule_reminder
 from escrow.delivery import issue_code
 from escrow.errors import InvalidTransition
 from escrow.ledger import credit, debit
@@ -37,6 +40,9 @@ def _fund(session: Session, core: Core, order: Order, receipt: str) -> str:
     ledger.post(session, kind="funding", dedupe_key=f"in:{receipt}", order_id=order.id,
                 lines=[debit(ledger.MPESA_CASH, order.charge), credit(ledger.ESCROW_HELD, order.charge)])
     _set_outcome(session, receipt, "funded")
+    dispatch_by = session.scalar(select(utcnow())) + timedelta(seconds=core.settings.dispatch_deadline_seconds)
+    session.execute(update(Order).where(Order.id == order.id).values(dispatch_by=dispatch_by))
+    schedule_reminder(session, core, order, "dispatch", dispatch_by)
     code = issue_code(session, core, order)
     common = dict(item=order.item, ref=order.reference)
     queue_sms(session, core, phone=buyer_phone(core, order), kind="code_to_buyer", order_id=order.id,
@@ -68,6 +74,8 @@ def _refund_unwanted(session: Session, core: Core, order: Order, receipt: str, a
     _set_outcome(session, receipt, "refunding")
     queue_transfer(session, core, order, purpose="return", amount=amount, phone=buyer_phone(core, order),
                    tag=receipt)
+    queue_sms(session, core, phone=buyer_phone(core, order), kind="payment_returned", order_id=order.id,
+              amount=f"{amount:,}", ref=order.reference, item=order.item)
     return "refunding"
 
 

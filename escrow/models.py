@@ -36,9 +36,13 @@ class Order(Base):
     charge: Mapped[int] = mapped_column(BigInteger)     # what the buyer pays into escrow
     payout: Mapped[int] = mapped_column(BigInteger)     # what the seller receives on release
     code_hash: Mapped[str | None] = mapped_column(String(64))
-    code_failures: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    code_failures: Mapped[int] = mapped_column(Integer, default=0, server_default="0")        # for this code
+    code_failures_total: Mapped[int] = mapped_column(Integer, default=0, server_default="0")  # over the order's life
     code_locked: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
-    pay_by: Mapped[datetime | None] = mapped_column(DateTime)
+    pay_by: Mapped[datetime | None] = mapped_column(DateTime)          # unpaid orders expire then
+    dispatch_by: Mapped[datetime | None] = mapped_column(DateTime)     # undispatched orders refund then
+    release_at: Mapped[datetime | None] = mapped_column(DateTime)      # silent buyers auto-release then
+    dispute_reason: Mapped[str | None] = mapped_column(String(20))
     version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     created_at: Mapped[datetime] = _now_column()
     updated_at: Mapped[datetime] = _now_column()
@@ -160,8 +164,10 @@ class InboundCallback(Base):
     """Every provider callback, stored raw before anything else is done with it."""
 
     __tablename__ = "inbound_callbacks"
+    __table_args__ = (Index("uq_inbound_callbacks_dedupe_key", "dedupe_key", unique=True),)
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     source: Mapped[str] = mapped_column(String(24), index=True)
+    dedupe_key: Mapped[str | None] = mapped_column(String(80))  # a provider's own message id, where it has one
     remote_addr: Mapped[str | None] = mapped_column(String(64))
     body: Mapped[str] = mapped_column(Text)
     status: Mapped[str] = mapped_column(String(12), default="received", server_default="received")

@@ -9,6 +9,10 @@ from escrow.context import Core
 from escrow.db import insert_once, insert_row, utcnow
 from escrow.errors import EscrowError, NotAllowed
 from escrow.fees import quote
+from escrow.limits import check_order_limits, check_push_limit
+from escrow.notify import queue_sms
+from escrow.phone import mask
+from escrow.reminders import schedule_reminder
 from escrow.models import Order, OrderEvent, PaymentAttempt
 from escrow.phone import normalize_msisdn
 from escrow.reference import new_reference
@@ -16,22 +20,42 @@ from escrow.states import State
 from escrow.text import clean_item
 
 
-def create_order(session: Session, core: Core, *, buyer: str, seller: str, price: int, item: str,
-                 initiated_by: str = "buyer") -> Order:
-    """A new order awaiting payment, and (buyer-initiated) the STK push to send once the USSD
-    session has ended — both in the caller's transaction."""
+def create_order(session: Session, core: Core, *, buyer: str, seller: str, price: int, item: str) -> Order:
+    """A buyer's order, awaiting payment, with the STK push to send once the USSD session has
+    ended — both in the caller's transaction."""
+    order = _new_order(session, core, buyer=buyer, seller=seller, price=price, item=item, initiated_by="buyer",
+                       state=State.AWAITING_PAYMENT, ttl=core.settings.unpaid_ttl_seconds)
+    check_push_limit(session, core, order.buyer_key)
+    queue_payment_request(session, core, order, delay_seconds=core.settings.stk_delay_seconds)
+    return order
+
+
+def request_payment(session: Session, core: Core, *, seller: str, buyer: str, price: int, item: str) -> Order:
+    """A seller asks a buyer's number to pay; the buyer is told by SMS and accepts or declines."""
+    order = _new_order(session, core, buyer=buyer, seller=seller, price=price, item=item, initiated_by="seller",
+                       state=State.REQUESTED, ttl=core.settings.request_ttl_seconds)
+    queue_sms(session, core, phone=normalize_msisdn(buyer), kind="payment_request_to_buyer", order_id=order.id,
+              seller=mask(normalize_msisdn(seller)), ussd_code=core.ussd_code, ref=order.reference, item=order.item,
+              charge=f"{order.charge:,}", price=f"{order.price:,}", fee=f"{order.fee:,}")
+    return order
+
+
+def _new_order(session: Session, core: Core, *, buyer, seller, price, item, initiated_by, state: State, ttl) -> Order:
     buyer, seller = normalize_msisdn(buyer), normalize_msisdn(seller)
     if buyer == seller:
         raise NotAllowed("buyer and seller must be different numbers")
     terms = quote(price, core.settings)
-    now = session.scalar(select(utcnow()))
+    creator = buyer if initiated_by == "buyer" else seller
+    check_order_limits(session, core, creator_key=core.vault.phone_key(creator),
+                       buyer_key=core.vault.phone_key(buyer), charge=terms.charge)
+    pay_by = session.scalar(select(utcnow())) + timedelta(seconds=ttl)
     order_id = _insert_order(session, core, buyer=buyer, seller=seller, item=clean_item(item, core.settings),
-                             terms=terms, initiated_by=initiated_by,
-                             pay_by=now + timedelta(seconds=core.settings.unpaid_ttl_seconds))
+                             terms=terms, initiated_by=initiated_by, state=state, pay_by=pay_by)
     session.add(OrderEvent(order_id=order_id, event="order_created", from_state=None,
-                           to_state=State.AWAITING_PAYMENT.value, actor=initiated_by))
+                           to_state=state.value, actor=initiated_by))
     order = session.get(Order, order_id)
-    queue_payment_request(session, core, order, delay_seconds=core.settings.stk_delay_seconds)
+    if state is State.AWAITING_PAYMENT:
+        schedule_reminder(session, core, order, "pay", pay_by)
     return order
 
 
@@ -43,9 +67,9 @@ def queue_payment_request(session: Session, core: Core, order: Order, *, delay_s
     return attempt_id
 
 
-def _insert_order(session: Session, core: Core, *, buyer, seller, item, terms, initiated_by, pay_by) -> int:
+def _insert_order(session: Session, core: Core, *, buyer, seller, item, terms, initiated_by, state, pay_by) -> int:
     """Insert with a fresh random reference; a clash with an existing one just draws again."""
-    values = dict(state=State.AWAITING_PAYMENT.value, initiated_by=initiated_by,
+    values = dict(state=state.value, initiated_by=initiated_by,
                   buyer_key=core.vault.phone_key(buyer), buyer_sealed=core.vault.seal(buyer),
                   seller_key=core.vault.phone_key(seller), seller_sealed=core.vault.seal(seller),
                   item=item, price=terms.price, fee=terms.fee, fee_payer=terms.fee_payer,

@@ -70,13 +70,16 @@ def view_for(core: Core, order: Order, role: str) -> OrderView:
                      counterpart_masked=mask(counterpart), actions=actions_for(order, role))
 
 
+ALLOWED_ACTIONS = {
+    (State.REQUESTED, "buyer"): ("accept", "decline"),
+    (State.AWAITING_PAYMENT, "buyer"): ("pay_now", "paybill", "cancel"),
+    (State.FUNDED, "buyer"): ("confirm_delivery", "report_problem", "new_code"),
+    (State.FUNDED, "seller"): ("confirm_delivery", "mark_dispatched", "cancel"),
+    (State.DISPATCHED, "buyer"): ("confirm_delivery", "report_problem", "new_code"),
+    (State.DISPATCHED, "seller"): ("confirm_delivery", "cancel"),
+}
+
+
 def actions_for(order: Order, role: str) -> tuple[str, ...]:
     """What the viewer may do now, by role and state; the USSD menu offers only these."""
-    state = State(order.state)
-    if state is State.AWAITING_PAYMENT and role == "buyer":
-        return ("pay_now", "paybill", "cancel")
-    if state is State.FUNDED and role == "seller":
-        return ("confirm_delivery",)
-    if state is State.FUNDED and role == "buyer":
-        return ("confirm_delivery",)
-    return ()
+    return ALLOWED_ACTIONS.get((State(order.state), role), ())

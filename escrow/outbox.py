@@ -16,6 +16,7 @@ STK_PUSH = "stk_push"
 PAYOUT = "b2c_payout"
 PAYOUT_STATUS = "b2c_status"
 SMS = "sms"
+REMINDER = "reminder"
 
 
 def enqueue(session: Session, kind: str, subject_id: int, *, due_at: datetime, dedupe_key: str | None = None) -> bool:

@@ -81,12 +81,15 @@ def record_payment_result(session: Session, core: Core, result: PaymentResult) -
         return _record_failed_attempt(session, attempt, result)
     won = session.execute(
         update(PaymentAttempt).where(PaymentAttempt.id == attempt.id, PaymentAttempt.status != "succeeded")
-        .values(status="succeeded", receipt=result.receipt, result_code=result.result_code,
-                result_desc=result.description[:200], updated_at=utcnow())).rowcount
+        .values(status="succeeded", result_code=result.result_code, result_desc=result.description[:200],
+                updated_at=utcnow())).rowcount
     if not won:
         return "duplicate"
-    return apply_money_in(session, core, order_id=attempt.order_id, attempt_id=attempt.id,
-                          receipt=result.receipt, amount=result.amount, channel="stk")
+    outcome = apply_money_in(session, core, order_id=attempt.order_id, attempt_id=attempt.id,
+                             receipt=result.receipt, amount=result.amount, channel="stk")
+    if outcome != "duplicate":  # a receipt already recorded elsewhere is money we already hold
+        session.execute(update(PaymentAttempt).where(PaymentAttempt.id == attempt.id).values(receipt=result.receipt))
+    return outcome
 
 
 def _record_failed_attempt(session: Session, attempt: PaymentAttempt, result: PaymentResult) -> str:

@@ -7,9 +7,9 @@ from escrow.context import Core
 from escrow.errors import OrderNotFound
 from escrow.models import JournalEntry, Order, OrderEvent, Payout, Posting, SmsMessage
 from escrow.phone import mask
-from escrow.states import State
+from escrow.states import HOLDING
 
-HELD_STATES = {State.FUNDED.value}
+HELD_STATES = {state.value for state in HOLDING}
 
 
 def order_report(session: Session, core: Core, reference: str, *, reveal: bool = False) -> list[str]:

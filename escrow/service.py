@@ -2,7 +2,7 @@
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from escrow import delivery, ordering, payments, settlement
+from escrow import delivery, lifecycle, ordering, payments, settlement
 from escrow.catalog import LANGUAGES
 from escrow.context import Core
 from escrow.db import Database, insert_once
@@ -31,6 +31,44 @@ class EscrowService:
         with self.db.transaction() as session:
             order = ordering.create_order(session, self.core, buyer=buyer, seller=seller, price=price, item=item)
             return view_for(self.core, order, "buyer")
+
+    def request_payment(self, *, seller: str, buyer: str, price: int, item: str) -> OrderView:
+        with self.db.transaction() as session:
+            order = ordering.request_payment(session, self.core, seller=seller, buyer=buyer, price=price, item=item)
+            return view_for(self.core, order, "seller")
+
+    def _party_action(self, use_case, phone: str, reference: str, *args) -> OrderView:
+        with self.db.transaction() as session:
+            order = use_case(session, self.core, phone, reference, *args)
+            _, role = order_of_party(session, self.core, phone, reference)
+            session.refresh(order)
+            return view_for(self.core, order, role)
+
+    def accept_request(self, phone: str, reference: str) -> OrderView:
+        return self._party_action(lifecycle.accept_request, phone, reference)
+
+    def decline_request(self, phone: str, reference: str) -> OrderView:
+        return self._party_action(lifecycle.decline_request, phone, reference)
+
+    def pay_again(self, phone: str, reference: str) -> OrderView:
+        return self._party_action(lifecycle.pay_again, phone, reference)
+
+    def cancel_order(self, phone: str, reference: str) -> OrderView:
+        return self._party_action(lifecycle.cancel_order, phone, reference)
+
+    def mark_dispatched(self, phone: str, reference: str) -> OrderView:
+        return self._party_action(lifecycle.mark_dispatched, phone, reference)
+
+    def open_dispute(self, phone: str, reference: str, reason: str) -> OrderView:
+        return self._party_action(lifecycle.open_dispute, phone, reference, reason)
+
+    def reissue_code(self, phone: str, reference: str) -> OrderView:
+        return self._party_action(lifecycle.reissue_code, phone, reference)
+
+    def resolve_dispute(self, reference: str, *, outcome: str, to_seller: int | None = None, note: str = "") -> str:
+        with self.db.transaction() as session:
+            return lifecycle.resolve_dispute(session, self.core, reference, outcome=outcome, to_seller=to_seller,
+                                             note=note).state
 
     def orders_of(self, phone: str, *, offset: int = 0, limit: int = 5) -> list[OrderView]:
         key = self.core.vault.phone_key(phone)
@@ -82,6 +120,18 @@ class EscrowService:
             if callback_id is not None:
                 mark_callback(session, callback_id, "applied" if outcome not in ("orphan", "duplicate") else outcome)
             return outcome
+
+    # --- SMS reports -------------------------------------------------------------------
+    def record_sms_delivery(self, report, callback_id: int | None = None) -> str:
+        from escrow.sms_events import record_delivery_report
+        return self._apply(callback_id, lambda session: record_delivery_report(
+            session, self.core, message_id=report.message_id, status=report.status, final=report.final,
+            delivered=report.delivered, failure_reason=report.failure_reason))
+
+    def record_inbound_sms(self, inbound, callback_id: int | None = None) -> str:
+        from escrow.sms_events import record_inbound_sms
+        return self._apply(callback_id, lambda session: record_inbound_sms(
+            session, self.core, message_id=inbound.message_id, from_phone=inbound.from_phone, text=inbound.text))
 
     # --- people -------------------------------------------------------------------------
     def language_of(self, phone: str) -> str:

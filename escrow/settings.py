@@ -21,6 +21,14 @@ class EscrowSettings:
     unpaid_ttl_seconds: int = 15 * 60
     b2c_query_after_seconds: int = 120
     item_max_chars: int = 20
+    request_ttl_seconds: int = 24 * 3600          # a seller's payment request lapses
+    dispatch_deadline_seconds: int = 3 * 24 * 3600  # funded but never dispatched: refund
+    inspection_seconds: int = 7 * 24 * 3600       # dispatched, buyer silent: release
+    reminder_lead_seconds: int = 24 * 3600        # reminders go this long before a deadline
+    pay_reminder_lead_seconds: int = 5 * 60
+    daily_total_per_buyer: int = MPESA_MAX_PER_DAY
+    orders_per_hour: int = 10                     # per phone number
+    stk_pushes_per_hour: int = 5                  # per phone number
 
     @classmethod
     def from_mapping(cls, env: Mapping[str, str]) -> "EscrowSettings":

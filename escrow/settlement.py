@@ -1,10 +1,11 @@
-"""Applying payout results: the seller's payout confirmed closes the order."""
+"""Applying transfer results: a confirmed payout or refund closes its order and tells the party."""
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from escrow.context import Core
-from escrow.models import Order
+from escrow.models import Order, Payout
 from escrow.notify import queue_sms
-from escrow.orders import seller_phone, transition
+from escrow.orders import buyer_phone, seller_phone, transition
 from escrow.payouts import PayoutResult, find_transfer, settle_transfer
 from escrow.states import Event, State
 
@@ -15,15 +16,27 @@ def record_payout_result(session: Session, core: Core, result: PayoutResult) -> 
     if payout is None:
         return "orphan"
     outcome = settle_transfer(session, payout, result)
-    if outcome == "succeeded" and payout.purpose == "payout":
-        _close_paid_order(session, core, session.get(Order, payout.order_id), result.receipt)
+    if outcome == "succeeded":
+        _close_if_settled(session, core, session.get(Order, payout.order_id), payout, result.receipt)
     return outcome
 
 
-def _close_paid_order(session: Session, core: Core, order: Order, receipt: str | None) -> None:
-    if order.state != State.RELEASED.value:
-        return
-    transition(session, order, Event.PAYOUT_SUCCEEDED, actor="mpesa", reason=f"receipt {receipt}")
-    queue_sms(session, core, phone=seller_phone(core, order), kind="payout_to_seller", order_id=order.id,
-              payout=f"{order.payout:,}", ref=order.reference, item=order.item, receipt=receipt or "-",
-              fee=f"{order.fee:,}")
+def _close_if_settled(session: Session, core: Core, order: Order, payout: Payout, receipt: str | None) -> None:
+    common = dict(ref=order.reference, item=order.item, receipt=receipt or "-", fee=f"{order.fee:,}")
+    if payout.purpose == "payout" and order.state == State.RELEASED.value:
+        transition(session, order, Event.PAYOUT_SUCCEEDED, actor="mpesa", reason=f"receipt {receipt}")
+        queue_sms(session, core, phone=seller_phone(core, order), kind="payout_to_seller", order_id=order.id,
+                  payout=f"{payout.amount:,}", **common)
+    elif payout.purpose == "refund" and order.state == State.REFUNDING.value:
+        transition(session, order, Event.REFUND_SUCCEEDED, actor="mpesa", reason=f"receipt {receipt}")
+        queue_sms(session, core, phone=buyer_phone(core, order), kind="refund_sent", order_id=order.id,
+                  amount=f"{payout.amount:,}", **common)
+    elif order.state == State.SETTLING.value and _all_transfers_succeeded(session, order):
+        transition(session, order, Event.SPLIT_SETTLED, actor="mpesa", reason=f"receipt {receipt}")
+
+
+def _all_transfers_succeeded(session: Session, order: Order) -> bool:
+    statuses = session.scalars(select(Payout.status).where(Payout.order_id == order.id,
+                                                           Payout.purpose.in_(("payout", "refund")))).all()
+    live = [status for status in statuses if status != "failed"]
+    return len(live) == 2 and all(status == "succeeded" for status in live)

@@ -10,6 +10,8 @@ from escrow.messaging import send_sms
 from escrow.payments import send_stk_push
 from escrow.payouts import check_transfer_status, send_transfer
 from escrow.ports import PaymentGateway, SmsSender
+from escrow.reminders import send_reminder
+from escrow.timers import run_timers
 
 log = logging.getLogger(__name__)
 
@@ -22,11 +24,13 @@ class Worker:
             outbox.PAYOUT: lambda item_id: send_transfer(db, core, gateway, item_id),
             outbox.PAYOUT_STATUS: lambda item_id: check_transfer_status(db, core, gateway, item_id),
             outbox.SMS: lambda item_id: send_sms(db, core, sender, item_id),
+            outbox.REMINDER: lambda item_id: send_reminder(db, core, item_id),
         }
+        self.core = core
 
     def run_once(self) -> int:
         """Carry out everything due now; returns how many items were handled."""
-        handled = 0
+        handled = run_timers(self.db, self.core)
         while True:
             with self.db.transaction() as session:
                 items = [(item.id, item.kind, item.subject_id, item.attempts) for item in outbox.lease_due(session)]

@@ -34,12 +34,14 @@ class FakePaymentGateway:
 
 
 class FakeSmsSender:
+    _ids = itertools.count(1)
+
     def __init__(self):
         self.sent: list[tuple[str, str]] = []
 
     def send(self, phone, text):
         self.sent.append((phone, text))
-        return SmsReceipt(accepted=True, retryable=False, message_id=f"fake-{len(self.sent)}", status="Success")
+        return SmsReceipt(accepted=True, retryable=False, message_id=f"fake-{next(self._ids)}", status="Success")
 
     def texts_to(self, phone_fragment: str) -> list[str]:
         return [text for phone, text in self.sent if phone.endswith(phone_fragment[-9:])]

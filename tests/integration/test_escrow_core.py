@@ -1,4 +1,5 @@
 """The core's use cases end to end, against real databases and fakes of our own ports."""
+import itertools
 import re
 
 import pytest
@@ -25,12 +26,16 @@ def world(database, core):
     return service, Worker(database, core, gateway, sms), gateway, sms
 
 
+RECEIPTS = itertools.count(1)
+
+
 def funded_order(world, price=1_000):
     service, worker, gateway, _ = world
     order = service.create_order(buyer=BUYER, seller=SELLER, price=price, item="Blue kitenge")
     worker.run_once()
     checkout_id = gateway.pushes[-1]["checkout_id"]
-    outcome = service.record_payment_result(PaymentResult(checkout_id, True, "0", "ok", order.charge, "RCP0000001"))
+    receipt = f"RCP{next(RECEIPTS):07d}"
+    outcome = service.record_payment_result(PaymentResult(checkout_id, True, "0", "ok", order.charge, receipt))
     assert outcome == "funded"
     return order
 
@@ -72,7 +77,9 @@ def test_payment_funds_the_order_and_texts_both_parties(world, database):
 def test_a_repeated_payment_callback_has_no_second_effect(world, database):
     service, _, gateway, _ = world
     order = funded_order(world)
-    again = PaymentResult(gateway.pushes[-1]["checkout_id"], True, "0", "ok", order.charge, "RCP0000001")
+    with database.transaction() as session:
+        receipt = session.scalar(select(PaymentAttempt.receipt).where(PaymentAttempt.status == "succeeded"))
+    again = PaymentResult(gateway.pushes[-1]["checkout_id"], True, "0", "ok", order.charge, receipt)
     for _ in range(3):
         assert service.record_payment_result(again) == "duplicate"
     assert count(database, JournalEntry) == 1

@@ -1,0 +1,170 @@
+"""Everything a party or an operator can do to an order after it exists."""
+from datetime import timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from escrow import ledger
+from escrow.context import Core
+from escrow.db import utcnow
+from escrow.delivery import LIFETIME_WRONG, issue_code, release_funds
+from escrow.errors import EscrowError, NotAllowed
+from escrow.ledger import credit, debit
+from escrow.limits import check_push_limit
+from escrow.models import Order
+from escrow.notify import queue_sms
+from escrow.ordering import queue_payment_request
+from escrow.orders import buyer_phone, order_of_party, seller_phone, transition
+from escrow.payouts import queue_transfer
+from escrow.phone import mask
+from escrow.states import Event, State
+from escrow.views import DISPUTE_REASONS
+
+
+def _require(role: str, wanted: str) -> None:
+    if role != wanted:
+        raise NotAllowed(f"only the {wanted} can do this")
+
+
+def _move(session: Session, order: Order, event: Event, actor: str, reason: str | None = None) -> None:
+    if not transition(session, order, event, actor=actor, reason=reason):
+        raise NotAllowed("the order changed meanwhile; please check it again")
+
+
+def _now(session: Session):
+    return session.scalar(select(utcnow()))
+
+
+def details(order: Order) -> dict:
+    """The values every order message may use (str.format ignores the ones a text does not)."""
+    return dict(ref=order.reference, item=order.item, price=f"{order.price:,}", charge=f"{order.charge:,}",
+                amount=f"{order.charge:,}", payout=f"{order.payout:,}", fee=f"{order.fee:,}")
+
+
+def accept_request(session: Session, core: Core, phone: str, reference: str) -> Order:
+    order, role = order_of_party(session, core, phone, reference)
+    _require(role, "buyer")
+    check_push_limit(session, core, order.buyer_key)
+    _move(session, order, Event.REQUEST_ACCEPTED, "buyer")
+    pay_by = _now(session) + timedelta(seconds=core.settings.unpaid_ttl_seconds)
+    session.execute(update(Order).where(Order.id == order.id).values(pay_by=pay_by))
+    queue_payment_request(session, core, order, delay_seconds=core.settings.stk_delay_seconds)
+    return order
+
+
+def decline_request(session: Session, core: Core, phone: str, reference: str) -> Order:
+    order, role = order_of_party(session, core, phone, reference)
+    _require(role, "buyer")
+    _move(session, order, Event.REQUEST_DECLINED, "buyer")
+    queue_sms(session, core, phone=seller_phone(core, order), kind="request_declined_to_seller",
+              order_id=order.id, buyer=mask(buyer_phone(core, order)), **details(order))
+    return order
+
+
+def pay_again(session: Session, core: Core, phone: str, reference: str) -> Order:
+    """Another STK push for an order still awaiting payment (the last one failed or was missed)."""
+    order, role = order_of_party(session, core, phone, reference)
+    _require(role, "buyer")
+    if order.state != State.AWAITING_PAYMENT.value:
+        raise NotAllowed("this order is not waiting for payment")
+    check_push_limit(session, core, order.buyer_key)
+    queue_payment_request(session, core, order, delay_seconds=core.settings.stk_delay_seconds)
+    return order
+
+
+def cancel_order(session: Session, core: Core, phone: str, reference: str) -> Order:
+    """The buyer cancels before paying; the seller cancels a paid order, refunding the buyer in full."""
+    order, role = order_of_party(session, core, phone, reference)
+    if role == "buyer":
+        _move(session, order, Event.CANCELLED_BY_BUYER, "buyer")
+        queue_sms(session, core, phone=seller_phone(core, order), kind="order_cancelled", order_id=order.id,
+                  **details(order))
+        return order
+    _move(session, order, Event.CANCELLED_BY_SELLER, "seller")
+    refund_in_full(session, core, order, why="cancelled by seller")
+    return order
+
+
+def mark_dispatched(session: Session, core: Core, phone: str, reference: str) -> Order:
+    order, role = order_of_party(session, core, phone, reference)
+    _require(role, "seller")
+    _move(session, order, Event.DISPATCHED, "seller")
+    release_at = _now(session) + timedelta(seconds=core.settings.inspection_seconds)
+    session.execute(update(Order).where(Order.id == order.id).values(release_at=release_at))
+    queue_sms(session, core, phone=buyer_phone(core, order), kind="dispatched_to_buyer", order_id=order.id,
+              deadline=f"{release_at:%d %b}", **details(order))
+    from escrow.reminders import schedule_reminder
+    schedule_reminder(session, core, order, "confirm", release_at)
+    return order
+
+
+def open_dispute(session: Session, core: Core, phone: str, reference: str, reason: str) -> Order:
+    if reason not in DISPUTE_REASONS:
+        raise EscrowError(f"unknown reason {reason!r}")
+    order, role = order_of_party(session, core, phone, reference)
+    _require(role, "buyer")
+    _move(session, order, Event.DISPUTE_OPENED, "buyer", reason)
+    session.execute(update(Order).where(Order.id == order.id).values(dispute_reason=reason))
+    queue_sms(session, core, phone=seller_phone(core, order), kind="dispute_opened", order_id=order.id,
+              reason=reason.replace("_", " "), **details(order))
+    return order
+
+
+def reissue_code(session: Session, core: Core, phone: str, reference: str) -> Order:
+    """A fresh code for the buyer. Wrong guesses still count over the order's whole life."""
+    order, role = order_of_party(session, core, phone, reference)
+    _require(role, "buyer")
+    if order.state not in (State.FUNDED.value, State.DISPATCHED.value):
+        raise NotAllowed("this order has no delivery code to replace")
+    if order.code_failures_total >= LIFETIME_WRONG:
+        raise NotAllowed("too many wrong codes on this order; report a problem instead")
+    code = issue_code(session, core, order)
+    queue_sms(session, core, phone=buyer_phone(core, order), kind="new_code_to_buyer", order_id=order.id,
+              secret={"code": code}, **details(order))
+    return order
+
+
+def refund_in_full(session: Session, core: Core, order: Order, *, why: str) -> None:
+    """Move the whole charge (fee included) from escrow to the buyer, and queue the B2C refund."""
+    ledger.post(session, kind="refund_decision", dedupe_key=f"refund:{order.id}", order_id=order.id,
+                lines=[debit(ledger.ESCROW_HELD, order.charge), credit(ledger.REFUNDS_PAYABLE, order.charge)],
+                memo=why)
+    queue_transfer(session, core, order, purpose="refund", amount=order.charge, phone=buyer_phone(core, order))
+    queue_sms(session, core, phone=buyer_phone(core, order), kind="refund_queued", order_id=order.id,
+              **details(order))
+
+
+def resolve_dispute(session: Session, core: Core, reference: str, *, outcome: str, to_seller: int | None = None,
+                    note: str = "") -> Order:
+    """An operator's decision: release, refund, or split (the seller gets `to_seller`, the fee is kept)."""
+    from escrow.orders import order_by_reference
+
+    order = order_by_reference(session, reference)
+    if outcome == "release":
+        _move(session, order, Event.DISPUTE_RELEASED, "operator", note)
+        release_funds(session, core, order, notify_buyer=False)
+    elif outcome == "refund":
+        _move(session, order, Event.DISPUTE_REFUNDED, "operator", note)
+        refund_in_full(session, core, order, why=f"dispute: {note}")
+    elif outcome == "split":
+        _split(session, core, order, to_seller, note)
+    else:
+        raise EscrowError(f"unknown outcome {outcome!r}")
+    for phone in (buyer_phone(core, order), seller_phone(core, order)):
+        queue_sms(session, core, phone=phone, kind="dispute_resolved", order_id=order.id, outcome=outcome,
+                  **details(order))
+    return order
+
+
+def _split(session: Session, core: Core, order: Order, to_seller: int | None, note: str) -> None:
+    to_buyer = order.charge - order.fee - (to_seller or 0)
+    if to_seller is None or to_seller < 1 or to_buyer < 1:
+        raise EscrowError(f"a split gives the seller 1 to {order.charge - order.fee - 1}; the rest, less the fee, "
+                          "goes to the buyer")
+    _move(session, order, Event.DISPUTE_SPLIT, "operator", note)
+    ledger.post(session, kind="split_decision", dedupe_key=f"split:{order.id}", order_id=order.id,
+                lines=[debit(ledger.ESCROW_HELD, order.charge), credit(ledger.SELLER_PAYABLE, to_seller),
+                       credit(ledger.REFUNDS_PAYABLE, to_buyer), credit(ledger.FEE_REVENUE, order.fee)],
+                memo=note)
+    queue_transfer(session, core, order, purpose="payout", amount=to_seller, phone=seller_phone(core, order))
+    queue_transfer(session, core, order, purpose="refund", amount=to_buyer, phone=buyer_phone(core, order))
