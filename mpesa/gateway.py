@@ -1,0 +1,83 @@
+"""The core's PaymentGateway, implemented with the Daraja client."""
+from escrow.phone import normalize_msisdn
+from escrow.ports import GatewayError, PaymentRequested, PaymentStatus, PayoutRequested
+from mpesa.daraja import DarajaClient
+from mpesa.errors import DarajaError, DarajaRejected, DarajaTimeout, DarajaUnreachable
+
+# Daraja answers that mean "this exact request was already received": the earlier one may
+# have moved money, so the transfer is unknown, never failed.
+ALREADY_RECEIVED = {"500.002.1001"}
+
+
+class DarajaPaymentGateway:
+    def __init__(self, client: DarajaClient, *, public_base_url: str, callback_token: str):
+        self.client = client
+        self.base = public_base_url.rstrip("/")
+        self.token = callback_token
+
+    def url(self, path: str) -> str:
+        return f"{self.base}/hooks/{path}/{self.token}"
+
+    def request_payment(self, *, phone: str, amount: int, reference: str, description: str) -> PaymentRequested:
+        with translated_errors():
+            accepted = self.client.stk_push(phone=normalize_msisdn(phone), amount=amount, account_reference=reference,
+                                            description=description, callback_url=self.url("stk"))
+        return PaymentRequested(checkout_id=accepted.checkout_request_id,
+                                merchant_request_id=accepted.merchant_request_id)
+
+    def query_payment(self, checkout_id: str) -> PaymentStatus:
+        with translated_errors():
+            result = self.client.stk_query(checkout_id)
+        return PaymentStatus(pending=result.pending, result_code=result.result_code, description=result.result_desc)
+
+    def send_payout(self, *, originator_id: str, phone: str, amount: int, remarks: str) -> PayoutRequested:
+        with translated_errors():
+            accepted = self.client.b2c_payment(originator_conversation_id=originator_id, phone=normalize_msisdn(phone),
+                                               amount=amount, remarks=remarks, occasion="Escrow release",
+                                               result_url=self.url("b2c/result"), timeout_url=self.url("b2c/timeout"))
+        return PayoutRequested(conversation_id=accepted.conversation_id)
+
+    def query_payout(self, *, originator_id: str) -> None:
+        with translated_errors():
+            self.client.transaction_status(originator_conversation_id=originator_id,
+                                           result_url=self.url("b2c/status"), timeout_url=self.url("b2c/timeout"))
+
+
+    # --- C2B (paybill), appended by the M-Pesa helper ---------------------------------------
+    @property
+    def c2b_shortcode(self) -> str:
+        """The paybill/till C2B payments arrive on (MPESA_C2B_SHORTCODE, else the STK shortcode or till)."""
+        return self.client._c2b_shortcode()
+
+    def c2b_urls(self) -> tuple[str, str]:
+        """(validation URL, confirmation URL) under PUBLIC_BASE_URL."""
+        return self.url("c2b/validation"), self.url("c2b/confirmation")
+
+    def register_c2b_urls(self, *, response_type: str = "Completed", version: str = "v1"):
+        validation, confirmation = self.c2b_urls()
+        return self.client.register_c2b_urls(confirmation_url=confirmation, validation_url=validation,
+                                             response_type=response_type, version=version)
+
+
+class translated_errors:
+    """Daraja's errors in the core's terms: ambiguous (may have reached M-Pesa), retryable, or final."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, error, _traceback):
+        if error is None or not isinstance(error, DarajaError):
+            return False
+        raise _as_gateway_error(error) from error
+
+
+def _as_gateway_error(error: DarajaError) -> GatewayError:
+    message = f"{type(error).__name__}: {error}"
+    if isinstance(error, DarajaTimeout) or getattr(error, "error_code", None) in ALREADY_RECEIVED:
+        return GatewayError(message, ambiguous=True, retryable=False)
+    if isinstance(error, DarajaUnreachable):
+        return GatewayError(message, retryable=True)
+    if isinstance(error, DarajaRejected):
+        status = getattr(error, "http_status", None) or 0
+        return GatewayError(message, retryable=status >= 500 or status == 429)
+    return GatewayError(message, retryable=False)

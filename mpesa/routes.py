@@ -1,0 +1,103 @@
+"""Daraja's callbacks: check the path token, store the raw body, parse, apply once, acknowledge."""
+import hmac
+import logging
+
+from flask import Blueprint, abort, jsonify, request
+
+from escrow.payments import PaymentResult
+from escrow.payouts import PayoutResult
+from mpesa.errors import MalformedCallback
+from mpesa.results import (parse_b2c_result, parse_b2c_timeout, parse_stk_callback,
+                           parse_transaction_status_result)
+
+log = logging.getLogger(__name__)
+ACCEPTED = {"ResultCode": 0, "ResultDesc": "Accepted"}
+
+
+def make_mpesa_blueprint(service, *, callback_token: str, guard=None, confirm=None) -> Blueprint:
+    """`guard` (mpesa.security.CallbackGuard) refuses callbacks from addresses off the allowlist;
+    `confirm` (mpesa.security.ConfirmPolicy) holds STK successes for an STK query first."""
+    blueprint = Blueprint("mpesa", __name__)
+    routes = {
+        "/hooks/stk/<token>": ("stk", stk_payment_result, service.record_payment_result),
+        "/hooks/b2c/result/<token>": ("b2c_result", b2c_payout_result, service.record_payout_result),
+        "/hooks/b2c/timeout/<token>": ("b2c_timeout", b2c_timeout_result, service.record_payout_timeout),
+        "/hooks/b2c/status/<token>": ("b2c_status", status_query_result, service.record_payout_result),
+    }
+    for path, (source, parse, apply) in routes.items():
+        blueprint.add_url_rule(path, source, _handler(service, callback_token, source, parse, apply, guard, confirm),
+                               methods=["POST"])
+    return blueprint
+
+
+def _handler(service, callback_token, source, parse, apply, guard=None, confirm=None):
+    def handle(token):
+        if not hmac.compare_digest(token.encode(), callback_token.encode()):
+            abort(404)
+        address = guard.client_address(request.remote_addr, request.headers.get("X-Forwarded-For")) \
+            if guard else request.remote_addr
+        callback_id = service.store_callback(source=source, body=request.get_data(), remote_addr=address)
+        if guard is not None and not guard.allows(address):
+            service.mark_callback(callback_id, "rejected", f"source address {address} is not allowed")
+            log.warning("%s callback #%s from %s refused: not on MPESA_ALLOWED_IPS", source, callback_id, address)
+            return jsonify(ACCEPTED)
+        try:
+            result = parse(request.get_json(force=True, silent=True))
+        except MalformedCallback as error:
+            service.mark_callback(callback_id, "malformed", str(error))
+            return jsonify(ACCEPTED)
+        if result is None:
+            service.mark_callback(callback_id, "inconclusive")
+            return jsonify(ACCEPTED)
+        if confirm is not None and source == "stk" and result.succeeded and confirm.requires(result.amount):
+            service.mark_callback(callback_id, "unconfirmed", "held for an STK query before funding")
+            log.info("%s callback #%s: held for confirmation", source, callback_id)
+            return jsonify(ACCEPTED)
+        outcome = apply(result, callback_id)
+        log.info("%s callback #%s: %s", source, callback_id, outcome)
+        return jsonify(ACCEPTED)
+    return handle
+
+
+def stk_payment_result(body) -> PaymentResult:
+    callback = parse_stk_callback(body)
+    succeeded = callback.result_code == "0"
+    if succeeded and (callback.receipt is None or callback.amount is None):
+        raise MalformedCallback("success without receipt or amount")
+    return PaymentResult(checkout_id=callback.checkout_request_id, succeeded=succeeded,
+                         result_code=callback.result_code, description=callback.result_desc or "",
+                         amount=callback.amount, receipt=callback.receipt)
+
+
+def b2c_payout_result(body) -> PayoutResult:
+    result = parse_b2c_result(body)
+    return PayoutResult(originator_id=result.originator_conversation_id, conversation_id=result.conversation_id,
+                        succeeded=result.result_code == "0", result_code=result.result_code,
+                        description=result.result_desc or "", receipt=result.receipt or result.transaction_id,
+                        amount=result.amount)
+
+
+def b2c_timeout_result(body) -> PayoutResult:
+    """Not an outcome: the service marks the transfer unknown and asks for its status later."""
+    result = parse_b2c_timeout(body)
+    return PayoutResult(originator_id=result.originator_conversation_id, conversation_id=result.conversation_id,
+                        succeeded=False, result_code="timeout", description="queue timeout: outcome unknown")
+
+
+def status_query_result(body) -> PayoutResult | None:
+    """Only a definite answer settles a transfer; anything else leaves it unknown for the next check."""
+    result = parse_transaction_status_result(body)
+    if result.result_code == "0" and (result.transaction_status or "").lower() == "completed":
+        return PayoutResult(originator_id=result.queried_originator_conversation_id, conversation_id=None,
+                            succeeded=True, result_code="0", description="confirmed by status query",
+                            receipt=result.receipt, amount=result.amount)
+    return None
+
+
+# What reconciliation re-parses and re-applies: source -> (parser, which use case applies it).
+CALLBACK_PARSERS = {
+    "stk": (stk_payment_result, "payment"),
+    "b2c_result": (b2c_payout_result, "payout"),
+    "b2c_timeout": (b2c_timeout_result, "payout_timeout"),
+    "b2c_status": (status_query_result, "payout"),
+}
