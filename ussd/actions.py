@@ -1,0 +1,108 @@
+"""Action hooks: the screens' calls into the core that change something, each ending the
+session with what happens next. Nothing here talks to M-Pesa or SMS; the core records the
+intent and the worker acts after the session has ended."""
+from decimal import Decimal
+
+from escrow.money import format_kes
+
+from ussd.screens import Context, Data, Finish, Goto
+
+
+def create_order(data: Data, ctx: Context) -> Finish:
+    order = ctx.service.create_order(buyer=ctx.caller, seller=data["party"],
+                                     price=data["price"], item=data["item"])
+    return Finish("ussd.pay.done", {"ref": order.reference, "charge": format_kes(order.charge)})
+
+
+def request_payment(data: Data, ctx: Context) -> Finish:
+    order = ctx.service.request_payment(seller=ctx.caller, buyer=data["party"],
+                                        price=data["price"], item=data["item"])
+    return Finish("ussd.req.done", {"ref": order.reference, "charge": format_kes(order.charge)})
+
+
+def nothing_charged(data: Data, ctx: Context) -> Finish:
+    return Finish("ussd.cancelled")
+
+
+def confirm_delivery(data: Data, ctx: Context) -> Finish:
+    order = ctx.service.confirm_delivery(caller=ctx.caller, reference=data["ref"], token=data["token"])
+    return Finish("ussd.code.done", {"ref": order.reference, "payout": format_kes(order.payout)})
+
+
+def keep_held(data: Data, ctx: Context) -> Finish:
+    return Finish("ussd.code.kept")
+
+
+def pay_now(data: Data, ctx: Context) -> Finish:
+    order = ctx.service.pay_again(ctx.caller, data["ref"])
+    return Finish("ussd.done.pay_now", _ref_and_charge(order))
+
+
+def pay_by_paybill(data: Data, ctx: Context) -> Finish:
+    order = ctx.service.order_for(ctx.caller, data["ref"])
+    paybill = ctx.service.help_info().paybill
+    return Finish("ussd.done.paybill", {**_ref_and_charge(order), "paybill": paybill})
+
+
+def accept_request(data: Data, ctx: Context) -> Finish:
+    return Finish("ussd.done.accept", _ref_and_charge(ctx.service.accept_request(ctx.caller, data["ref"])))
+
+
+def decline_request(data: Data, ctx: Context) -> Finish:
+    return Finish("ussd.done.decline", {"ref": ctx.service.decline_request(ctx.caller, data["ref"]).reference})
+
+
+def mark_dispatched(data: Data, ctx: Context) -> Finish:
+    return Finish("ussd.done.dispatched", {"ref": ctx.service.mark_dispatched(ctx.caller, data["ref"]).reference})
+
+
+def cancel_order(data: Data, ctx: Context) -> Finish:
+    return Finish("ussd.done.cancel", {"ref": ctx.service.cancel_order(ctx.caller, data["ref"]).reference})
+
+
+def keep_order(data: Data, ctx: Context) -> Goto:
+    return Goto("order", {"ref": data["ref"]})
+
+
+def reissue_code(data: Data, ctx: Context) -> Finish:
+    return Finish("ussd.done.new_code", {"ref": ctx.service.reissue_code(ctx.caller, data["ref"]).reference})
+
+
+def report_problem(reason: str):
+    """The hook for one dispute reason."""
+    def open_dispute(data: Data, ctx: Context) -> Finish:
+        order = ctx.service.open_dispute(ctx.caller, data["ref"], reason)
+        return Finish("ussd.done.dispute", {"ref": order.reference})
+    open_dispute.__name__ = "open_dispute"
+    return open_dispute
+
+
+def choose_language(language: str):
+    """The hook for one language: remember it for this number and show Home in it."""
+    def set_language(data: Data, ctx: Context) -> Goto:
+        ctx.service.set_language(ctx.caller, language)
+        return Goto("main", reset=True, language=language, notice="ussd.language.saved")
+    set_language.__name__ = "set_language"
+    return set_language
+
+
+def show_help(data: Data, ctx: Context) -> Finish:
+    info = ctx.service.help_info()
+    return Finish("ussd.help", {
+        "paybill": info.paybill, "fee_pct": format(Decimal(info.fee_bps) / 100, "f"),
+        "fee_min": format_kes(info.fee_min), "fee_max": format_kes(info.fee_max),
+        "payer": ctx.text(f"ussd.party.{info.fee_payer}"),
+        "support": info.support_phone or ctx.support_phone})
+
+
+def resume_saved(data: Data, ctx: Context) -> Goto:
+    saved = data["saved"]
+    return Goto(saved["screen"], saved["data"], history=saved["history"])
+
+
+def start_again(data: Data, ctx: Context) -> Goto:
+    return Goto("main", reset=True)
+
+
+def _ref_and_charge(order) -> Data:
+    return {"ref": order.reference, "charge": format_kes(order.charge)}

@@ -1,0 +1,128 @@
+"""One USSD hop, end to end: rate limit, replay check, the pure step, and the session record.
+
+Session record (JSON in Redis under the sessionId):
+  state     the engine's state (screen, data, history, lang, ended)
+  seen      digest of the full `text` of the last hop handled; seen_len its length
+  reply     the reply given to that hop (returned again, with no second effect, on a replay)
+  hops      per-hop timings [{"screen", "ms"}], the last 30
+The raw `text` is never stored or logged: it may hold a delivery code.
+"""
+import logging
+import time
+from dataclasses import dataclass
+
+from redis.exceptions import RedisError
+
+from escrow.catalog import render
+
+from ussd.engine import Outcome, resume_point, start, step
+from ussd.errors import RateLimited, SessionExpired, StoreUnavailable
+from ussd.render import Reply
+from ussd.screens import Context
+
+log = logging.getLogger("ussd")
+HOPS_KEPT = 30
+
+
+@dataclass(frozen=True)
+class Hop:
+    """One callback from the gateway, in our words."""
+    session_id: str
+    phone: str
+    text: str
+    network: str = ""
+
+
+@dataclass(frozen=True)
+class Answer:
+    reply: Reply
+    screen: str
+
+
+class Conversation:
+    def __init__(self, service, store, settings, clock=time.monotonic):
+        self.service, self.store, self.settings, self.clock = service, store, settings, clock
+
+    def answer(self, hop: Hop) -> Answer:
+        """The reply to one hop. Never raises: every failure becomes a polite END."""
+        try:
+            return self._answer(hop)
+        except RateLimited:
+            return self._sorry(hop, "ussd.err.rate", "rate_limited")
+        except SessionExpired:
+            return self._sorry(hop, "ussd.err.expired", "expired")
+        except (StoreUnavailable, RedisError) as exc:
+            log.warning("ussd store unavailable: %s", type(exc).__name__)
+            return self._sorry(hop, "ussd.err.busy", "busy")
+        except Exception as exc:  # noqa: BLE001 - the gateway must get an END, never a 500
+            log.error("ussd hop failed: %s", type(exc).__name__)
+            return self._sorry(hop, "ussd.err.busy", "failed")
+
+    def _answer(self, hop: Hop) -> Answer:
+        began = self.clock()
+        if self.store.count_hop(hop.phone) > self.settings.rate_limit:
+            raise RateLimited(hop.session_id)
+        with self.store.lock(hop.session_id):
+            record = self.store.load(hop.session_id)
+            if self._is_replay(record, hop.text):
+                return Answer(Reply(**record["reply"]), record["state"]["screen"])
+            outcome = self._next(record, hop)
+            self._remember(hop, record, outcome, round((self.clock() - began) * 1000))
+        return Answer(outcome.reply, outcome.state["screen"])
+
+    def _is_replay(self, record: dict | None, text: str) -> bool:
+        return bool(record) and record["seen_len"] == len(text) and record["seen"] == self.store.digest(text)
+
+    def _next(self, record: dict | None, hop: Hop) -> Outcome:
+        if hop.text == "":
+            ctx = self._context(hop, self.service.language_of(hop.phone))
+            return start(ctx, self.store.resume_of(hop.phone))
+        if record is None:
+            raise SessionExpired(hop.session_id)
+        ctx = self._context(hop, record["state"]["lang"])
+        return step(record["state"], self.new_input(record, hop.text), ctx)
+
+    def new_input(self, record: dict, text: str) -> str:
+        """What was typed since the last hop: what follows the previous text and its `*`."""
+        seen_len = record["seen_len"]
+        if seen_len == 0:
+            return text
+        if text[seen_len:seen_len + 1] == "*" and self.store.digest(text[:seen_len]) == record["seen"]:
+            return text[seen_len + 1:]
+        return text.rsplit("*", 1)[-1]
+
+    def _remember(self, hop: Hop, record: dict | None, outcome: Outcome, ms: int) -> None:
+        timings = ((record or {}).get("hops", []) + [{"screen": outcome.state["screen"], "ms": ms}])
+        fresh = {"state": outcome.state, "seen": self.store.digest(hop.text), "seen_len": len(hop.text),
+                 "reply": {"text": outcome.reply.text, "end": outcome.reply.end}, "hops": timings[-HOPS_KEPT:]}
+        try:
+            self.store.save(hop.session_id, fresh)
+            self._offer_resume(hop.phone, outcome.state)
+        except RedisError:
+            if not outcome.reply.end:
+                raise
+            log.warning("ussd session not saved after an END; the action stands")
+        log.info("ussd hop screen=%s ms=%d actions=%s net=%s", outcome.state["screen"], ms,
+                 ",".join(outcome.actions) or "-", hop.network or "-")
+
+    def _offer_resume(self, phone: str, state: dict) -> None:
+        if state["screen"] == "resume" and not state.get("ended"):
+            return
+        point = resume_point(state)
+        if point:
+            self.store.keep_resume(phone, point)
+        else:
+            self.store.drop_resume(phone)
+
+    def _context(self, hop: Hop, language: str) -> Context:
+        return Context(self.service, hop.phone, language or "en", self.settings.screen_limit,
+                       self.settings.support_phone)
+
+    def _sorry(self, hop: Hop, key: str, screen: str) -> Answer:
+        return Answer(Reply(render(self._language(hop), key), end=True), screen)
+
+    def _language(self, hop: Hop) -> str:
+        try:
+            return self.service.language_of(hop.phone)
+        except Exception:  # noqa: BLE001 - an apology must not fail
+            return "en"

@@ -1,0 +1,162 @@
+"""The pure USSD flow: step(state, input, ctx) -> Outcome(state, reply, actions).
+
+State is a JSON-ready dict: the current screen, its data, the Back history (a stack of
+[screen, data] frames), the language and whether the session has ended. The engine does no
+I/O of its own; it calls the escrow service injected in `ctx` (a fake in tests).
+"""
+from dataclasses import dataclass, replace
+
+from escrow.errors import EscrowError
+
+from ussd.errors import InvalidInput
+from ussd.failures import explain
+from ussd.flows import HOME_SCREEN, SCREENS
+from ussd.render import Reply, budget, compose, menu_options, page_of, show
+from ussd.screens import (BACK, HOME, MORE, Confirm, Context, Finish, Goto, Input, Menu,
+                          PagedList)
+
+HISTORY_DEPTH = 12
+
+
+@dataclass(frozen=True)
+class Outcome:
+    state: dict
+    reply: Reply
+    actions: tuple[str, ...] = ()
+
+
+def new_state(language: str) -> dict:
+    return {"screen": HOME_SCREEN, "data": {}, "history": [], "lang": language, "ended": False}
+
+
+def start(ctx: Context, saved: dict | None = None) -> Outcome:
+    """The first screen of a session: Home, or the offer to resume an unfinished task."""
+    state = new_state(ctx.language)
+    if saved:
+        state.update(screen="resume", data={"saved": saved, "task": saved["task"]})
+    return _show(state, ctx)
+
+
+def step(state: dict, user_input: str, ctx: Context) -> Outcome:
+    """Handle the caller's answer to the current screen and show what comes next."""
+    ctx = replace(ctx, language=state.get("lang") or ctx.language)
+    if state.get("ended"):
+        return Outcome(state, _reply(ctx.text("ussd.err.expired"), True, ctx))
+    if user_input in (BACK, HOME):
+        return _show(_navigate(state, user_input), ctx)
+    screen = SCREENS[state["screen"]]
+    try:
+        result, action = _HANDLE[type(screen)](screen, state["data"], user_input.strip(), ctx)
+    except (InvalidInput, EscrowError) as exc:
+        return _refuse(state, screen, exc, ctx)
+    return _follow(state, result, action, ctx)
+
+
+def resume_point(state: dict) -> dict | None:
+    """What to offer on the next dial if this session drops now: the latest resumable frame."""
+    if state.get("ended"):
+        return None
+    frames = state["history"] + [[state["screen"], state["data"]]]
+    for depth in range(len(frames) - 1, -1, -1):
+        screen = SCREENS[frames[depth][0]]
+        if screen.resumable and screen.task:
+            return {"screen": screen.id, "data": frames[depth][1], "history": frames[:depth],
+                    "task": screen.task}
+    return None
+
+
+# ---- navigation --------------------------------------------------------------------------
+
+def _navigate(state: dict, key: str) -> dict:
+    history = list(state["history"])
+    if key == HOME or not history:
+        return {**state, "screen": HOME_SCREEN, "data": {}, "history": []}
+    screen, data = history.pop()
+    return {**state, "screen": screen, "data": data, "history": history}
+
+
+def _advance(state: dict, goto: Goto) -> dict:
+    if goto.reset:
+        history = []
+    elif goto.history is not None:
+        history = goto.history
+    elif state["screen"] == "resume":
+        history = state["history"]
+    else:
+        history = (state["history"] + [[state["screen"], state["data"]]])[-HISTORY_DEPTH:]
+    return {**state, "screen": goto.screen, "data": goto.data, "history": history,
+            "lang": goto.language or state["lang"]}
+
+
+# ---- per-kind answer handling ------------------------------------------------------------
+
+def _handle_menu(screen: Menu, data: dict, answer: str, ctx: Context):
+    options = menu_options(screen, data, ctx)
+    option = options[_choice(answer, len(options))]
+    if option.do is not None:
+        return option.do(data, ctx), option.do.__name__
+    return Goto(option.goto, dict(data)), None
+
+
+def _handle_input(screen: Input, data: dict, answer: str, ctx: Context):
+    return Goto(screen.next, {**data, **screen.accept(answer, data, ctx)}), None
+
+
+def _handle_confirm(screen: Confirm, data: dict, answer: str, ctx: Context):
+    hook = (screen.yes, screen.no)[_choice(answer, 2)]
+    return hook(data, ctx), hook.__name__
+
+
+def _handle_list(screen: PagedList, data: dict, answer: str, ctx: Context):
+    rows, more = page_of(screen, data, ctx)
+    if answer == MORE and more:
+        return Goto(screen.id, {**data, "offset": data.get("offset", 0) + screen.page_size}), None
+    return screen.pick(rows[_choice(answer, len(rows))], data, ctx), None
+
+
+def _choice(answer: str, count: int) -> int:
+    if answer.isdigit() and 1 <= int(answer) <= count:
+        return int(answer) - 1
+    raise InvalidInput("ussd.err.choice")
+
+
+_HANDLE = {Menu: _handle_menu, Input: _handle_input, Confirm: _handle_confirm, PagedList: _handle_list}
+
+
+# ---- results -----------------------------------------------------------------------------
+
+def _follow(state: dict, result, action: str | None, ctx: Context) -> Outcome:
+    actions = (action,) if action else ()
+    if isinstance(result, Finish):
+        ended = {**state, "ended": True}
+        return Outcome(ended, _reply(ctx.text(result.key, **result.params), True, ctx), actions)
+    shown = _show(_advance(state, result), ctx, notice=result.notice)
+    return replace(shown, actions=actions)
+
+
+def _show(state: dict, ctx: Context, notice: str | None = None) -> Outcome:
+    ctx = replace(ctx, language=state["lang"])
+    try:
+        reply = show(SCREENS[state["screen"]], state["data"], ctx)
+    except EscrowError as exc:
+        found = explain(exc, ctx)
+        return Outcome({**state, "ended": True}, _reply(ctx.text(found.key, **found.params), True, ctx))
+    text = compose(ctx.text(notice), reply.text, ctx) if notice else reply.text
+    return Outcome({**state, "ended": reply.end}, _reply(text, reply.end, ctx))
+
+
+def _refuse(state: dict, screen, exc: Exception, ctx: Context) -> Outcome:
+    """A refused answer: re-prompt on the same screen, or end after a failed action."""
+    found = explain(exc, ctx)
+    message = ctx.text(found.key, **found.params)
+    prompting = isinstance(exc, InvalidInput) or isinstance(screen, Input)
+    if found.ends or not prompting:
+        return Outcome({**state, "ended": True}, _reply(message, True, ctx))
+    again = _show(state, ctx)
+    if again.reply.end:
+        return again
+    return Outcome(again.state, _reply(compose(message, again.reply.text, ctx), False, ctx))
+
+
+def _reply(text: str, end: bool, ctx: Context) -> Reply:
+    return Reply(text[: budget(ctx)], end)

@@ -1,0 +1,106 @@
+"""Every screen of the Zemi USSD service, declared as data, and the hooks that fill them in."""
+from escrow.catalog import CATALOGS, DEFAULT_LANGUAGE
+from escrow.money import format_kes
+from escrow.phone import mask
+from escrow.views import DISPUTE_REASONS
+
+from ussd import actions
+from ussd.answers import accept_amount, accept_code, accept_item, accept_party, amount_range
+from ussd.gsm7 import transliterate
+from ussd.screens import Confirm, Context, Data, Goto, Input, Menu, Option, PagedList, Screen
+
+ACTION_OPTIONS = {
+    "pay_now": Option("ussd.action.pay_now", do=actions.pay_now),
+    "paybill": Option("ussd.action.paybill", do=actions.pay_by_paybill),
+    "confirm_delivery": Option("ussd.action.confirm_delivery", goto="code.enter"),
+    "report_problem": Option("ussd.action.report_problem", goto="dispute.reason"),
+    "mark_dispatched": Option("ussd.action.mark_dispatched", do=actions.mark_dispatched),
+    "cancel": Option("ussd.action.cancel", goto="cancel.confirm"),
+    "accept": Option("ussd.action.accept", do=actions.accept_request),
+    "decline": Option("ussd.action.decline", do=actions.decline_request),
+    "new_code": Option("ussd.action.new_code", do=actions.reissue_code),
+}
+
+
+def summary(data: Data, ctx: Context) -> Data:
+    return {"party": mask(data["party"]), "item": data["item"], "price": format_kes(data["price"]),
+            "fee": format_kes(data["fee"]), "fee_note": ctx.text(f"ussd.fee_by.{data['fee_payer']}"),
+            "charge": format_kes(data["charge"]), "payout": format_kes(data["payout"])}
+
+
+def order_details(data: Data, ctx: Context) -> Data:
+    order = ctx.service.order_for(ctx.caller, data["ref"])
+    line = ctx.text(f"ussd.order.as_{order.role}", party=order.counterpart_masked)
+    return {"ref": order.reference, "item": transliterate(order.item), "price": format_kes(order.price),
+            "state": state_word(order.state, ctx), "party_line": line, "actions": order.actions}
+
+
+def order_options(data: Data, ctx: Context, params: Data) -> list[Option]:
+    return [ACTION_OPTIONS[name] for name in params["actions"] if name in ACTION_OPTIONS]
+
+
+def state_word(state: str, ctx: Context) -> str:
+    key = f"ussd.state.{state}"
+    return ctx.text(key if key in CATALOGS[DEFAULT_LANGUAGE] else "ussd.state.other")
+
+
+def code_match(data: Data, ctx: Context) -> Data:
+    return {"ref": data["ref"], "item": transliterate(data["item"]), "price": format_kes(data["price"])}
+
+
+def resume_task(data: Data, ctx: Context) -> Data:
+    return {"task": ctx.text(data["task"])}
+
+
+def orders_page(data: Data, ctx: Context, offset: int, limit: int) -> list:
+    return ctx.service.orders_of(ctx.caller, offset=offset, limit=limit)
+
+
+def order_row(order, ctx: Context) -> Data:
+    return {"ref": order.reference, "item": transliterate(order.item), "state": state_word(order.state, ctx)}
+
+
+def open_order(order, data: Data, ctx: Context) -> Goto:
+    return Goto("order", {"ref": order.reference})
+
+
+def _pay_or_request(prefix: str, ask_party: str, ask_item: str, task: str, yes) -> list[Screen]:
+    return [
+        Input(f"{prefix}.party", ask_party, accept_party, f"{prefix}.amount", task=task),
+        Input(f"{prefix}.amount", "ussd.ask.amount", accept_amount, f"{prefix}.item",
+              params=amount_range, task=task),
+        Input(f"{prefix}.item", ask_item, accept_item, f"{prefix}.summary", task=task),
+        Confirm(f"{prefix}.summary", f"ussd.{prefix}.summary", yes=yes, no=actions.nothing_charged,
+                params=summary, task=task),
+    ]
+
+
+SCREEN_LIST: list[Screen] = [
+    Menu("main", "ussd.main", resumable=False, nav_hint=False, choices=(
+        Option("ussd.menu.pay", goto="pay.party"), Option("ussd.menu.request", goto="req.party"),
+        Option("ussd.menu.orders", goto="orders"), Option("ussd.menu.code", goto="code.enter"),
+        Option("ussd.menu.language", goto="language"), Option("ussd.menu.help", do=actions.show_help))),
+    Confirm("resume", "ussd.resume.ask", yes=actions.resume_saved, no=actions.start_again,
+            params=resume_task, resumable=False),
+    *_pay_or_request("pay", "ussd.pay.seller", "ussd.pay.item", "ussd.task.pay", actions.create_order),
+    *_pay_or_request("req", "ussd.req.buyer", "ussd.req.item", "ussd.task.request",
+                     actions.request_payment),
+    PagedList("orders", "ussd.orders.row", load=orders_page, row_params=order_row, pick=open_order,
+              empty="ussd.orders.none", resumable=False),
+    Menu("order", "ussd.order.detail", params=order_details, options=order_options, resumable=False),
+    Menu("dispute.reason", "ussd.dispute.ask", params=lambda data, ctx: {"ref": data["ref"]},
+         resumable=False, choices=tuple(Option(f"ussd.reason.{reason}", do=actions.report_problem(reason))
+                       for reason in DISPUTE_REASONS)),
+    Confirm("cancel.confirm", "ussd.cancel.ask", yes=actions.cancel_order, no=actions.keep_order,
+            params=lambda data, ctx: {"ref": data["ref"], "item": order_details(data, ctx)["item"]},
+            resumable=False),
+    Input("code.enter", "ussd.code.ask", accept_code, "code.confirm", task="ussd.task.code"),
+    Confirm("code.confirm", "ussd.code.confirm", yes=actions.confirm_delivery, no=actions.keep_held,
+            params=code_match, task="ussd.task.code", resumable=False),
+    Menu("language", "ussd.language.ask", resumable=False, choices=(
+        Option("ussd.language.en", do=actions.choose_language("en")),
+        Option("ussd.language.sw", do=actions.choose_language("sw")))),
+]
+
+SCREENS: dict[str, Screen] = {screen.id: screen for screen in SCREEN_LIST}
+HOME_SCREEN = "main"

@@ -1,0 +1,84 @@
+"""Flask face of the USSD adapter: AT's session callback and its end-of-session events.
+
+Routes (POST, form-encoded, answered 200 text/plain):
+  /ussd and /ussd/events                      when no USSD_PATH_TOKEN is set
+  /ussd/<token> and /ussd/<token>/events      when it is set; the bare paths and any wrong
+                                              token then answer 404
+A caller outside USSD_ALLOWED_IPS gets 403. Everything else gets "CON ..." or "END ...".
+"""
+import hmac
+import logging
+
+from flask import Blueprint, Response, abort, request
+
+from ussd.conversation import Conversation, Hop
+from ussd.events import event_record
+
+log = logging.getLogger("ussd")
+
+
+def make_ussd_blueprint(service, store, settings, *, recorder=None) -> Blueprint:
+    """The USSD blueprint over `service` (the escrow core's contract), `store` (RedisSessionStore)
+    and `settings` (UssdSettings). `recorder(event)` receives end-of-session events; without
+    one they go to `store.record_event`."""
+    conversation = Conversation(service, store, settings)
+    record = recorder or store.record_event
+    blueprint = Blueprint("ussd", __name__)
+
+    @blueprint.post("/ussd", defaults={"token": None})
+    @blueprint.post("/ussd/<token>")
+    def session(token):
+        _guard(settings, token)
+        hop = _hop(request.form)
+        if not hop.session_id or not hop.phone:
+            abort(400)
+        answer = conversation.answer(hop)
+        return _plain(answer.reply.body, {"at-ussd-hop-metadata": answer.screen})
+
+    @blueprint.post("/ussd/events", defaults={"token": None})
+    @blueprint.post("/ussd/<token>/events")
+    def session_ended(token):
+        _guard(settings, token)
+        _record_safely(record, event_record(request.form, _timings(store, request.form)))
+        return _plain("OK")
+
+    return blueprint
+
+
+def _guard(settings, token: str | None) -> None:
+    expected = settings.path_token
+    if bool(expected) != bool(token) or (expected and not hmac.compare_digest(token, expected)):
+        abort(404)
+    if not settings.allows(_caller_address(settings)):
+        abort(403)
+
+
+def _caller_address(settings) -> str:
+    forwarded = request.headers.get("X-Forwarded-For", "")
+    if settings.trust_proxy and forwarded.strip():
+        return forwarded.split(",")[-1].strip()
+    return request.remote_addr or ""
+
+
+def _hop(form) -> Hop:
+    return Hop(session_id=str(form.get("sessionId", "")), phone=str(form.get("phoneNumber", "")).strip(),
+               text=str(form.get("text", "") or ""), network=str(form.get("networkCode", "")))
+
+
+def _plain(body: str, headers: dict | None = None) -> Response:
+    return Response(body, status=200, mimetype="text/plain", headers=headers or {})
+
+
+def _timings(store, form) -> list | None:
+    try:
+        found = store.load(str(form.get("sessionId", "")))
+    except Exception:  # noqa: BLE001 - timings are a nicety
+        return None
+    return (found or {}).get("hops")
+
+
+def _record_safely(record, event: dict) -> None:
+    try:
+        record(event)
+    except Exception as exc:  # noqa: BLE001 - analytics must not fail the gateway
+        log.warning("ussd event not recorded: %s", type(exc).__name__)
