@@ -1,4 +1,8 @@
-"""SMS texts, English. Each must fit one GSM-7 segment (160 characters) with realistic values."""
+"""SMS texts, English. Each must fit one GSM-7 segment (160 characters) with realistic values.
+
+Placeholders: amounts come formatted ("250,000"), numbers masked (0712***678), {deadline} as
+"23 Nov" or "23 Nov 14:05". tests/unit/test_sms_catalog.py renders every text at its longest.
+"""
 MESSAGES = {
     "sms.code_to_buyer": "Zemi: KES {charge} for {item} is held, order {ref}. Delivery code: {code}. "
                          "Give it to the seller ONLY after you receive the goods.",
@@ -8,4 +12,56 @@ MESSAGES = {
                             "M-Pesa receipt {receipt}. Fee KES {fee}.",
     "sms.released_to_buyer": "Zemi: Delivery of {item} confirmed, order {ref}. KES {payout} "
                              "is being paid to the seller. Thank you.",
+    # replies to texts sent to our short code
+    "sms.help": "Zemi holds payments until delivery. Paybill {paybill}, account: order number. "
+                "Fee {fee_pct}% (min KES {fee_min}, max KES {fee_max}), {fee_note}. Help: {support}",
+    "sms.stopped": "Zemi: Reminders are now off for this number. You will still get payment and "
+                   "delivery messages. Reply HELP for help.",
+    # paying
+    "sms.payment_failed": "Zemi: Order {ref} not paid: {reason}. To try again dial {ussd_code}, "
+                          "or pay by Paybill {paybill}, account {ref}.",
+    "sms.payment_request_to_buyer": "Zemi: {seller} asks you to pay KES {charge} for {item}, order "
+                                    "{ref}. Money is held until you get it. Dial {ussd_code} to accept "
+                                    "or decline.",
+    "sms.request_declined_to_seller": "Zemi: {buyer} declined your request for KES {charge} for "
+                                      "{item}, order {ref}. No money was taken.",
+    "sms.order_expired": "Zemi: Order {ref} for {item} has expired because it was not paid in time. "
+                         "No money was taken. You can start a new order any time.",
+    "sms.order_cancelled": "Zemi: Order {ref} for {item} has been cancelled. Do not send the item. "
+                           "Any money paid is returned to the buyer.",
+    "sms.payment_returned": "Zemi: We could not use your payment of KES {amount} for order {ref}. "
+                            "It is being returned to your M-Pesa.",
+    # refunds
+    "sms.refund_queued": "Zemi: Order {ref} is being refunded. KES {amount} will be sent to your "
+                         "M-Pesa shortly. We will SMS you the receipt.",
+    "sms.refund_sent": "Zemi: KES {amount} for order {ref} has been refunded to your M-Pesa. "
+                       "M-Pesa receipt {receipt}.",
+    # delivery
+    "sms.dispatched_to_buyer": "Zemi: {item} (order {ref}) has been sent. Give the seller your code "
+                               "only once you have it. Report any problem by {deadline}.",
+    "sms.code_locked_to_buyer": "Zemi: Too many wrong codes for order {ref}, so the code is blocked. "
+                                "Dial the Zemi menu and choose Get a new code.",
+    "sms.new_code_to_buyer": "Zemi: Your new delivery code for order {ref} is {code}. Older codes no "
+                             "longer work. Give it to the seller ONLY after you receive the goods.",
+    # disputes
+    "sms.dispute_opened": "Zemi: The buyer reported a problem with order {ref} ({item}). Your payment "
+                          "is on hold while Zemi looks into it. We may call you.",
+    "sms.dispute_resolved": "Zemi: The problem with order {ref} has been settled. Decision: {outcome}. "
+                            "Any money due to you is sent to your M-Pesa.",
+    # reminders (a STOP reply turns these off)
+    "sms.reminder_to_pay": "Zemi: Order {ref} for {item} is not paid yet and expires in {minutes} "
+                           "minutes. Accept the M-Pesa prompt to pay. Reply STOP to end reminders.",
+    "sms.reminder_to_dispatch": "Zemi: Order {ref} ({item}) is paid. Send it and mark it sent, or "
+                                "the buyer is refunded on {deadline}. Reply STOP to end reminders.",
+    "sms.reminder_to_confirm": "Zemi: Got {item} (order {ref})? Give the seller your code. Report a "
+                               "problem before {deadline}, or the seller is paid then.",
+    # why an M-Pesa payment prompt failed: the {reason} of sms.payment_failed
+    "sms.stk_reason.cancelled": "you cancelled the M-Pesa prompt",
+    "sms.stk_reason.unreachable": "your phone could not be reached",
+    "sms.stk_reason.insufficient_funds": "your M-Pesa balance was not enough",
+    "sms.stk_reason.wrong_pin": "the M-Pesa PIN was wrong",
+    "sms.stk_reason.busy": "your line was busy with another transaction",
+    "sms.stk_reason.too_soon": "a similar payment was just made; wait 2 minutes",
+    "sms.stk_reason.expired": "the M-Pesa prompt timed out",
+    "sms.stk_reason.other": "M-Pesa did not complete it",
 }

@@ -8,4 +8,56 @@ MESSAGES = {
                             "Risiti ya M-Pesa {receipt}. Ada KES {fee}.",
     "sms.released_to_buyer": "Zemi: Umethibitisha kupokea {item}, oda {ref}. KES {payout} "
                              "inalipwa kwa muuzaji. Asante.",
+    # majibu ya ujumbe uliotumwa kwa nambari yetu fupi
+    "sms.help": "Zemi huhifadhi pesa hadi bidhaa ifike. Paybill {paybill}, akaunti: nambari ya oda. "
+                "Ada {fee_pct}% (kati ya KES {fee_min} na {fee_max}), {fee_note}. Msaada: {support}",
+    "sms.stopped": "Zemi: Vikumbusho vimezimwa kwa nambari hii. Bado utapokea ujumbe wa malipo na "
+                   "bidhaa. Tuma MSAADA kupata msaada.",
+    # malipo
+    "sms.payment_failed": "Zemi: Oda {ref} haikulipwa: {reason}. Kujaribu tena piga {ussd_code}, "
+                          "au lipa kwa Paybill {paybill}, akaunti {ref}.",
+    "sms.payment_request_to_buyer": "Zemi: {seller} anakuomba ulipe KES {charge} kwa {item}, oda "
+                                    "{ref}. Pesa inahifadhiwa hadi upokee. Piga {ussd_code} kukubali "
+                                    "au kukataa.",
+    "sms.request_declined_to_seller": "Zemi: {buyer} amekataa ombi lako la KES {charge} kwa {item}, "
+                                      "oda {ref}. Hakuna pesa iliyotozwa.",
+    "sms.order_expired": "Zemi: Oda {ref} ya {item} imeisha muda kwa sababu haikulipwa kwa wakati. "
+                         "Hakuna pesa iliyotozwa. Unaweza kuanza oda mpya wakati wowote.",
+    "sms.order_cancelled": "Zemi: Oda {ref} ya {item} imeghairiwa. Usitume bidhaa. Pesa yoyote "
+                           "iliyolipwa inarudishwa kwa mnunuzi.",
+    "sms.payment_returned": "Zemi: Hatukuweza kutumia malipo yako ya KES {amount} kwa oda {ref}. "
+                            "Yanarudishwa kwa M-Pesa yako.",
+    # kurudisha pesa
+    "sms.refund_queued": "Zemi: Pesa ya oda {ref} inarudishwa. KES {amount} itatumwa kwa M-Pesa yako "
+                         "hivi karibuni. Tutakutumia risiti kwa SMS.",
+    "sms.refund_sent": "Zemi: KES {amount} ya oda {ref} imerudishwa kwa M-Pesa yako. "
+                       "Risiti ya M-Pesa {receipt}.",
+    # kupokea bidhaa
+    "sms.dispatched_to_buyer": "Zemi: {item} (oda {ref}) imetumwa. Mpe muuzaji nambari yako TU "
+                               "ukishaipokea. Ripoti tatizo lolote kabla ya {deadline}.",
+    "sms.code_locked_to_buyer": "Zemi: Nambari zisizo sahihi zimezidi kwa oda {ref}, nambari "
+                                "imezuiwa. Piga menyu ya Zemi kisha uchague Pata nambari mpya.",
+    "sms.new_code_to_buyer": "Zemi: Nambari yako mpya ya kupokea kwa oda {ref} ni {code}. Nambari za "
+                             "awali hazitumiki. Mpe muuzaji TU baada ya kupokea bidhaa.",
+    # malalamiko
+    "sms.dispute_opened": "Zemi: Mnunuzi ameripoti tatizo kwa oda {ref} ({item}). Malipo yako "
+                          "yamesimamishwa Zemi ikichunguza. Huenda tukakupigia.",
+    "sms.dispute_resolved": "Zemi: Tatizo la oda {ref} limetatuliwa. Uamuzi: {outcome}. Pesa yoyote "
+                            "unayostahili inatumwa kwa M-Pesa yako.",
+    # vikumbusho (STOP au ACHA huvizima)
+    "sms.reminder_to_pay": "Zemi: Oda {ref} ya {item} bado haijalipwa na itaisha baada ya dakika "
+                           "{minutes}. Kubali ombi la M-Pesa kulipa. Tuma ACHA kusitisha vikumbusho.",
+    "sms.reminder_to_dispatch": "Zemi: Oda {ref} ({item}) imelipwa. Itume kisha uchague Nimetuma bidhaa, "
+                                "la sivyo mnunuzi atarudishiwa pesa {deadline}. Tuma ACHA kusitisha.",
+    "sms.reminder_to_confirm": "Zemi: Umepokea {item} (oda {ref})? Mpe muuzaji nambari yako. Ripoti "
+                               "tatizo kabla ya {deadline}, la sivyo muuzaji atalipwa wakati huo.",
+    # why an M-Pesa payment prompt failed: the {reason} of sms.payment_failed
+    "sms.stk_reason.cancelled": "ulighairi ombi la M-Pesa",
+    "sms.stk_reason.unreachable": "simu yako haikupatikana",
+    "sms.stk_reason.insufficient_funds": "salio lako la M-Pesa halikutosha",
+    "sms.stk_reason.wrong_pin": "PIN ya M-Pesa haikuwa sahihi",
+    "sms.stk_reason.busy": "laini yako ilikuwa na muamala mwingine",
+    "sms.stk_reason.too_soon": "malipo sawa yamefanywa punde; subiri dakika 2",
+    "sms.stk_reason.expired": "muda wa ombi la M-Pesa uliisha",
+    "sms.stk_reason.other": "M-Pesa haikukamilisha malipo",
 }

@@ -1,0 +1,196 @@
+"""FakeEscrowService: the escrow core's contract for adapters, in memory.
+
+Orders are plain records; every call that changes something is logged in `calls` so tests
+can assert that an effect happened exactly once.
+"""
+from dataclasses import dataclass, field
+
+from escrow.errors import (CodeLocked, InvalidAmount, InvalidTransition, LimitExceeded, NotAllowed,
+                           OrderNotFound, WrongCode)
+from escrow.phone import mask, normalize_msisdn
+from escrow.views import DISPUTE_REASONS, CodeMatch, HelpInfo, OrderView, Quote
+
+
+@dataclass
+class FakeOrder:
+    reference: str
+    buyer: str
+    seller: str
+    price: int
+    item: str
+    state: str = "awaiting_payment"
+    code: str | None = None
+    requested: bool = False
+    dispatched: bool = False
+
+
+@dataclass
+class FakeEscrowService:
+    order_min: int = 50
+    order_max: int = 250_000
+    fee_bps: int = 150
+    fee_min: int = 10
+    fee_max: int = 1_000
+    fee_payer: str = "seller"
+    paybill: str = "600100"
+    support_phone: str = "0800720000"
+    max_code_tries: int = 5
+    orders: dict = field(default_factory=dict)
+    languages: dict = field(default_factory=dict)
+    code_tries: dict = field(default_factory=dict)
+    calls: list = field(default_factory=list)
+    next_reference: int = 40000001
+
+    # ---- test helpers ---------------------------------------------------------------------
+    def seed(self, *, buyer, seller, price, item, state="awaiting_payment", code=None,
+             requested=False, reference=None) -> str:
+        reference = str(reference or self._new_reference())
+        self.orders[reference] = FakeOrder(reference, normalize_msisdn(buyer), normalize_msisdn(seller),
+                                           int(price), item, state, code and str(code), requested)
+        return reference
+
+    def count(self, name: str) -> int:
+        return sum(1 for call, _ in self.calls if call == name)
+
+    # ---- the contract ---------------------------------------------------------------------
+    def quote(self, price: int) -> Quote:
+        if not isinstance(price, int) or price <= 0:
+            raise InvalidAmount(f"not an amount: {price!r}")
+        if price < self.order_min:
+            raise LimitExceeded("order_min", self.order_min)
+        if price > self.order_max:
+            raise LimitExceeded("order_max", self.order_max)
+        fee = min(max(price * self.fee_bps // 10_000, self.fee_min), self.fee_max)
+        if self.fee_payer == "buyer":
+            return Quote(price, fee, "buyer", price + fee, price)
+        return Quote(price, fee, "seller", price, price - fee)
+
+    def limits(self) -> tuple[int, int]:
+        return self.order_min, self.order_max
+
+    def create_order(self, *, buyer, seller, price, item) -> OrderView:
+        return self._open("create_order", buyer, buyer, seller, price, item, requested=False)
+
+    def request_payment(self, *, seller, buyer, price, item) -> OrderView:
+        return self._open("request_payment", seller, buyer, seller, price, item, requested=True)
+
+    def orders_of(self, phone, *, offset=0, limit=5) -> list[OrderView]:
+        number = normalize_msisdn(phone)
+        mine = [o for o in reversed(list(self.orders.values())) if number in (o.buyer, o.seller)]
+        return [self._view(o, number) for o in mine[offset: offset + limit]]
+
+    def order_for(self, phone, reference) -> OrderView:
+        return self._view(self._order_of(phone, reference), normalize_msisdn(phone))
+
+    def pay_again(self, phone, reference) -> OrderView:
+        return self._act("pay_again", "pay_now", phone, reference, lambda o: None)
+
+    def accept_request(self, phone, reference) -> OrderView:
+        return self._act("accept_request", "accept", phone, reference, lambda o: setattr(o, "requested", False))
+
+    def decline_request(self, phone, reference) -> OrderView:
+        return self._act("decline_request", "decline", phone, reference, lambda o: setattr(o, "state", "cancelled"))
+
+    def mark_dispatched(self, phone, reference) -> OrderView:
+        return self._act("mark_dispatched", "mark_dispatched", phone, reference,
+                         lambda o: setattr(o, "dispatched", True))
+
+    def cancel_order(self, phone, reference) -> OrderView:
+        return self._act("cancel_order", "cancel", phone, reference, lambda o: setattr(o, "state", "cancelled"))
+
+    def open_dispute(self, phone, reference, reason) -> OrderView:
+        if reason not in DISPUTE_REASONS:
+            raise NotAllowed(f"unknown reason {reason!r}")
+        return self._act("open_dispute", "report_problem", phone, reference,
+                         lambda o: setattr(o, "state", "needs_review"), reason=reason)
+
+    def reissue_code(self, phone, reference) -> OrderView:
+        def fresh_code(order):
+            order.code = f"{(int(order.code or 0) + 111111) % 1_000_000:06d}"
+            self.code_tries.clear()
+        return self._act("reissue_code", "new_code", phone, reference, fresh_code)
+
+    def check_delivery_code(self, *, caller, code) -> CodeMatch:
+        number = normalize_msisdn(caller)
+        if self.code_tries.get(number, 0) >= self.max_code_tries:
+            raise CodeLocked("code entry locked")
+        for order in self.orders.values():
+            if order.seller == number and order.state == "funded" and order.code == code:
+                self.code_tries[number] = 0
+                return CodeMatch(self._view(order, number), token=f"token-{order.reference}")
+        return self._wrong_code(number)
+
+    def confirm_delivery(self, *, caller, reference, token) -> OrderView:
+        order = self._order_of(caller, reference)
+        if token != f"token-{reference}" or order.seller != normalize_msisdn(caller):
+            raise NotAllowed("token does not match")
+        if order.state != "funded":
+            raise InvalidTransition(order.state, "delivery_confirmed")
+        order.state = "released"
+        self.calls.append(("confirm_delivery", {"reference": reference}))
+        return self._view(order, order.seller)
+
+    def language_of(self, phone) -> str:
+        return self.languages.get(normalize_msisdn(phone), "en")
+
+    def set_language(self, phone, language) -> None:
+        self.languages[normalize_msisdn(phone)] = language
+        self.calls.append(("set_language", {"language": language}))
+
+    def help_info(self) -> HelpInfo:
+        return HelpInfo(self.paybill, self.fee_bps, self.fee_min, self.fee_max, self.fee_payer,
+                        self.support_phone)
+
+    # ---- inside the fake ------------------------------------------------------------------
+    def _new_reference(self) -> str:
+        self.next_reference += 1
+        return str(self.next_reference - 1)
+
+    def _open(self, name, viewer, buyer, seller, price, item, *, requested) -> OrderView:
+        buyer, seller = normalize_msisdn(buyer), normalize_msisdn(seller)
+        if buyer == seller:
+            raise NotAllowed("buyer and seller are the same number")
+        self.quote(price)
+        reference = self.seed(buyer=buyer, seller=seller, price=price, item=item[:20], requested=requested)
+        self.calls.append((name, {"reference": reference, "price": price, "item": item}))
+        return self.order_for(viewer, reference)
+
+    def _order_of(self, phone, reference) -> FakeOrder:
+        order = self.orders.get(str(reference))
+        if order is None or normalize_msisdn(phone) not in (order.buyer, order.seller):
+            raise OrderNotFound(f"no order {reference}")
+        return order
+
+    def _act(self, name, action, phone, reference, change, **details) -> OrderView:
+        order = self._order_of(phone, reference)
+        if action not in self.order_for(phone, reference).actions:
+            raise NotAllowed(f"{action} is not offered")
+        change(order)
+        self.calls.append((name, {"reference": reference, **details}))
+        return self.order_for(phone, reference)
+
+    def _wrong_code(self, number):
+        tries = self.code_tries.get(number, 0) + 1
+        self.code_tries[number] = tries
+        if tries >= self.max_code_tries:
+            raise CodeLocked("code entry locked")
+        raise WrongCode(self.max_code_tries - tries)
+
+    def _view(self, order: FakeOrder, viewer: str) -> OrderView:
+        role = "buyer" if viewer == order.buyer else "seller"
+        other = order.seller if role == "buyer" else order.buyer
+        quote = self.quote(order.price)
+        return OrderView(order.reference, order.state, order.item, order.price, quote.fee, quote.charge,
+                         quote.payout, role, mask(other), _actions(order, role))
+
+
+def _actions(order: FakeOrder, role: str) -> tuple[str, ...]:
+    if order.state == "awaiting_payment" and order.requested:
+        return ("accept", "decline") if role == "buyer" else ("cancel",)
+    if order.state == "awaiting_payment":
+        return ("pay_now", "paybill", "cancel") if role == "buyer" else ()
+    if order.state == "funded" and role == "buyer":
+        return ("report_problem", "new_code")
+    if order.state == "funded":
+        return ("confirm_delivery", "mark_dispatched", "report_problem")
+    return ()
