@@ -13,7 +13,9 @@ ensure_venv() {  # $1: the requirements file to install
   local wanted
   wanted="$(cat requirements*.txt | sha256sum | cut -c1-16)"
   if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$wanted" ]; then
-    .venv/bin/python -m pip install -q --disable-pip-version-check -r "$requirements"
+    # (this machine's pip config names extra indexes that may be absent: drop those warnings)
+    .venv/bin/python -m pip install -q --disable-pip-version-check -r "$requirements" \
+      2> >(grep -v "is ignored: it is neither" >&2)
     echo "$wanted" > "$stamp"
   fi
 }
