@@ -71,6 +71,25 @@ def simulator():
 
 @pytest.fixture
 def live(simulator, database_url, redis_url, tmp_path):
+    yield from _live_service(simulator, database_url, redis_url, tmp_path, {"SMS_BACKEND": "console"})
+
+
+@pytest.fixture
+def at_double():
+    from sms.at_double import AtDoubleServer
+    with AtDoubleServer({"api_key": "e2e-at-key"}) as server:
+        yield server
+
+
+@pytest.fixture
+def live_with_at(simulator, at_double, database_url, redis_url, tmp_path):
+    """The live service sending SMS through the real africastalking SDK to the local AT double."""
+    yield from _live_service(simulator, database_url, redis_url, tmp_path, {
+        "SMS_BACKEND": "africastalking", "AT_USERNAME": "zemi", "AT_API_KEY": "e2e-at-key",
+        "AT_SENDER_ID": "ZEMI", "AT_API_BASE_URL": at_double.base_url})
+
+
+def _live_service(simulator, database_url, redis_url, tmp_path, sms_settings):
     port = free_port()
     base_url = f"http://127.0.0.1:{port}"
     app = create_app({
@@ -80,7 +99,7 @@ def live(simulator, database_url, redis_url, tmp_path):
         "MPESA_PASSKEY": "bfb279f9aa9bdbcf158e97dd71a467cd2e0c893059b10f78e6b72ada1ed2c919",
         "MPESA_B2C_SHORTCODE": "600000", "MPESA_INITIATOR_NAME": "testapi", "MPESA_SECURITY_CREDENTIAL": "cred",
         "PUBLIC_BASE_URL": base_url, "CALLBACK_TOKEN": CALLBACK_TOKEN, "SECRET_KEY": TEST_SECRET_KEY,
-        "DATA_KEY": TEST_DATA_KEY, "STK_DELAY_SECONDS": "0", "SMS_BACKEND": "console"})
+        "DATA_KEY": TEST_DATA_KEY, "STK_DELAY_SECONDS": "0", **sms_settings})
     server = make_server("127.0.0.1", port, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
