@@ -156,7 +156,9 @@ def embedded_redis_command(url_file):
 
 
 # --- reconciliation and C2B registration (appended by the M-Pesa helper) ---------------------
+from flask.cli import with_appcontext  # noqa: E402
 @click.command("reconcile")
+@with_appcontext
 @click.option("--findings", "show_findings", is_flag=True, help="Also list every open finding.")
 def reconcile_command(show_findings):
     """One reconciliation pass now: query stale STK attempts and unknown payouts, re-match orphan

@@ -78,12 +78,13 @@ def record_payment_result(session: Session, core: Core, result: PaymentResult) -
     if attempt is None:
         return "orphan"
     if not result.succeeded:
-        return _record_failed_attempt(session, attempt, result)
+        return _record_failed_attempt(session, attempt, result, core)
     won = session.execute(
         update(PaymentAttempt).where(PaymentAttempt.id == attempt.id, PaymentAttempt.status != "succeeded")
         .values(status="succeeded", result_code=result.result_code, result_desc=result.description[:200],
                 updated_at=utcnow())).rowcount
     if not won:
+        _note_real_receipt(session, attempt, result)
         return "duplicate"
     outcome = apply_money_in(session, core, order_id=attempt.order_id, attempt_id=attempt.id,
                              receipt=result.receipt, amount=result.amount, channel="stk")
@@ -92,10 +93,59 @@ def record_payment_result(session: Session, core: Core, result: PaymentResult) -
     return outcome
 
 
-def _record_failed_attempt(session: Session, attempt: PaymentAttempt, result: PaymentResult) -> str:
+def _record_failed_attempt(session: Session, attempt: PaymentAttempt, result: PaymentResult,
+                           core: Core | None = None) -> str:
     won = session.execute(
         update(PaymentAttempt)
         .where(PaymentAttempt.id == attempt.id, PaymentAttempt.status.in_(("queued", "sending", "sent", "unknown")))
         .values(status="failed", result_code=result.result_code, result_desc=result.description[:200],
                 updated_at=utcnow())).rowcount
+    if won and core is not None:
+        tell_buyer_payment_failed(session, core, attempt.order_id, result.result_code)
     return "failed" if won else "duplicate"
+
+
+# --- failed STK results: tell the buyer why, and how to pay another way ---------------------
+# Daraja's STK ResultCode -> the catalog's plain reason (sms.stk_reason.<slug>).
+STK_FAILURE_REASONS = {
+    "1032": "cancelled", "1037": "unreachable", "1": "insufficient_funds", "2001": "wrong_pin",
+    "1001": "busy", "17": "too_soon", "1019": "expired",
+}
+QUERY_RECEIPT_PREFIX = "QRY-"  # receipts we minted for a success known only from an STK query
+
+
+def failure_reason_key(result_code: str | None) -> str:
+    return f"sms.stk_reason.{STK_FAILURE_REASONS.get(str(result_code), 'other')}"
+
+
+def tell_buyer_payment_failed(session: Session, core: Core, order_id: int, result_code: str | None) -> None:
+    """Queue sms.payment_failed in the caller's transaction, only while the order can still be paid
+    (a failure after the order was funded, expired or cancelled is not news to the buyer)."""
+    from escrow.catalog import render
+    from escrow.notify import language_of, queue_sms
+
+    order = session.get(Order, order_id)
+    if order is None or order.state != State.AWAITING_PAYMENT.value:
+        return
+    phone = buyer_phone(core, order)
+    reason = render(language_of(session, core, phone), failure_reason_key(result_code))
+    queue_sms(session, core, phone=phone, kind="payment_failed", order_id=order.id, ref=order.reference,
+              reason=reason, paybill=core.paybill, ussd_code=core.ussd_code, item=order.item)
+
+
+def _note_real_receipt(session: Session, attempt: PaymentAttempt, result: PaymentResult) -> None:
+    """A callback for an attempt we funded from an STK query alone: keep M-Pesa's own receipt on the
+    attempt (for statement matching). Money and ledger are untouched: it is a duplicate."""
+    if not (result.succeeded and result.receipt and (attempt.receipt or "").startswith(QUERY_RECEIPT_PREFIX)):
+        return
+    if result.amount != attempt.amount:  # funded for what we asked; the callback says otherwise
+        from escrow.reconcile import record_finding
+        record_finding(session, f"stk-callback-amount-after-query:{attempt.id}", order_id=attempt.order_id,
+                       summary=f"attempt {attempt.checkout_request_id} was funded by STK query for KES "
+                               f"{attempt.amount:,}; its late callback says KES {result.amount} "
+                               f"(receipt {result.receipt})", checkout_id=attempt.checkout_request_id)
+    session.execute(update(PaymentAttempt).where(PaymentAttempt.id == attempt.id,
+                                                 PaymentAttempt.receipt == attempt.receipt)
+                    .values(receipt=result.receipt,
+                            result_desc=f"funded by query as {attempt.receipt}; receipt {result.receipt}"[:200],
+                            updated_at=utcnow()))

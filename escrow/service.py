@@ -15,6 +15,10 @@ from escrow.payouts import PayoutResult, record_transfer_timeout
 from escrow.views import CodeMatch, HelpInfo, OrderView, Quote
 
 
+# Outcomes that changed nothing; the stored callback keeps them as its status so they can be found.
+NOT_APPLIED = ("orphan", "duplicate", "unknown", "ignored", "inconclusive")
+
+
 class EscrowService:
     def __init__(self, db: Database, core: Core):
         self.db = db
@@ -118,7 +122,7 @@ class EscrowService:
         with self.db.transaction() as session:
             outcome = use_case(session)
             if callback_id is not None:
-                mark_callback(session, callback_id, "applied" if outcome not in ("orphan", "duplicate") else outcome)
+                mark_callback(session, callback_id, outcome if outcome in NOT_APPLIED else "applied")
             return outcome
 
     # --- SMS reports -------------------------------------------------------------------
@@ -152,3 +156,24 @@ class EscrowService:
         settings = self.core.settings
         return HelpInfo(paybill=self.core.paybill, fee_bps=settings.fee_bps, fee_min=settings.fee_min,
                         fee_max=settings.fee_max, fee_payer=settings.fee_payer, support_phone=self.core.support_phone)
+
+    # --- paybill (C2B) and reconciliation (appended by the M-Pesa helper) -------------------
+    def validate_paybill(self, payment, our_shortcode: str | None = None) -> tuple[str, str]:
+        """Daraja's C2B validation: (ResultCode, ResultDesc); reads only, answers fast."""
+        from escrow.paybill import validate_payment
+        with self.db.transaction() as session:
+            return validate_payment(session, self.core, payment, our_shortcode)
+
+    def record_paybill_payment(self, payment, callback_id: int | None = None,
+                               our_shortcode: str | None = None) -> str:
+        """A C2B confirmation: funds the order through the same use case as STK, once per TransID."""
+        from escrow.paybill import record_paybill_payment
+        return self._apply(callback_id, lambda session: record_paybill_payment(session, self.core, payment,
+                                                                               our_shortcode))
+
+    def open_findings(self) -> list[dict]:
+        """What reconciliation and the callbacks flagged for an operator, oldest first."""
+        import json
+        from escrow.reconcile import open_findings
+        with self.db.transaction() as session:
+            return [{"id": row.id, "at": row.received_at, **json.loads(row.body)} for row in open_findings(session)]

@@ -27,10 +27,32 @@ class Worker:
             outbox.REMINDER: lambda item_id: send_reminder(db, core, item_id),
         }
         self.core = core
+        self.reconciler = None
+        self.reconcile_every = 30.0
+        self._last_reconcile: float | None = None
+
+    def attach_reconciler(self, reconciler, every_seconds: float) -> "Worker":
+        """Run `reconciler.run()` at most every `every_seconds` inside run_once (escrow/reconcile.py)."""
+        self.reconciler, self.reconcile_every = reconciler, float(every_seconds)
+        return self
+
+    def _maybe_reconcile(self) -> int:
+        if self.reconciler is None:
+            return 0
+        now = time.monotonic()
+        if self._last_reconcile is not None and now - self._last_reconcile < self.reconcile_every:
+            return 0
+        self._last_reconcile = now
+        try:
+            return self.reconciler.run().total
+        except Exception:  # reconciliation must never stop the outbox
+            log.exception("reconcile pass failed")
+            return 0
 
     def run_once(self) -> int:
         """Carry out everything due now; returns how many items were handled."""
         handled = run_timers(self.db, self.core)
+        handled += self._maybe_reconcile()
         while True:
             with self.db.transaction() as session:
                 items = [(item.id, item.kind, item.subject_id, item.attempts) for item in outbox.lease_due(session)]

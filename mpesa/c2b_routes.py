@@ -1,0 +1,68 @@
+"""Daraja's C2B (paybill) callbacks: validation, then confirmation.
+
+/hooks/c2b/validation/<token>: answer within Daraja's ~8 s with {"ResultCode": "0", "ResultDesc":
+"Accepted"}, or a rejection code (C2B00012 unknown or unpayable order, C2B00013 not its exact
+amount, C2B00015 not our shortcode, C2B00016 anything unreadable) with "Rejected".
+/hooks/c2b/confirmation/<token>: the money has moved; stored raw, parsed, applied once per TransID,
+and acknowledged with {"ResultCode": 0, "ResultDesc": "Success"} whatever happened.
+A wrong token is 404 with no effect; an address off MPESA_ALLOWED_IPS is acknowledged (a
+validation is rejected), kept with status 'rejected', and has no effect.
+"""
+import hmac
+import logging
+
+from flask import Blueprint, abort, jsonify, request
+
+from escrow.paybill import OTHER_ERROR, PaybillPayment
+from mpesa.errors import MalformedCallback
+from mpesa.results import parse_c2b
+
+log = logging.getLogger(__name__)
+CONFIRMED = {"ResultCode": 0, "ResultDesc": "Success"}
+
+
+def make_c2b_blueprint(service, *, callback_token: str, shortcode: str, guard=None) -> Blueprint:
+    blueprint = Blueprint("mpesa_c2b", __name__)
+
+    def checked(source: str):
+        """Token, raw store and source address, in that order: (callback_id, allowed)."""
+        if not hmac.compare_digest(request.view_args["token"].encode(), callback_token.encode()):
+            abort(404)
+        address = guard.client_address(request.remote_addr, request.headers.get("X-Forwarded-For")) \
+            if guard else request.remote_addr
+        callback_id = service.store_callback(source=source, body=request.get_data(), remote_addr=address)
+        if guard is not None and not guard.allows(address):
+            service.mark_callback(callback_id, "rejected", f"source address {address} is not allowed")
+            log.warning("%s #%s from %s refused: not on MPESA_ALLOWED_IPS", source, callback_id, address)
+            return callback_id, False
+        return callback_id, True
+
+    def payment(callback_id: int) -> PaybillPayment | None:
+        try:
+            parsed = parse_c2b(request.get_json(force=True, silent=True))
+        except MalformedCallback as error:
+            service.mark_callback(callback_id, "malformed", str(error))
+            return None
+        return PaybillPayment(trans_id=parsed.trans_id, amount=parsed.amount, account=parsed.bill_ref_number,
+                              shortcode=parsed.business_shortcode)
+
+    @blueprint.post("/hooks/c2b/validation/<token>")
+    def validation(token):
+        callback_id, allowed = checked("c2b_validation")
+        found = payment(callback_id) if allowed else None
+        if found is None:
+            return jsonify({"ResultCode": OTHER_ERROR[0], "ResultDesc": OTHER_ERROR[1]})
+        code, description = service.validate_paybill(found, shortcode)
+        service.mark_callback(callback_id, "accepted" if code == "0" else "refused", code)
+        return jsonify({"ResultCode": code, "ResultDesc": description})
+
+    @blueprint.post("/hooks/c2b/confirmation/<token>")
+    def confirmation(token):
+        callback_id, allowed = checked("c2b_confirmation")
+        found = payment(callback_id) if allowed else None
+        if found is not None:
+            outcome = service.record_paybill_payment(found, callback_id, shortcode)
+            log.info("c2b confirmation #%s %s: %s", callback_id, found.trans_id, outcome)
+        return jsonify(CONFIRMED)
+
+    return blueprint

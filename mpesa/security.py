@@ -1,0 +1,94 @@
+"""Optional defences for Daraja's unsigned callbacks (reliability.md X1), chosen by setting.
+
+- MPESA_ALLOWED_IPS: a comma list of addresses or networks (CIDR) allowed to post callbacks;
+  empty turns the check off. The list circulating for Safaricom is not official (protocols.md
+  C.12 #4), so a refused callback is still answered 200 and kept (status 'rejected'), never acted on.
+- TRUST_PROXY=1: take the client address from the last hop of X-Forwarded-For, the one our own
+  proxy appended; without it the header is ignored (anyone can send it).
+- MPESA_CONFIRM_WITH_QUERY: 'never' (default), 'always', or a whole-shilling amount: an STK success
+  above it is held ('unconfirmed') and confirmed by an STK Push Query in the worker's reconcile
+  pass before funding, so the callback handler itself still makes no outbound call.
+"""
+import ipaddress
+from dataclasses import dataclass
+from typing import Mapping
+
+from escrow.errors import ConfigError
+
+# Words Daraja refuses in callback URLs (protocols.md C.12 #3), compared case-insensitively.
+FILTERED_WORDS = ("m-pesa", "mpesa", "safaricom", "exec", "exe", "cmd", "sql", "query")
+
+
+def filtered_words_in(text: str) -> list[str]:
+    lowered = (text or "").lower()
+    return [word for word in FILTERED_WORDS if word in lowered]
+
+
+@dataclass(frozen=True)
+class CallbackGuard:
+    """Decides whether a callback's source address may have any effect."""
+    networks: tuple = ()
+    trust_proxy: bool = False
+
+    @classmethod
+    def from_mapping(cls, env: Mapping[str, str]) -> "CallbackGuard":
+        networks = []
+        for item in (env.get("MPESA_ALLOWED_IPS") or "").split(","):
+            item = item.strip()
+            if not item:
+                continue
+            try:
+                networks.append(ipaddress.ip_network(item, strict=False))
+            except ValueError:
+                raise ConfigError(f"MPESA_ALLOWED_IPS: {item!r} is not an IP address or network") from None
+        trust = (env.get("TRUST_PROXY") or "0").strip().lower()
+        if trust not in ("0", "1", "true", "false", "yes", "no", ""):
+            raise ConfigError("TRUST_PROXY must be 1 or 0")
+        return cls(networks=tuple(networks), trust_proxy=trust in ("1", "true", "yes"))
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.networks)
+
+    def client_address(self, remote_addr: str | None, forwarded_for: str | None) -> str | None:
+        """Our proxy's view of the caller: the LAST X-Forwarded-For hop, and only when we run behind
+        a proxy we trust; earlier hops are whatever the caller chose to write."""
+        if self.trust_proxy and forwarded_for:
+            hops = [hop.strip() for hop in forwarded_for.split(",") if hop.strip()]
+            if hops:
+                return hops[-1]
+        return remote_addr
+
+    def allows(self, address: str | None) -> bool:
+        if not self.networks:
+            return True
+        try:
+            ip = ipaddress.ip_address((address or "").strip())
+        except ValueError:
+            return False
+        return any(ip in network for network in self.networks)
+
+
+@dataclass(frozen=True)
+class ConfirmPolicy:
+    """Which STK successes must be confirmed by an STK Push Query before funding."""
+    mode: str = "never"          # never, always, above
+    threshold: int = 0
+
+    @classmethod
+    def from_setting(cls, value: str | None) -> "ConfirmPolicy":
+        text = (value or "never").strip().lower()
+        if text in ("never", ""):
+            return cls("never")
+        if text == "always":
+            return cls("always")
+        if text.isdigit():
+            return cls("above", int(text))
+        raise ConfigError("MPESA_CONFIRM_WITH_QUERY must be 'never', 'always' or a whole-shilling amount")
+
+    def requires(self, amount: int | None) -> bool:
+        if self.mode == "always":
+            return True
+        if self.mode == "above":
+            return amount is None or amount > self.threshold
+        return False
