@@ -106,7 +106,9 @@ def mpesa_simulate(host, port):
     """Run the built-in Daraja simulator (what MPESA_BASE_URL points at by default)."""
     from mpesa.simulator import create_simulator
 
-    create_simulator().run(host=host, port=port, threaded=True)
+    from werkzeug.serving import run_simple
+
+    run_simple(host, port, create_simulator(), threaded=True)  # app.run() is refused inside a flask command
 
 
 @click.command("phone")
