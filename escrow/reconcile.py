@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Callable, Mapping
 
-from sqlalchemy import func, select, update
+from sqlalchemy import String, cast, func, literal, select, update
 from sqlalchemy.orm import Session
 
 from escrow import outbox
@@ -215,13 +215,17 @@ class Reconciler:
                 PaymentAttempt.status.in_(("sent", "unknown")), PaymentAttempt.checkout_request_id.is_not(None),
                 PaymentAttempt.updated_at <= now - timedelta(seconds=self.settings.stk_query_after_seconds),
                 PaymentAttempt.created_at >= now - STK_QUERY_MAX_AGE)
-                .order_by(PaymentAttempt.id).limit(BATCH)).all()
+                .order_by(PaymentAttempt.updated_at, PaymentAttempt.id).limit(BATCH)).all()
         for attempt_id, checkout_id in due:
             status = self._query(checkout_id, report)
-            if status is None:
-                continue
-            if status.pending:
-                report.add("payments still pending")
+            if status is None or status.pending:
+                # ask again after another STK_QUERY_AFTER_SECONDS; touching it also rotates the batch
+                with self.db.transaction() as session:
+                    session.execute(update(PaymentAttempt).where(PaymentAttempt.id == attempt_id,
+                                                                 PaymentAttempt.status.in_(("sent", "unknown")))
+                                    .values(updated_at=utcnow()))
+                if status is not None:
+                    report.add("payments still pending")
                 continue
             with self.db.transaction() as session:
                 outcome = apply_payment_query(session, self.core, attempt_id, status)
@@ -247,8 +251,11 @@ class Reconciler:
                                    .values(status="unknown", result_desc="no result received",
                                            updated_at=utcnow())).rowcount:
                     report.add("payouts without a result")
-            unknown = session.scalars(select(Payout).where(Payout.status == "unknown").order_by(Payout.id)
-                                      .limit(BATCH)).all()
+            flagged = select(InboundCallback.id).where(
+                InboundCallback.dedupe_key == literal(f"{FINDING}:payout-unknown:", String)
+                + cast(Payout.id, String)).exists()
+            unknown = session.scalars(select(Payout).where(Payout.status == "unknown", ~flagged)
+                                      .order_by(Payout.id).limit(BATCH)).all()
             for payout in unknown:
                 report.add(self._next_status_check(session, payout, now, after))
 
@@ -276,7 +283,10 @@ class Reconciler:
     def retry_failed_payouts(self, report: ReconcileReport) -> None:
         with self.db.transaction() as session:
             now = _now(session)
-            failed = session.scalars(select(Payout).where(Payout.status == "failed",
+            flagged = select(InboundCallback.id).where(
+                InboundCallback.dedupe_key == literal(f"{FINDING}:payout-failed:", String)
+                + cast(Payout.id, String)).exists()
+            failed = session.scalars(select(Payout).where(Payout.status == "failed", ~flagged,
                                                           Payout.updated_at >= now - PAYOUT_RETRY_LOOKBACK)
                                      .order_by(Payout.id).limit(BATCH * 2)).all()
             for payout in failed:

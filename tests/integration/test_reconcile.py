@@ -4,7 +4,7 @@ import json
 import re
 
 import pytest
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 
 from escrow.context import Core
 from escrow.errors import ConfigError
