@@ -15,7 +15,7 @@ def components():
 
 
 def register_commands(app: Flask) -> None:
-    for group in (db_group, orders_group, sms_group, ledger_group, mpesa_group):
+    for group in (db_group, orders_group, disputes_group, sms_group, ledger_group, mpesa_group):
         app.cli.add_command(group)
     app.cli.add_command(worker_command)
     app.cli.add_command(phone_command)
@@ -66,6 +66,42 @@ def orders_show(reference, reveal):
         except EscrowError:
             raise click.ClickException(f"no order {reference}")
     click.echo("\n".join(lines))
+
+
+@orders_group.command("return-payment")
+@click.argument("reference")
+@click.option("--note", default="", help="Why, for the order's timeline.")
+def orders_return_payment(reference, note):
+    """Return a payment held in suspense (wrong amount) to the buyer; the order goes to refunding."""
+    click.echo(f"{reference} {_run(lambda: components().service.refund_review(reference, note=note))}")
+
+
+disputes_group = AppGroup("disputes", help="Settle disputes.")
+
+
+@disputes_group.command("resolve")
+@click.argument("reference")
+@click.option("--release", "outcome", flag_value="release", help="Pay the seller as if delivered.")
+@click.option("--refund", "outcome", flag_value="refund", help="Refund the buyer in full.")
+@click.option("--split", "to_seller", type=int, default=None, help="Give the seller this many KES; the rest, "
+              "less the fee, goes back to the buyer.")
+@click.option("--note", required=True, help="The decision's reason; recorded in the timeline.")
+def disputes_resolve(reference, outcome, to_seller, note):
+    """Resolve a disputed order; both parties are told by SMS."""
+    if (outcome is None) == (to_seller is None):
+        raise click.UsageError("give exactly one of --release, --refund or --split AMOUNT")
+    outcome = outcome or "split"
+    state = _run(lambda: components().service.resolve_dispute(reference, outcome=outcome, to_seller=to_seller,
+                                                               note=note))
+    click.echo(f"{reference} {state}")
+
+
+def _run(action):
+    """Run an operator action; the core's refusals become a clear message and exit code 1."""
+    try:
+        return action()
+    except EscrowError as error:
+        raise click.ClickException(str(error)) from None
 
 
 sms_group = AppGroup("sms", help="SMS sent or recorded.")

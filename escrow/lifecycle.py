@@ -168,3 +168,20 @@ def _split(session: Session, core: Core, order: Order, to_seller: int | None, no
                 memo=note)
     queue_transfer(session, core, order, purpose="payout", amount=to_seller, phone=seller_phone(core, order))
     queue_transfer(session, core, order, purpose="refund", amount=to_buyer, phone=buyer_phone(core, order))
+
+
+def refund_review(session: Session, core: Core, reference: str, *, note: str = "") -> Order:
+    """An operator returns a mismatched payment held in suspense to the buyer who sent it."""
+    from escrow.orders import order_by_reference
+
+    order = order_by_reference(session, reference)
+    held = -ledger.balance(session, ledger.SUSPENSE, order.id)
+    if held <= 0:
+        raise EscrowError(f"order {reference} holds nothing in suspense")
+    _move(session, order, Event.REVIEW_REFUNDED, "operator", note or "payment returned")
+    ledger.post(session, kind="review_refund", dedupe_key=f"review:{order.id}", order_id=order.id,
+                lines=[debit(ledger.SUSPENSE, held), credit(ledger.REFUNDS_PAYABLE, held)], memo=note)
+    queue_transfer(session, core, order, purpose="refund", amount=held, phone=buyer_phone(core, order))
+    queue_sms(session, core, phone=buyer_phone(core, order), kind="refund_queued", order_id=order.id,
+              **{**details(order), "amount": f"{held:,}"})
+    return order

@@ -74,6 +74,10 @@ class EscrowService:
             return lifecycle.resolve_dispute(session, self.core, reference, outcome=outcome, to_seller=to_seller,
                                              note=note).state
 
+    def refund_review(self, reference: str, *, note: str = "") -> str:
+        with self.db.transaction() as session:
+            return lifecycle.refund_review(session, self.core, reference, note=note).state
+
     def orders_of(self, phone: str, *, offset: int = 0, limit: int = 5) -> list[OrderView]:
         key = self.core.vault.phone_key(phone)
         with self.db.transaction() as session:
