@@ -248,3 +248,23 @@ def test_two_workers_fire_each_timer_once(busy_world, database, core):
     move_deadline(database, "pay_by")
     fired = _race(database, [lambda: run_timers(database, core), lambda: run_timers(database, core)])
     assert sum(fired) == 8
+
+
+@pytest.mark.postgres
+def test_a_payment_racing_the_expiry_timer_is_funded_or_returned_never_lost(busy_world, database, core):
+    from escrow.payments import PaymentResult
+    if database.dialect != "postgresql":
+        pytest.skip("row-level races need PostgreSQL")
+    service, worker, gateway, _ = busy_world
+    for round_ in range(10):
+        order = service.create_order(buyer=BUYER, seller=SELLER, price=900, item="Lamp")
+        worker.run_once()
+        with database.transaction() as session:
+            session.execute(update(Order).where(Order.reference == order.reference)
+                            .values(pay_by=session.scalar(select(utcnow())) - timedelta(seconds=1)))
+        paid = PaymentResult(gateway.pushes[-1]["checkout_id"], True, "0", "ok", order.charge, f"RCPRACE{round_:03d}")
+        outcome, fired = _race(database, [lambda: service.record_payment_result(paid),
+                                          lambda: run_timers(database, core)])
+        state = state_of(service, order.reference)
+        assert (outcome, state) in {("funded", "funded"), ("refunding", "expired")}, (outcome, fired, state)
+    ledger_ok(database)
