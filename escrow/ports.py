@@ -5,14 +5,18 @@ from typing import Protocol
 from escrow.errors import EscrowError
 
 
-class GatewayError(EscrowError):
-    """A payment-provider call failed. `ambiguous` means the request may have been acted on
-    (a read timeout): such a payout is resolved by a status query, never re-sent."""
+class ProviderError(EscrowError):
+    """A call to an outside provider failed. `ambiguous`: it may have been acted on (a read
+    timeout); `retryable`: sending it again is safe and may succeed."""
 
     def __init__(self, message: str, *, ambiguous: bool = False, retryable: bool = True):
         super().__init__(message)
         self.ambiguous = ambiguous
         self.retryable = retryable
+
+
+class GatewayError(ProviderError):
+    """A payment-provider call failed; an ambiguous payout is settled by a status query, never re-sent."""
 
 
 @dataclass(frozen=True)
@@ -44,11 +48,11 @@ class PaymentGateway(Protocol):
         """Ask for a payout's status; the answer arrives like a payout result."""
 
 
-class SmsError(EscrowError):
+class SmsError(ProviderError):
+    """An SMS provider call failed."""
+
     def __init__(self, message: str, *, retryable: bool, ambiguous: bool = False):
-        super().__init__(message)
-        self.retryable = retryable
-        self.ambiguous = ambiguous
+        super().__init__(message, ambiguous=ambiguous, retryable=retryable)
 
 
 @dataclass(frozen=True)
