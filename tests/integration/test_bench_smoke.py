@@ -1,0 +1,17 @@
+"""bench/ussd.py's in-process part runs whole sessions without an error (no timing is judged here)."""
+from app import create_app
+from bench import ussd as bench
+from tests.conftest import TEST_DATA_KEY
+
+
+def test_the_benchmark_drives_whole_pay_and_code_sessions(database_url, redis_url, tmp_path):
+    app = create_app(bench.app_settings(database_url, redis_url, str(tmp_path / "instance"), TEST_DATA_KEY))
+    try:
+        codes = bench.seed_code_orders(app, 1, 2, "T", threads=1)
+        assert all(len(code) == 6 and code.isdigit() for _, code in codes)
+        stats = bench.run_in_process(app, bench.scripts_for(1, codes, "T"), duration=60)
+    finally:
+        app.extensions["zemi"].db.dispose()
+    assert stats.errors == 0, stats.error_samples
+    assert (stats.sessions, stats.hops) == (4, 20)   # 2 x "pay a seller" (6 hops) + 2 x "enter delivery code" (4)
+    assert set(stats.by_label) == set(bench.PAY_LABELS + bench.CODE_LABELS)
