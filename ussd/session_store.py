@@ -30,6 +30,9 @@ def digest(text: str, key: str = "") -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+_RELEASE_IF_OURS = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0"
+
+
 class RedisSessionStore:
     def __init__(self, redis_client, ttl_seconds: int = 300, prefix: str = "zemi:ussd:",
                  resume_ttl_seconds: int | None = None, hash_key: str = "", clock=time.time):
@@ -76,8 +79,9 @@ class RedisSessionStore:
         try:
             yield
         finally:
-            if self.redis.get(key) == token.encode():
-                self.redis.delete(key)
+            # one atomic compare-and-delete: a GET then DEL could remove the lock of a later hop
+            # that took it after ours expired
+            self.redis.eval(_RELEASE_IF_OURS, 1, key, token)
 
     # ---- resume offers --------------------------------------------------------------------
     def resume_of(self, phone: str) -> dict | None:

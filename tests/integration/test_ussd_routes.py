@@ -181,3 +181,13 @@ def test_a_store_built_from_settings_keys_digests_with_the_secret(redis_client):
     plain = RedisSessionStore(redis_client)
     assert keyed.resume_ttl == 120 and keyed.digest("1*2") != plain.digest("1*2")
     assert keyed.phone_key("+254722000222") == keyed.phone_key("0722000222")
+
+
+def test_a_session_lock_is_released_only_by_its_holder(redis_client):
+    """Once our lock has expired and another hop holds it, our release must leave theirs alone."""
+    from ussd.session_store import RedisSessionStore
+    store = RedisSessionStore(redis_client)
+    with store.lock("ATUid_lock", hold_seconds=1):
+        key = store._key("lock", "ATUid_lock")
+        redis_client.set(key, "someone-else")  # as if ours expired and a later hop took it
+    assert redis_client.get(key) == b"someone-else"
