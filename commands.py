@@ -7,7 +7,7 @@ from flask.cli import AppGroup
 
 from escrow import migrate
 from escrow.errors import EscrowError
-from escrow.reports import ledger_findings, order_report, sms_report
+from escrow.reports import ledger_findings, order_report, sms_report, undelivered_sms_report
 
 
 def components():
@@ -110,9 +110,22 @@ sms_group = AppGroup("sms", help="SMS sent or recorded.")
 @sms_group.command("list")
 @click.option("--to", "to", default=None, help="Only messages to this number.")
 @click.option("--reveal", is_flag=True, help="Show full phone numbers (codes stay hidden).")
-def sms_list(to, reveal):
+@click.option("--undelivered", is_flag=True, help="Only messages not delivered (queued, sending, sent without a "
+              "delivery report, failed, undelivered) for longer than --older-than.")
+@click.option("--older-than", "older_than", type=click.IntRange(min=0), default=None, metavar="MINUTES",
+              help="With --undelivered: created at least this many minutes ago (default 30).")
+def sms_list(to, reveal, undelivered, older_than):
+    if older_than is not None and not undelivered:
+        raise click.UsageError("--older-than goes with --undelivered")
     with components().db.transaction() as session:
-        lines = sms_report(session, components().core, to=to, reveal=reveal)
+        if undelivered:
+            lines = undelivered_sms_report(session, components().core, to=to, reveal=reveal,
+                                           older_than_minutes=30 if older_than is None else older_than)
+        else:
+            lines = sms_report(session, components().core, to=to, reveal=reveal)
+    if undelivered and not lines:
+        click.echo("no undelivered messages")
+        return
     click.echo("\n".join(lines) if lines else "no messages")
 
 
@@ -195,21 +208,46 @@ def embedded_redis_command(url_file):
 
 # --- reconciliation and C2B registration (appended by the M-Pesa helper) ---------------------
 from flask.cli import with_appcontext  # noqa: E402
-@click.command("reconcile")
-@with_appcontext
+@click.group("reconcile", cls=AppGroup, invoke_without_command=True)
 @click.option("--findings", "show_findings", is_flag=True, help="Also list every open finding.")
-def reconcile_command(show_findings):
+@click.option("--all", "show_all", is_flag=True, help="List resolved findings too (implies --findings).")
+@click.pass_context
+@with_appcontext
+def reconcile_command(ctx, show_findings, show_all):
     """One reconciliation pass now: query stale STK attempts and unknown payouts, re-match orphan
-    callbacks, confirm held successes, retry definitely failed payouts; then list what needs review."""
+    callbacks, confirm held successes, retry definitely failed payouts; then list what needs review.
+    `reconcile resolve ID --note ...` closes a finding."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from escrow.reconcile import list_findings
+
     zemi = components()
     report = zemi.reconciler.run()
     click.echo(f"reconcile: {report}")
-    findings = zemi.service.open_findings()
-    click.echo(f"{len(findings)} open finding(s) for review")
-    if show_findings:
+    with zemi.db.transaction() as session:
+        findings = list_findings(session, include_resolved=show_all)
+    open_count = sum(1 for finding in findings if finding["status"] == "open")
+    click.echo(f"{open_count} open finding(s) for review")
+    if show_findings or show_all:
         for finding in findings:
+            resolved = (f" -- resolved {finding['resolved_at']}: {finding.get('resolution')}"
+                        if finding["status"] != "open" else "")
             click.echo(f"  #{finding['id']} {finding['at']:%Y-%m-%d %H:%M:%S} [{finding.get('kind')}] "
-                       f"order {finding.get('order') or '-'}: {finding.get('summary')}")
+                       f"order {finding.get('order') or '-'}: {finding.get('summary')}{resolved}")
+
+
+@reconcile_command.command("resolve")
+@click.argument("finding_id", type=int)
+@click.option("--note", required=True, help="What was done about it; kept with the finding.")
+def reconcile_resolve(finding_id, note):
+    """Mark finding FINDING_ID resolved with a note; `reconcile --findings` stops listing it."""
+    from escrow.reconcile import resolve_finding
+
+    def resolve():
+        with components().db.transaction() as session:
+            return resolve_finding(session, finding_id, note)
+    finding = _run(resolve)
+    click.echo(f"finding #{finding_id} resolved ({finding.get('kind')}, order {finding.get('order') or '-'})")
 
 
 @mpesa_group.command("register-urls")

@@ -140,23 +140,28 @@ def resolve_dispute(session: Session, core: Core, reference: str, *, outcome: st
     from escrow.orders import order_by_reference
 
     order = order_by_reference(session, reference)
+    params = details(order)
     if outcome == "release":
         _move(session, order, Event.DISPUTE_RELEASED, "operator", note)
         release_funds(session, core, order, notify_buyer=False)
+        kind = "dispute_released"
     elif outcome == "refund":
         _move(session, order, Event.DISPUTE_REFUNDED, "operator", note)
         refund_in_full(session, core, order, why=f"dispute: {note}")
+        kind = "dispute_refunded"
     elif outcome == "split":
-        _split(session, core, order, to_seller, note)
+        to_buyer = _split(session, core, order, to_seller, note)
+        kind = "dispute_split"
+        params.update(to_seller=f"{to_seller:,}", to_buyer=f"{to_buyer:,}")
     else:
         raise EscrowError(f"unknown outcome {outcome!r}")
     for phone in (buyer_phone(core, order), seller_phone(core, order)):
-        queue_sms(session, core, phone=phone, kind="dispute_resolved", order_id=order.id, outcome=outcome,
-                  **details(order))
+        queue_sms(session, core, phone=phone, kind=kind, order_id=order.id, **params)
     return order
 
 
-def _split(session: Session, core: Core, order: Order, to_seller: int | None, note: str) -> None:
+def _split(session: Session, core: Core, order: Order, to_seller: int | None, note: str) -> int:
+    """Split the held money; returns what goes back to the buyer."""
     to_buyer = order.charge - order.fee - (to_seller or 0)
     if to_seller is None or to_seller < 1 or to_buyer < 1:
         raise EscrowError(f"a split gives the seller 1 to {order.charge - order.fee - 1}; the rest, less the fee, "
@@ -168,6 +173,7 @@ def _split(session: Session, core: Core, order: Order, to_seller: int | None, no
                 memo=note)
     queue_transfer(session, core, order, purpose="payout", amount=to_seller, phone=seller_phone(core, order))
     queue_transfer(session, core, order, purpose="refund", amount=to_buyer, phone=buyer_phone(core, order))
+    return to_buyer
 
 
 def refund_review(session: Session, core: Core, reference: str, *, note: str = "") -> Order:

@@ -20,13 +20,17 @@ worker) does, in this order:
    recorded failure: both contradictions become findings for review (reliability.md S3).
 4. Payouts 'sent' without a result for B2C_QUERY_AFTER_SECONDS become 'unknown'; unknown payouts
    get Transaction Status checks with back-off (B2C_QUERY_AFTER_SECONDS x 1, 2, 4, ...) up to
-   B2C_STATUS_MAX_CHECKS, then a finding. They are never re-sent.
+   B2C_STATUS_MAX_CHECKS, then a finding. They are never re-sent. A status answer of Completed
+   settles one as paid; Failed, Cancelled or Reversed settles it as failed (result code: that word),
+   and step 5 then decides; pending, not found or an error leaves it unknown.
 5. Payouts that definitely failed (a failure result: M-Pesa says it did not pay) are retried
    under a new attempt with a new OriginatorConversationID, for B2C_RETRY_CODES, up to
    B2C_MAX_ATTEMPTS in all, after B2C_RETRY_AFTER_SECONDS x attempt; anything else is a finding.
 
 Findings are rows of `inbound_callbacks` with source 'finding', status 'open' and a unique
-dedupe key `finding:<kind>:<id>`, so each is recorded once however many passes see it.
+dedupe key `finding:<kind>:<id>`, so each is recorded once however many passes see it. An operator
+closes one with `resolve_finding` (status 'resolved', the note kept); the key stays, so a resolved
+finding is never recorded again and its payout stays out of the automatic retries.
 No outbound call is made inside a database transaction.
 """
 import json
@@ -41,7 +45,7 @@ from sqlalchemy.orm import Session
 from escrow import outbox
 from escrow.context import Core
 from escrow.db import Database, insert_once, utcnow
-from escrow.errors import ConfigError
+from escrow.errors import ConfigError, EscrowError
 from escrow.funding import apply_money_in
 from escrow.inbox import mark_callback
 from escrow.models import InboundCallback, Order, OutboxItem, PaymentAttempt, Payout
@@ -377,6 +381,43 @@ def open_findings(session: Session) -> list[InboundCallback]:
     return list(session.scalars(select(InboundCallback).where(InboundCallback.source == FINDING,
                                                               InboundCallback.status == "open")
                                 .order_by(InboundCallback.id)))
+
+
+RESOLVED = "resolved"
+
+
+class FindingNotFound(EscrowError):
+    """No finding has that id."""
+
+
+def list_findings(session: Session, *, include_resolved: bool = False) -> list[dict]:
+    """Findings, oldest first, as {id, at, status, kind, order, summary, ...}; open ones only
+    unless `include_resolved` (then each resolved one carries its `resolution` and `resolved_at`)."""
+    query = select(InboundCallback).where(InboundCallback.source == FINDING)
+    if not include_resolved:
+        query = query.where(InboundCallback.status == "open")
+    return [{**json.loads(row.body), "id": row.id, "at": row.received_at, "status": row.status}
+            for row in session.scalars(query.order_by(InboundCallback.id))]
+
+
+def resolve_finding(session: Session, finding_id: int, note: str) -> dict:
+    """Mark an open finding resolved with the operator's note; refuses an unknown or closed one."""
+    note = (note or "").strip()
+    if not note:
+        raise EscrowError("a resolution note is required")
+    row = session.scalar(select(InboundCallback).where(InboundCallback.id == finding_id,
+                                                       InboundCallback.source == FINDING))
+    if row is None:
+        raise FindingNotFound(f"no finding #{finding_id}")
+    body = {**json.loads(row.body), "resolution": note, "resolved_at": _now(session)}
+    won = session.execute(update(InboundCallback).where(InboundCallback.id == finding_id,
+                                                        InboundCallback.status == "open")
+                          .values(status=RESOLVED, note=note[:300], body=json.dumps(body, default=str))).rowcount
+    if not won:
+        status = session.scalar(select(InboundCallback.status).where(InboundCallback.id == finding_id))
+        raise EscrowError(f"finding #{finding_id} is not open (it is {status})")
+    log.info("finding #%s resolved by an operator", finding_id)
+    return {**body, "id": finding_id, "status": RESOLVED}
 
 
 def split_attempt(originator_id: str) -> tuple[str, int]:

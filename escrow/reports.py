@@ -1,9 +1,12 @@
 """Operator views as lines of text: an order's timeline, the SMS log, the ledger check."""
+from datetime import timedelta
+
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from escrow import ledger
 from escrow.context import Core
+from escrow.db import utcnow
 from escrow.errors import OrderNotFound
 from escrow.models import JournalEntry, Order, OrderEvent, Payout, Posting, SmsMessage
 from escrow.phone import mask
@@ -42,6 +45,30 @@ def sms_report(session: Session, core: Core, *, to: str | None = None, reveal: b
     for message in session.scalars(query):
         number = core.vault.unseal(message.recipient_sealed)
         lines.append(f"#{message.id} {message.created_at:%Y-%m-%d %H:%M:%S} {message.status:<9} "
+                     f"{number if reveal else mask(number)} [{message.kind}] {message.body_redacted}")
+    return lines
+
+
+# Not (yet) known to have reached the handset. 'recorded' (the console backend) counts as delivered.
+UNDELIVERED = ("queued", "sending", "sent", "failed", "undelivered")
+
+
+def undelivered_sms_report(session: Session, core: Core, *, older_than_minutes: int = 30, to: str | None = None,
+                           reveal: bool = False) -> list[str]:
+    """SMS created more than `older_than_minutes` ago and still not delivered, oldest first: the
+    stuck ones (never sent, no delivery report, or refused). Codes redacted; numbers masked unless `reveal`."""
+    now = session.scalar(select(utcnow()))
+    query = (select(SmsMessage).where(SmsMessage.status.in_(UNDELIVERED),
+                                      SmsMessage.created_at <= now - timedelta(minutes=older_than_minutes))
+             .order_by(SmsMessage.created_at, SmsMessage.id))
+    if to:
+        query = query.where(SmsMessage.recipient_key == core.vault.phone_key(to))
+    lines = []
+    for message in session.scalars(query):
+        number = core.vault.unseal(message.recipient_sealed)
+        age = int((now - message.created_at).total_seconds() // 60)
+        lines.append(f"#{message.id} {message.created_at:%Y-%m-%d %H:%M:%S} {message.status:<11} {age} min "
+                     f"attempts={message.attempts} provider={message.provider_status or '-'} "
                      f"{number if reveal else mask(number)} [{message.kind}] {message.body_redacted}")
     return lines
 

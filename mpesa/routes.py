@@ -84,13 +84,28 @@ def b2c_timeout_result(body) -> PayoutResult:
                         succeeded=False, result_code="timeout", description="queue timeout: outcome unknown")
 
 
+# TransactionStatus values that mean M-Pesa did not pay (or took the money back): a definite failure.
+# The query does not say why, so the word itself is the result code ("Failed", ...): not in the
+# default B2C_RETRY_CODES, so the reconciler flags it for review; list it there to retry instead.
+FAILED_STATUSES = {"failed": "Failed", "cancelled": "Cancelled", "reversed": "Reversed"}
+
+
 def status_query_result(body) -> PayoutResult | None:
-    """Only a definite answer settles a transfer; anything else leaves it unknown for the next check."""
+    """Only a definite answer settles a transfer; anything else (pending, not found, an error)
+    leaves it unknown for the next check."""
     result = parse_transaction_status_result(body)
-    if result.result_code == "0" and (result.transaction_status or "").lower() == "completed":
+    status = (result.transaction_status or "").strip().lower()
+    if result.result_code != "0":
+        return None
+    if status == "completed":
         return PayoutResult(originator_id=result.queried_originator_conversation_id, conversation_id=None,
                             succeeded=True, result_code="0", description="confirmed by status query",
                             receipt=result.receipt, amount=result.amount)
+    if status in FAILED_STATUSES:
+        word = FAILED_STATUSES[status]
+        return PayoutResult(originator_id=result.queried_originator_conversation_id, conversation_id=None,
+                            succeeded=False, result_code=word,
+                            description=f"status query: M-Pesa reports the transfer {word}")
     return None
 
 

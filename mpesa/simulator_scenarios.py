@@ -37,9 +37,17 @@ STK_OUTCOMES = {
     "no_callback": (0, SUCCESS_DESC),
     "wrong_amount": (0, SUCCESS_DESC),
 }
-B2C_SCENARIOS = {"success", "b2c_queue_timeout_then_success", "b2c_failure", "b2c_no_result"}
+B2C_SCENARIOS = {"success", "b2c_queue_timeout_then_success", "b2c_failure", "b2c_no_result",
+                 "b2c_retryable_failure", "b2c_failure_no_result"}
 SCENARIOS = set(STK_OUTCOMES) | B2C_SCENARIOS
 B2C_FAILURE = (2001, "The initiator information is invalid.")
+# A transient failure (C.4's generic code 17: "internal failure"; also Daraja's answer to the same
+# amount to the same customer within 2 minutes): a new request under a new originator id may succeed.
+B2C_RETRYABLE_FAILURE = (17, "Rule limited.")
+B2C_FAILURES = {"b2c_failure": B2C_FAILURE, "b2c_retryable_failure": B2C_RETRYABLE_FAILURE,
+                "b2c_failure_no_result": B2C_RETRYABLE_FAILURE}
+# Scenarios that apply once unless `times` says otherwise: the next request gets the default.
+ONCE = {"b2c_retryable_failure", "b2c_failure_no_result"}
 FILTERED_WORDS = ("m-pesa", "mpesa", "safaricom", "exec", "exe", "cmd", "sql", "query")
 
 

@@ -149,6 +149,8 @@ class Simulator:
     def set_scenario(self, phone: str, name: str, times: int | None = None) -> None:
         if name not in daraja.SCENARIOS:
             raise ValueError(f"unknown scenario {name!r}")
+        if times is None and name in daraja.ONCE:
+            times = 1
         with self._lock:
             self._scenarios[normalize_msisdn(phone)] = {"name": name, "times": times}
 
@@ -271,7 +273,7 @@ class Simulator:
         phone = str(body["PartyB"])
         scenario = (self.take_scenario(phone, "b2c")
                     if daraja.initiator_is_valid(body, self.config) else "b2c_failure")
-        code, desc = daraja.B2C_FAILURE if scenario == "b2c_failure" else (0, daraja.SUCCESS_DESC)
+        code, desc = daraja.B2C_FAILURES.get(scenario, (0, daraja.SUCCESS_DESC))
         delay = self._delay(late=scenario == "b2c_queue_timeout_then_success")
         payout = {"originator_conversation_id": originator, "scenario": scenario,
                   "conversation_id": self.ids.conversation_id(), "phone": phone,
@@ -289,7 +291,7 @@ class Simulator:
         if payout["scenario"] == "b2c_queue_timeout_then_success":
             notice = daraja.b2c_queue_timeout(payout)
             self.dispatcher.schedule(self._delay(), lambda: post(payout["timeout_url"], notice))
-        if payout["scenario"] != "b2c_no_result":
+        if payout["scenario"] not in ("b2c_no_result", "b2c_failure_no_result"):
             result = daraja.b2c_result(payout)
             self.dispatcher.schedule(payout["delay"], lambda: post(payout["result_url"], result))
 

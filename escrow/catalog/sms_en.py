@@ -46,8 +46,13 @@ MESSAGES = {
     # disputes
     "sms.dispute_opened": "Zemi: The buyer reported a problem with order {ref} ({item}). Your payment "
                           "is on hold while Zemi looks into it. We may call you.",
-    "sms.dispute_resolved": "Zemi: The problem with order {ref} has been settled. Decision: {outcome}. "
-                            "Any money due to you is sent to your M-Pesa.",
+    # an operator's decision, one text per outcome (both parties get it)
+    "sms.dispute_released": "Zemi: Decision on order {ref} ({item}): the seller is paid KES {payout} and "
+                            "the buyer gets no refund. Money due to you goes to your M-Pesa.",
+    "sms.dispute_refunded": "Zemi: Decision on order {ref} ({item}): the buyer gets back all KES {amount} "
+                            "and the seller is not paid. Money due to you goes to your M-Pesa.",
+    "sms.dispute_split": "Zemi: Decision on order {ref} ({item}): the seller gets KES {to_seller}, the buyer "
+                         "gets back KES {to_buyer} (fee KES {fee}). Both go by M-Pesa.",
     # reminders (a STOP reply turns these off)
     "sms.reminder_to_pay": "Zemi: Order {ref} for {item} is not paid yet and expires in {minutes} "
                            "minutes. Accept the M-Pesa prompt to pay. Reply STOP to end reminders.",

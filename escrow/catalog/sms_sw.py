@@ -42,8 +42,13 @@ MESSAGES = {
     # malalamiko
     "sms.dispute_opened": "Zemi: Mnunuzi ameripoti tatizo kwa oda {ref} ({item}). Malipo yako "
                           "yamesimamishwa Zemi ikichunguza. Huenda tukakupigia.",
-    "sms.dispute_resolved": "Zemi: Tatizo la oda {ref} limetatuliwa. Uamuzi: {outcome}. Pesa yoyote "
-                            "unayostahili inatumwa kwa M-Pesa yako.",
+    # uamuzi wa msimamizi, ujumbe mmoja kwa kila uamuzi (wote wawili huupata)
+    "sms.dispute_released": "Zemi: Uamuzi kuhusu oda {ref} ({item}): muuzaji analipwa KES {payout} na "
+                            "mnunuzi harudishiwi pesa. Pesa unayostahili inatumwa kwa M-Pesa yako.",
+    "sms.dispute_refunded": "Zemi: Uamuzi kuhusu oda {ref} ({item}): mnunuzi anarudishiwa KES {amount} "
+                            "yote na muuzaji halipwi. Pesa unayostahili inatumwa kwa M-Pesa yako.",
+    "sms.dispute_split": "Zemi: Uamuzi kuhusu oda {ref} ({item}): muuzaji anapata KES {to_seller}, "
+                         "mnunuzi anarudishiwa KES {to_buyer} (ada KES {fee}). Zinatumwa kwa M-Pesa.",
     # vikumbusho (STOP au ACHA huvizima)
     "sms.reminder_to_pay": "Zemi: Oda {ref} ya {item} bado haijalipwa na itaisha baada ya dakika "
                            "{minutes}. Kubali ombi la M-Pesa kulipa. Tuma ACHA kusitisha vikumbusho.",

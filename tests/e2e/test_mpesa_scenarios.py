@@ -418,20 +418,43 @@ def test_b2c_definite_failure_with_a_final_code_goes_to_review_never_resent(live
 
 def test_b2c_definite_failure_with_a_retryable_code_is_retried_under_a_new_id(live, sim):
     buyer = "0711000018"
-    order = funded_and_released(live, sim, buyer, "b2c_no_result")
-    [first] = rows(live, Payout)
-    failure = {"Result": {"ResultType": 0, "ResultCode": 17, "ResultDesc": "Rule limited.",
-                          "OriginatorConversationID": first.originator_conversation_id,
-                          "ConversationID": first.conversation_id, "TransactionID": "SIM0000000",
-                          "ReferenceData": {"ReferenceItem": {"Key": "QueueTimeoutURL", "Value": "x"}}}}
-    assert post(live, f"/hooks/b2c/result/{CALLBACK_TOKEN}", failure).status_code == 200
+    order = funded_and_released(live, sim, buyer, "b2c_retryable_failure")
     settle(live, sim)
     assert state(live, buyer, order.reference) == "paid_out"
     payouts = rows(live, Payout)
-    assert [p.status for p in payouts] == ["failed", "succeeded"]
+    assert [(p.status, p.result_code) for p in payouts] == [("failed", "17"), ("succeeded", "0")]
+    first = payouts[0]
     assert payouts[1].originator_conversation_id == f"{first.originator_conversation_id}-2"
     sent = [r["json"]["OriginatorConversationID"] for r in b2c_requests(sim)]
     assert sent == [first.originator_conversation_id, payouts[1].originator_conversation_id]
+    assert findings(live) == []
+    ledger_ok(live)
+
+
+def test_b2c_failure_whose_result_is_lost_is_settled_failed_by_a_status_query_and_flagged(live, sim):
+    buyer = "0711000040"
+    order = funded_and_released(live, sim, buyer, "b2c_failure_no_result")
+    assert sim.drain(10)
+    time.sleep(1.1)   # B2C_QUERY_AFTER_SECONDS=1
+    settle(live, sim, rounds=3)
+    assert state(live, buyer, order.reference) == "released"
+    [payout] = rows(live, Payout)
+    assert (payout.status, payout.result_code) == ("failed", "Failed") and len(b2c_requests(sim)) == 1
+    assert any(r["path"] == "/mpesa/transactionstatus/v1/query" for r in sim.requests_received())
+    assert [f["kind"] for f in findings(live)] == ["payout-failed"]
+    ledger_ok(live)
+
+
+def test_b2c_status_failed_is_retried_when_listed_in_the_retry_codes(start_live, sim):
+    live, buyer = start_live(B2C_RETRY_CODES="17,Failed"), "0711000041"
+    order = funded_and_released(live, sim, buyer, "b2c_failure_no_result")
+    assert sim.drain(10)
+    time.sleep(1.1)
+    settle(live, sim, rounds=3)
+    assert state(live, buyer, order.reference) == "paid_out"
+    payouts = rows(live, Payout)
+    assert [(p.status, p.result_code) for p in payouts] == [("failed", "Failed"), ("succeeded", "0")]
+    assert len(b2c_requests(sim)) == 2 and findings(live) == []
     ledger_ok(live)
 
 

@@ -10,7 +10,7 @@ from escrow import ledger
 from escrow.db import utcnow
 from escrow.delivery import LIFETIME_WRONG
 from escrow.errors import CodeLocked, EscrowError, LimitExceeded, NotAllowed, WrongCode
-from escrow.models import Order, OutboxItem, Payout
+from escrow.models import Order, OutboxItem, Payout, SmsMessage
 from escrow.payouts import PayoutResult
 from escrow.reports import ledger_findings
 from escrow.service import EscrowService
@@ -147,6 +147,33 @@ def test_an_operator_resolves_a_dispute(world, database, outcome, final):
     with database.transaction() as session:
         paid = session.scalar(select(func.coalesce(func.sum(Payout.amount), 0)).where(Payout.status == "succeeded"))
     assert paid <= order.charge
+
+
+@pytest.mark.parametrize("outcome, to_seller, english, kiswahili", [
+    ("release", None, "the seller is paid KES 985 and the buyer gets no refund",
+     "muuzaji analipwa KES 985 na mnunuzi harudishiwi pesa"),
+    ("refund", None, "the buyer gets back all KES 1,000 and the seller is not paid",
+     "mnunuzi anarudishiwa KES 1,000 yote na muuzaji halipwi"),
+    ("split", 600, "the seller gets KES 600, the buyer gets back KES 385 (fee KES 15)",
+     "muuzaji anapata KES 600, mnunuzi anarudishiwa KES 385 (ada KES 15)"),
+])
+def test_both_parties_are_told_the_decision_in_their_own_language(world, database, outcome, to_seller, english,
+                                                                   kiswahili):
+    service, worker, _, sms = world
+    service.set_language(BUYER, "sw")
+    order = funded_order(world, price=1_000)   # fee 15, paid by the seller
+    service.open_dispute(BUYER, order.reference, "damaged")
+    service.resolve_dispute(order.reference, outcome=outcome, to_seller=to_seller, note="photos checked")
+    worker.run_once()
+    [seller_text] = [t for t in sms.texts_to(SELLER) if t.startswith(f"Zemi: Decision on order {order.reference}")]
+    [buyer_text] = [t for t in sms.texts_to(BUYER) if t.startswith(f"Zemi: Uamuzi kuhusu oda {order.reference}")]
+    assert english in seller_text and kiswahili in buyer_text
+    assert "release" not in buyer_text and "refund" not in buyer_text and "split" not in buyer_text
+    with database.transaction() as session:
+        kinds = session.scalars(select(SmsMessage.kind).where(SmsMessage.kind.like("dispute_%"),
+                                                              SmsMessage.kind != "dispute_opened")).all()
+    kind = {"release": "dispute_released", "refund": "dispute_refunded", "split": "dispute_split"}[outcome]
+    assert kinds == [kind] * 2
 
 
 def test_a_split_cannot_give_away_more_than_was_paid(world):

@@ -270,6 +270,27 @@ def test_b2c_no_result_is_revealed_by_a_transaction_status_query(sim, receiver, 
     assert receiver.bodies("/b2c/result") == []
 
 
+def test_b2c_retryable_failure_fails_once_with_17_then_the_next_originator_id_is_paid(sim, receiver, token):
+    sim.set_scenario(PHONE, "b2c_retryable_failure")
+    call(sim, "/mpesa/b2c/v3/paymentrequest", b2c_body(receiver, originator="oc-r"), token)
+    first = parse_b2c_result(receiver.wait_for("/b2c/result")[0])
+    assert (first.result_code, first.originator_conversation_id, first.amount) == ("17", "oc-r", None)
+    call(sim, "/mpesa/b2c/v3/paymentrequest", b2c_body(receiver, originator="oc-r-2"), token)
+    second = parse_b2c_result(receiver.wait_for("/b2c/result", 2)[1])
+    assert second.succeeded and second.originator_conversation_id == "oc-r-2"
+
+
+def test_a_failed_b2c_whose_result_is_lost_is_reported_failed_by_a_status_query(sim, receiver, token):
+    sim.set_scenario(PHONE, "b2c_failure_no_result")
+    call(sim, "/mpesa/b2c/v3/paymentrequest", b2c_body(receiver, originator="oc-f"), token)
+    time.sleep(0.1)
+    status_query(sim, receiver, token, OriginalConversationID="oc-f")
+    result = parse_transaction_status_result(receiver.wait_for("/status")[0])
+    assert (result.result_code, result.transaction_status) == ("0", "Failed")
+    assert result.queried_originator_conversation_id == "oc-f"
+    assert receiver.bodies("/b2c/result") == []
+
+
 def test_status_query_for_an_unknown_transaction_reports_failure(sim, receiver, token):
     status_query(sim, receiver, token, TransactionID="ZZZ0000000")
     result = parse_transaction_status_result(receiver.wait_for("/status")[0])

@@ -279,3 +279,38 @@ def test_security_credential_decrypts_to_the_initiator_password():
     second = security_credential_from("Safaricom999!*!", pem)
     assert len(first) == 344 and first != second  # PKCS#1 v1.5 padding is random
     assert key.decrypt(base64.b64decode(first), PKCS1v15()) == b"Safaricom999!*!"
+
+
+def _status_result(code=0, status="Completed"):
+    body = copy.deepcopy(STATUS_RESULT)
+    body["Result"]["ResultCode"] = code
+    for item in body["Result"]["ResultParameters"]["ResultParameter"]:
+        if item["Key"] == "TransactionStatus":
+            item["Value"] = status
+    return body
+
+
+@pytest.mark.parametrize("status, word", [("Failed", "Failed"), ("Cancelled", "Cancelled"),
+                                          ("Reversed", "Reversed"), ("failed", "Failed")])
+def test_a_status_query_saying_failed_is_a_definite_failure_of_the_queried_payout(status, word):
+    from mpesa.routes import status_query_result
+
+    result = status_query_result(_status_result(status=status))
+    assert (result.succeeded, result.result_code) == (False, word)
+    assert result.originator_id == "53e3-4aa8-9fe0-8fb5e4092cdd3405976"
+    assert word in result.description
+
+
+def test_a_status_query_saying_completed_is_a_success_with_its_receipt():
+    from mpesa.routes import status_query_result
+
+    result = status_query_result(_status_result())
+    assert (result.succeeded, result.receipt, result.amount) == (True, "SG632NMUAB", 10)
+
+
+@pytest.mark.parametrize("code, status", [(0, "Pending"), (0, None), (0, "Whatever"), (25, "Failed"),
+                                          ("2001", "Completed")])
+def test_a_status_query_without_a_definite_answer_is_inconclusive(code, status):
+    from mpesa.routes import status_query_result
+
+    assert status_query_result(_status_result(code=code, status=status)) is None

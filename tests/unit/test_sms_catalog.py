@@ -15,7 +15,7 @@ EXPECTED = {
     "code_to_buyer", "held_to_seller", "payout_to_seller", "released_to_buyer", "help", "stopped",
     "payment_failed", "payment_request_to_buyer", "request_declined_to_seller", "order_expired",
     "order_cancelled", "refund_sent", "refund_queued", "dispatched_to_buyer", "dispute_opened",
-    "dispute_resolved", "code_locked_to_buyer", "new_code_to_buyer", "reminder_to_pay",
+    "dispute_released", "dispute_refunded", "dispute_split", "code_locked_to_buyer", "new_code_to_buyer", "reminder_to_pay",
     "reminder_to_dispatch", "reminder_to_confirm", "payment_returned",
 }
 
@@ -44,7 +44,7 @@ def long_values(language):
             "paybill": "6001001", "support": "+254700123456", "fee_pct": "1.25", "fee_min": "1,000",
             "fee_max": "10,000", "fee_note": longest(language, "ussd.fee_by."),
             "reason": longest(language, FRAGMENT), "ussd_code": "*483*123*45#",
-            "deadline": "23 Nov 14:05", "minutes": "30", "outcome": "release"}
+            "deadline": "23 Nov 14:05", "minutes": "30", "to_seller": "249,999", "to_buyer": "249,999"}
 
 
 def test_both_languages_have_the_expected_sms_keys():
