@@ -8,13 +8,13 @@ and acknowledged with {"ResultCode": 0, "ResultDesc": "Success"} whatever happen
 A wrong token is 404 with no effect; an address off MPESA_ALLOWED_IPS is acknowledged (a
 validation is rejected), kept with status 'rejected', and has no effect.
 """
-import hmac
 import logging
 
-from flask import Blueprint, abort, jsonify, request
+from flask import Blueprint, jsonify, request
 
 from escrow.paybill import OTHER_ERROR, PaybillPayment
 from mpesa.errors import MalformedCallback
+from mpesa.routes import admit_callback
 from mpesa.results import parse_c2b
 
 log = logging.getLogger(__name__)
@@ -25,17 +25,7 @@ def make_c2b_blueprint(service, *, callback_token: str, shortcode: str, guard=No
     blueprint = Blueprint("mpesa_c2b", __name__)
 
     def checked(source: str):
-        """Token, raw store and source address, in that order: (callback_id, allowed)."""
-        if not hmac.compare_digest(request.view_args["token"].encode(), callback_token.encode()):
-            abort(404)
-        address = guard.client_address(request.remote_addr, request.headers.get("X-Forwarded-For")) \
-            if guard else request.remote_addr
-        callback_id = service.store_callback(source=source, body=request.get_data(), remote_addr=address)
-        if guard is not None and not guard.allows(address):
-            service.mark_callback(callback_id, "rejected", f"source address {address} is not allowed")
-            log.warning("%s #%s from %s refused: not on MPESA_ALLOWED_IPS", source, callback_id, address)
-            return callback_id, False
-        return callback_id, True
+        return admit_callback(service, callback_token, guard, source, request.view_args["token"])
 
     def payment(callback_id: int) -> PaybillPayment | None:
         try:

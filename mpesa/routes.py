@@ -30,16 +30,25 @@ def make_mpesa_blueprint(service, *, callback_token: str, guard=None, confirm=No
     return blueprint
 
 
+def admit_callback(service, callback_token: str, guard, source: str, token: str) -> tuple[int, bool]:
+    """Every Daraja callback's first steps, in order: the path token (404 if wrong), the raw body
+    stored, then the source address. Returns (callback_id, allowed)."""
+    if not hmac.compare_digest(token.encode(), callback_token.encode()):
+        abort(404)
+    address = guard.client_address(request.remote_addr, request.headers.get("X-Forwarded-For")) \
+        if guard else request.remote_addr
+    callback_id = service.store_callback(source=source, body=request.get_data(), remote_addr=address)
+    if guard is not None and not guard.allows(address):
+        service.mark_callback(callback_id, "rejected", f"source address {address} is not allowed")
+        log.warning("%s callback #%s from %s refused: not on MPESA_ALLOWED_IPS", source, callback_id, address)
+        return callback_id, False
+    return callback_id, True
+
+
 def _handler(service, callback_token, source, parse, apply, guard=None, confirm=None):
     def handle(token):
-        if not hmac.compare_digest(token.encode(), callback_token.encode()):
-            abort(404)
-        address = guard.client_address(request.remote_addr, request.headers.get("X-Forwarded-For")) \
-            if guard else request.remote_addr
-        callback_id = service.store_callback(source=source, body=request.get_data(), remote_addr=address)
-        if guard is not None and not guard.allows(address):
-            service.mark_callback(callback_id, "rejected", f"source address {address} is not allowed")
-            log.warning("%s callback #%s from %s refused: not on MPESA_ALLOWED_IPS", source, callback_id, address)
+        callback_id, allowed = admit_callback(service, callback_token, guard, source, token)
+        if not allowed:
             return jsonify(ACCEPTED)
         try:
             result = parse(request.get_json(force=True, silent=True))
