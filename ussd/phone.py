@@ -37,13 +37,21 @@ def run_session(post, read, write) -> str:
 
 def run_phone(base_url: str, number: str, service_code: str, sms_reader, *, read=input, write=print,
               post=None) -> None:
-    """Loop: show new SMS, dial on Enter, quit on 'q'."""
+    """Loop: show SMS not shown yet, then dial on Enter, check SMS again on 's', quit on 'q'.
+
+    `sms_reader` returns every SMS the number has; the phone remembers how many it has shown."""
     post = post or (lambda session_id, text: dial_once(base_url, number, service_code, session_id, text))
+    shown = 0
     while True:
-        for message in sms_reader(number):
+        messages = sms_reader(number)
+        for message in messages[shown:]:
             write(f"[SMS] {message}")
-        if read(f"Enter to dial {service_code}, q to quit: ").strip().lower() == "q":
+        shown = len(messages)
+        choice = read(f"Enter to dial {service_code}, s to check SMS, q to quit: ").strip().lower()
+        if choice == "q":
             return
+        if choice == "s":
+            continue
         try:
             run_session(post, read, write)
         except OSError as exc:

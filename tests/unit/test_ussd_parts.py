@@ -77,3 +77,18 @@ def test_the_terminal_phone_dials_answers_and_shows_new_sms():
     assert posted == ["", "1"]
     assert "[SMS] Zemi: KES 900 is held" in shown
     assert "\nBye\n" in shown
+
+
+def test_the_terminal_phone_shows_each_sms_once_and_checks_again_on_s():
+    inbox = ["Zemi: order 1 created"]
+    answers = iter(["s", "s", "q"])
+    shown = []
+
+    def read(prompt):
+        answer = next(answers)
+        if answer == "s" and len(inbox) == 1:
+            inbox.append("Zemi: Delivery code: 123456")  # arrives while the phone waits
+        return answer
+    run_phone("http://x", "+254711000111", "*384*1#", lambda number: list(inbox), read=read,
+              write=shown.append, post=lambda session_id, text: "END unused")
+    assert shown == ["[SMS] Zemi: order 1 created", "[SMS] Zemi: Delivery code: 123456"]
