@@ -63,9 +63,12 @@ class LiveService:
         return re.findall(r"\b(\d{6})\b", " ".join(t for t in self.texts_to(buyer) if "code" in t.lower()))[-1]
 
 
+SIMULATED_PAYMENT_SECONDS = 0.05  # how long the simulator's payments take to complete (its callback delay)
+
+
 @pytest.fixture
 def simulator():
-    with SimulatorServer({"callback_delay": 0.05}) as server:
+    with SimulatorServer({"callback_delay": SIMULATED_PAYMENT_SECONDS}) as server:
         yield server
 
 

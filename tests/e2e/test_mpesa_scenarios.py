@@ -14,7 +14,7 @@ from app import create_app
 from escrow.models import InboundCallback, JournalEntry, Order, OutboxItem, PaymentAttempt, PaymentReceived, Payout
 from mpesa.simulator import SimulatorServer
 from tests.conftest import TEST_DATA_KEY, TEST_SECRET_KEY
-from tests.e2e.conftest import CALLBACK_TOKEN, LiveService, free_port
+from tests.e2e.conftest import CALLBACK_TOKEN, SIMULATED_PAYMENT_SECONDS, LiveService, free_port
 
 SELLER = "0722000111"
 FAST = {"STK_QUERY_AFTER_SECONDS": "0", "B2C_QUERY_AFTER_SECONDS": "1", "B2C_RETRY_AFTER_SECONDS": "0",
@@ -238,6 +238,7 @@ def test_no_callback_at_all_is_resolved_by_the_reconcile_query(live, sim):
     buyer = "0711000007"
     order = order_for(live, sim, buyer, "no_callback")
     assert sim.drain(10)
+    time.sleep(2 * SIMULATED_PAYMENT_SECONDS)  # until then a query truly answers "being processed"
     assert count(live, InboundCallback) == 0
     settle(live, sim)
     assert state(live, buyer, order.reference) == "funded"
