@@ -1,7 +1,8 @@
 """Any event in any order: a Hypothesis state machine drives the real use cases on a real database
 (SQLite, or PostgreSQL with DATABASE_URL) and checks the ledger's promises after every step.
 
-Profiles: HYPOTHESIS_PROFILE=ci (default, a few minutes at most) or =long (by hand)."""
+Profiles: HYPOTHESIS_PROFILE=ci (default, a few minutes at most) or =long (by hand, 10-20 minutes;
+pytest-timeout's 300 s limit is lifted for it, as its interrupt would look like a Hypothesis error)."""
 import dataclasses
 import itertools
 import os
@@ -10,6 +11,7 @@ import shutil
 import tempfile
 from datetime import timedelta
 
+import pytest
 from hypothesis import HealthCheck, settings, strategies as st
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
 from sqlalchemy import func, select, text, update
@@ -269,6 +271,7 @@ def make_machine(template: str, core):
     return EscrowMachine
 
 
+@pytest.mark.timeout(0 if os.environ.get("HYPOTHESIS_PROFILE") == "long" else 300)
 def test_any_sequence_of_events_keeps_the_ledger_whole(migrated_template, core):
     run_state_machine_as_test(make_machine(migrated_template, core), settings=PROFILE)
     print("states reached:", sorted(REACHED))
