@@ -1,7 +1,8 @@
 """Engine and unit-of-work helpers. SQLite by default, PostgreSQL in production."""
 from contextlib import contextmanager
+from functools import lru_cache
 
-from sqlalchemy import DateTime, create_engine, event, insert
+from sqlalchemy import DateTime, bindparam, create_engine, event, insert, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session, sessionmaker
@@ -23,6 +24,22 @@ def _pg_utcnow(element, compiler, **kw):
 @compiles(utcnow, "sqlite")
 def _sqlite_utcnow(element, compiler, **kw):
     return "strftime('%Y-%m-%d %H:%M:%f', 'now')"
+
+
+def db_now(session: Session):
+    """The database's clock, read once per unit of work and reused: PostgreSQL's now() is the
+    transaction's start anyway, and every read costs a round trip."""
+    now = session.info.get(_NOW)
+    if now is None:
+        now = session.info[_NOW] = session.scalar(select(utcnow()))
+    return now
+
+
+def _forget_now(session: Session, _transaction) -> None:
+    session.info.pop(_NOW, None)
+
+
+_NOW = "zemi.db_now"
 
 
 def normalize_database_url(url: str) -> str:
@@ -65,6 +82,7 @@ class Database:
         self.engine = make_engine(url)
         self.dialect = self.engine.dialect.name
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        event.listen(self._sessions, "after_transaction_end", _forget_now)
 
     @contextmanager
     def transaction(self):
@@ -89,11 +107,36 @@ def insert_once(session: Session, model, **values) -> bool:
     Idempotency rests on the table's unique constraints, so concurrent duplicates
     resolve inside the database rather than by check-then-insert.
     """
-    dialect = session.get_bind().dialect.name
-    module = postgresql if dialect == "postgresql" else sqlite
-    key = list(model.__table__.primary_key.columns)
-    statement = module.insert(model).values(**values).on_conflict_do_nothing().returning(*key)
-    return session.execute(statement).first() is not None
+    return insert_new(session, model, **values) is not None
+
+
+def insert_new(session: Session, model, **values):
+    """insert_once that tells the new row's primary key, or None when the row was there already."""
+    statement, defaults = _insert_once_statement(session.get_bind().dialect.name, model.__table__,
+                                                 tuple(sorted(values)))
+    return session.execute(statement, {**defaults, **values}).scalar()
+
+
+@lru_cache(maxsize=512)
+def _insert_once_statement(dialect_name: str, table, names: tuple[str, ...]):
+    """The INSERT ... ON CONFLICT DO NOTHING RETURNING <key> for these columns, as a cacheable text
+    statement, and the Python-side defaults of the columns not named. (SQLAlchemy 2.0 compiles its
+    dialect-specific INSERT afresh on every call: it opts those constructs out of its statement
+    cache.)"""
+    defaults = {}
+    for column in table.columns:
+        if column.name in names or column.default is None:
+            continue
+        if not column.default.is_scalar:
+            raise ValueError(f"insert_once into {table.name} needs {column.name} (its default is computed)")
+        defaults[column.name] = column.default.arg
+    columns = names + tuple(defaults)
+    typed = [bindparam(name, type_=table.c[name].type) for name in columns]
+    module = postgresql if dialect_name == "postgresql" else sqlite
+    statement = module.insert(table).values(dict(zip(columns, typed))).on_conflict_do_nothing() \
+        .returning(*table.primary_key.columns)
+    sql = str(statement.compile(dialect=module.dialect(paramstyle="named")))
+    return text(sql).bindparams(*typed).columns(*table.primary_key.columns), defaults
 
 
 def insert_row(session: Session, model, **values):

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from escrow import ledger
 from escrow.context import Core
-from escrow.db import utcnow
+from escrow.db import db_now
 from escrow.errors import CodeLocked, NotAllowed, OrderNotFound, WrongCode
 from escrow.ledger import credit, debit
 from escrow.models import CodeAttempt, Order
@@ -106,7 +106,7 @@ def _count_miss(session: Session, core: Core, caller_key: str, orders: list[Orde
 
 def _refuse_if_caller_blocked(session: Session, caller_key: str) -> None:
     """A number that keeps guessing is stopped across all its orders, judged on database time."""
-    day_ago = session.scalar(select(utcnow())) - timedelta(days=1)
+    day_ago = db_now(session) - timedelta(days=1)
     misses = session.scalar(select(func.count()).select_from(CodeAttempt).where(
         CodeAttempt.caller_key == caller_key, CodeAttempt.succeeded.is_(False), CodeAttempt.at > day_ago))
     if misses >= MAX_WRONG_PER_CALLER_PER_DAY:

@@ -1,12 +1,12 @@
 """What money in does to an order: fund it, or hold it aside so it is never lost."""
 from datetime import timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from escrow import ledger
 from escrow.context import Core
-from escrow.db import insert_once, utcnow
+from escrow.db import db_now, insert_once
 from escrow.reminders import schedule_reminder
 from escrow.delivery import issue_code
 from escrow.errors import InvalidTransition
@@ -40,7 +40,7 @@ def _fund(session: Session, core: Core, order: Order, receipt: str) -> str:
     ledger.post(session, kind="funding", dedupe_key=f"in:{receipt}", order_id=order.id,
                 lines=[debit(ledger.MPESA_CASH, order.charge), credit(ledger.ESCROW_HELD, order.charge)])
     _set_outcome(session, receipt, "funded")
-    dispatch_by = session.scalar(select(utcnow())) + timedelta(seconds=core.settings.dispatch_deadline_seconds)
+    dispatch_by = db_now(session) + timedelta(seconds=core.settings.dispatch_deadline_seconds)
     session.execute(update(Order).where(Order.id == order.id).values(dispatch_by=dispatch_by))
     schedule_reminder(session, core, order, "dispatch", dispatch_by)
     code = issue_code(session, core, order)

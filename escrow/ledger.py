@@ -10,10 +10,10 @@ Accounts (balances are debit-positive):
 """
 from dataclasses import dataclass
 
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
-from escrow.db import insert_once, insert_row
+from escrow.db import insert_new
 from escrow.errors import EscrowError
 from escrow.models import JournalEntry, Posting
 
@@ -48,12 +48,11 @@ def post(session: Session, *, kind: str, dedupe_key: str, order_id: int | None, 
          memo: str | None = None) -> bool:
     """Post a balanced entry once. Returns False (posting nothing) if `dedupe_key` was posted before."""
     _check_balanced(lines)
-    if not insert_once(session, JournalEntry, kind=kind, dedupe_key=dedupe_key, order_id=order_id, memo=memo):
+    entry_id = insert_new(session, JournalEntry, kind=kind, dedupe_key=dedupe_key, order_id=order_id, memo=memo)
+    if entry_id is None:
         return False
-    entry_id = session.scalar(select(JournalEntry.id).where(JournalEntry.dedupe_key == dedupe_key))
-    for line in lines:
-        insert_row(session, Posting, entry_id=entry_id, account=line.account, order_id=order_id,
-                   amount=line.amount)
+    session.execute(insert(Posting), [{"entry_id": entry_id, "account": line.account, "order_id": order_id,
+                                       "amount": line.amount} for line in lines])
     return True
 
 

@@ -1,12 +1,12 @@
 """Everything a party or an operator can do to an order after it exists."""
 from datetime import timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from escrow import ledger
 from escrow.context import Core
-from escrow.db import utcnow
+from escrow.db import db_now
 from escrow.delivery import LIFETIME_WRONG, issue_code, release_funds
 from escrow.errors import EscrowError, NotAllowed
 from escrow.ledger import credit, debit
@@ -32,7 +32,7 @@ def _move(session: Session, order: Order, event: Event, actor: str, reason: str 
 
 
 def _now(session: Session):
-    return session.scalar(select(utcnow()))
+    return db_now(session)
 
 
 def details(order: Order) -> dict:

@@ -5,7 +5,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from escrow.context import Core
-from escrow.db import utcnow
+from escrow.db import db_now
 from escrow.errors import LimitExceeded
 from escrow.models import Order, PaymentAttempt
 
@@ -14,7 +14,7 @@ NOT_COUNTED = ("expired", "cancelled", "declined")
 
 def check_order_limits(session: Session, core: Core, *, creator_key: str, buyer_key: str, charge: int) -> None:
     """Orders per number per hour (whoever creates them) and the buyer's daily total."""
-    settings, now = core.settings, session.scalar(select(utcnow()))
+    settings, now = core.settings, db_now(session)
     created = session.scalar(select(func.count()).select_from(Order).where(
         (Order.buyer_key == creator_key) | (Order.seller_key == creator_key),
         Order.created_at > now - timedelta(hours=1)))
@@ -28,7 +28,7 @@ def check_order_limits(session: Session, core: Core, *, creator_key: str, buyer_
 
 def check_push_limit(session: Session, core: Core, buyer_key: str) -> None:
     """STK pushes to one number per hour: prompt spam is a fraud vector (reliability.md X9)."""
-    limit, now = core.settings.stk_pushes_per_hour, session.scalar(select(utcnow()))
+    limit, now = core.settings.stk_pushes_per_hour, db_now(session)
     pushes = session.scalar(select(func.count()).select_from(PaymentAttempt).join(Order).where(
         Order.buyer_key == buyer_key, PaymentAttempt.created_at > now - timedelta(hours=1)))
     if pushes >= limit:

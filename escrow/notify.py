@@ -5,7 +5,7 @@ from sqlalchemy.orm import Session
 from escrow import outbox
 from escrow.catalog import DEFAULT_LANGUAGE, render
 from escrow.context import Core
-from escrow.db import insert_row, utcnow
+from escrow.db import db_now, insert_row
 from escrow.models import Profile, SmsMessage
 
 REDACTED = "******"
@@ -31,5 +31,5 @@ def queue_sms(session: Session, core: Core, *, phone: str, kind: str, order_id: 
     sms_id = insert_row(session, SmsMessage, order_id=order_id, recipient_key=core.vault.phone_key(phone),
                         recipient_sealed=core.vault.seal(phone), kind=kind, language=language,
                         body_redacted=redacted, body_sealed=core.vault.seal(full), status="queued")
-    outbox.enqueue(session, outbox.SMS, sms_id, due_at=session.scalar(select(utcnow())))
+    outbox.enqueue(session, outbox.SMS, sms_id, due_at=db_now(session))
     return sms_id

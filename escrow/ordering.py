@@ -1,12 +1,11 @@
 """Creating orders and asking the buyer to pay for them."""
 from datetime import timedelta
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from escrow import outbox
 from escrow.context import Core
-from escrow.db import insert_once, insert_row, utcnow
+from escrow.db import db_now, insert_new, insert_row
 from escrow.errors import EscrowError, NotAllowed
 from escrow.fees import quote
 from escrow.limits import check_order_limits, check_push_limit
@@ -48,7 +47,7 @@ def _new_order(session: Session, core: Core, *, buyer, seller, price, item, init
     creator = buyer if initiated_by == "buyer" else seller
     check_order_limits(session, core, creator_key=core.vault.phone_key(creator),
                        buyer_key=core.vault.phone_key(buyer), charge=terms.charge)
-    pay_by = session.scalar(select(utcnow())) + timedelta(seconds=ttl)
+    pay_by = db_now(session) + timedelta(seconds=ttl)
     order_id = _insert_order(session, core, buyer=buyer, seller=seller, item=clean_item(item, core.settings),
                              terms=terms, initiated_by=initiated_by, state=state, pay_by=pay_by)
     session.add(OrderEvent(order_id=order_id, event="order_created", from_state=None,
@@ -62,7 +61,7 @@ def _new_order(session: Session, core: Core, *, buyer, seller, price, item, init
 def queue_payment_request(session: Session, core: Core, order: Order, *, delay_seconds: int) -> int:
     """Record an STK push attempt (our own key, before Daraja is ever called) and its outbox row."""
     attempt_id = insert_row(session, PaymentAttempt, order_id=order.id, amount=order.charge, status="queued")
-    now = session.scalar(select(utcnow()))
+    now = db_now(session)
     outbox.enqueue(session, outbox.STK_PUSH, attempt_id, due_at=now + timedelta(seconds=delay_seconds))
     return attempt_id
 
@@ -76,6 +75,7 @@ def _insert_order(session: Session, core: Core, *, buyer, seller, item, terms, i
                   charge=terms.charge, payout=terms.payout, pay_by=pay_by)
     for _ in range(10):
         reference = new_reference()
-        if insert_once(session, Order, reference=reference, **values):
-            return session.scalar(select(Order.id).where(Order.reference == reference))
+        order_id = insert_new(session, Order, reference=reference, **values)
+        if order_id is not None:
+            return order_id
     raise EscrowError("could not draw a free order reference")

@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
-from escrow.db import insert_once, utcnow
+from escrow.db import db_now, insert_once, utcnow
 from escrow.models import OutboxItem
 
 LEASE = timedelta(seconds=60)
@@ -29,7 +29,7 @@ def enqueue(session: Session, kind: str, subject_id: int, *, due_at: datetime, d
 def lease_due(session: Session, limit: int = 20) -> list[OutboxItem]:
     """Claim due rows for this worker. SKIP LOCKED on PostgreSQL; the conditional UPDATE
     makes the claim safe on SQLite too (two claimers: one gets rowcount 0)."""
-    now = session.scalar(select(utcnow()))
+    now = db_now(session)
     query = (select(OutboxItem).where(OutboxItem.status == "pending", OutboxItem.due_at <= now,
                                       or_(OutboxItem.leased_until.is_(None), OutboxItem.leased_until < now))
              .order_by(OutboxItem.due_at, OutboxItem.id).limit(limit))
@@ -58,7 +58,7 @@ def retry_later(session: Session, item_id: int, attempts: int, error: str) -> No
         give_up(session, item_id, error)
         return
     delay = timedelta(seconds=min(2 ** attempts, 600))
-    now = session.scalar(select(utcnow()))
+    now = db_now(session)
     session.execute(update(OutboxItem).where(OutboxItem.id == item_id)
                     .values(due_at=now + delay, leased_until=None, last_error=error[:300]))
 

@@ -5,11 +5,10 @@ from dataclasses import dataclass
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from escrow import ledger
 from escrow.context import Core
-from escrow.db import Database, insert_once, utcnow
+from escrow.db import Database, utcnow
 from escrow.funding import apply_money_in
-from escrow.models import Order, PaymentAttempt, PaymentReceived
+from escrow.models import Order, PaymentAttempt
 from escrow.orders import buyer_phone
 from escrow.ports import GatewayError, PaymentGateway
 from escrow.states import State

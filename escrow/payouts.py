@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from escrow import ledger, outbox
 from escrow.context import Core
-from escrow.db import Database, insert_row, utcnow
+from escrow.db import Database, db_now, insert_row, utcnow
 from escrow.ledger import credit, debit
 from escrow.models import Order, Payout
 from escrow.ports import GatewayError, PaymentGateway
@@ -41,7 +41,7 @@ def queue_transfer(session: Session, core: Core, order: Order, *, purpose: str, 
     payout_id = insert_row(session, Payout, order_id=order.id, purpose=purpose, amount=amount,
                            recipient_sealed=core.vault.seal(phone), status="queued",
                            originator_conversation_id=originator_id)
-    outbox.enqueue(session, outbox.PAYOUT, payout_id, due_at=session.scalar(select(utcnow())))
+    outbox.enqueue(session, outbox.PAYOUT, payout_id, due_at=db_now(session))
     return payout_id
 
 
@@ -87,7 +87,7 @@ def _mark_unknown(session: Session, core: Core, payout_id: int, expected: str, w
 
 
 def schedule_status_check(session: Session, core: Core, payout_id: int, round_: int = 1) -> None:
-    now = session.scalar(select(utcnow()))
+    now = db_now(session)
     delay = timedelta(seconds=core.settings.b2c_query_after_seconds * round_)
     outbox.enqueue(session, outbox.PAYOUT_STATUS, payout_id, due_at=now + delay,
                    dedupe_key=f"{outbox.PAYOUT_STATUS}:{payout_id}:{round_}")

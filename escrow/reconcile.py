@@ -44,7 +44,7 @@ from sqlalchemy.orm import Session
 
 from escrow import outbox
 from escrow.context import Core
-from escrow.db import Database, insert_once, utcnow
+from escrow.db import Database, db_now, insert_once, utcnow
 from escrow.errors import ConfigError, EscrowError
 from escrow.funding import apply_money_in
 from escrow.inbox import mark_callback
@@ -437,7 +437,7 @@ def _attempt_by_checkout(session: Session, checkout_id: str) -> PaymentAttempt |
 
 
 def _now(session: Session):
-    return session.scalar(select(utcnow()))
+    return db_now(session)
 
 
 def count_open_findings(session: Session) -> int:

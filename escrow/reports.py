@@ -6,7 +6,7 @@ from sqlalchemy.orm import Session
 
 from escrow import ledger
 from escrow.context import Core
-from escrow.db import utcnow
+from escrow.db import db_now
 from escrow.errors import OrderNotFound
 from escrow.models import JournalEntry, Order, OrderEvent, Payout, Posting, SmsMessage
 from escrow.phone import mask
@@ -57,7 +57,7 @@ def undelivered_sms_report(session: Session, core: Core, *, older_than_minutes: 
                            reveal: bool = False) -> list[str]:
     """SMS created more than `older_than_minutes` ago and still not delivered, oldest first: the
     stuck ones (never sent, no delivery report, or refused). Codes redacted; numbers masked unless `reveal`."""
-    now = session.scalar(select(utcnow()))
+    now = db_now(session)
     query = (select(SmsMessage).where(SmsMessage.status.in_(UNDELIVERED),
                                       SmsMessage.created_at <= now - timedelta(minutes=older_than_minutes))
              .order_by(SmsMessage.created_at, SmsMessage.id))

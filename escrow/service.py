@@ -1,12 +1,11 @@
 """The core's face to the adapters: each method is one use case in one transaction."""
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from escrow import delivery, lifecycle, ordering, payments, settlement
 from escrow.catalog import LANGUAGES
 from escrow.context import Core
 from escrow.db import Database, insert_once
-from escrow.errors import EscrowError, OrderNotFound
+from escrow.errors import EscrowError
 from escrow.fees import quote
 from escrow.inbox import mark_callback, store_callback
 from escrow.models import Order, Profile
