@@ -60,23 +60,26 @@ class Conversation:
 
     def _answer(self, hop: Hop) -> Answer:
         began = self.clock()
-        if self.store.count_hop(hop.phone) > self.settings.rate_limit:
-            raise RateLimited(hop.session_id)
-        with self.store.lock(hop.session_id):
-            record = self.store.load(hop.session_id)
+        with self.store.hop(hop.session_id, hop.phone, dialled=hop.text == "") as opened:
+            if opened.hops_this_minute > self.settings.rate_limit:
+                raise RateLimited(hop.session_id)
+            record = opened.record
             if self._is_replay(record, hop.text):
                 return Answer(Reply(**record["reply"]), record["state"]["screen"])
-            outcome = self._next(record, hop)
-            self._remember(hop, record, outcome, round((self.clock() - began) * 1000))
+            outcome = self._next(opened, hop)
+            self._remember(opened, hop, outcome, round((self.clock() - began) * 1000))
         return Answer(outcome.reply, outcome.state["screen"])
 
     def _is_replay(self, record: dict | None, text: str) -> bool:
         return bool(record) and record["seen_len"] == len(text) and record["seen"] == self.store.digest(text)
 
-    def _next(self, record: dict | None, hop: Hop) -> Outcome:
+    def _next(self, opened, hop: Hop) -> Outcome:
+        record = opened.record
         if hop.text == "":
-            ctx = self._context(hop, self.service.language_of(hop.phone))
-            return start(ctx, self.store.resume_of(hop.phone))
+            if opened.language is None:
+                opened.language = self.service.language_of(hop.phone)
+                opened.remember_language(opened.language)
+            return start(self._context(hop, opened.language), opened.resume)
         if record is None:
             raise SessionExpired(hop.session_id)
         ctx = self._context(hop, record["state"]["lang"])
@@ -91,13 +94,17 @@ class Conversation:
             return text[seen_len + 1:]
         return text.rsplit("*", 1)[-1]
 
-    def _remember(self, hop: Hop, record: dict | None, outcome: Outcome, ms: int) -> None:
+    def _remember(self, opened, hop: Hop, outcome: Outcome, ms: int) -> None:
+        """Save the session, the resume offer and a changed language; release the lock."""
+        record = opened.record
         timings = ((record or {}).get("hops", []) + [{"screen": outcome.state["screen"], "ms": ms}])
-        fresh = {"state": outcome.state, "seen": self.store.digest(hop.text), "seen_len": len(hop.text),
-                 "reply": {"text": outcome.reply.text, "end": outcome.reply.end}, "hops": timings[-HOPS_KEPT:]}
+        opened.save({"state": outcome.state, "seen": self.store.digest(hop.text), "seen_len": len(hop.text),
+                     "reply": {"text": outcome.reply.text, "end": outcome.reply.end}, "hops": timings[-HOPS_KEPT:]})
+        self._offer_resume(opened, outcome.state)
+        if record and outcome.state.get("lang") != record["state"].get("lang"):
+            opened.remember_language(outcome.state["lang"])
         try:
-            self.store.save(hop.session_id, fresh)
-            self._offer_resume(hop.phone, outcome.state)
+            opened.commit()
         except RedisError:
             if not outcome.reply.end:
                 raise
@@ -105,14 +112,11 @@ class Conversation:
         log.info("ussd hop screen=%s ms=%d actions=%s net=%s", outcome.state["screen"], ms,
                  ",".join(outcome.actions) or "-", hop.network or "-")
 
-    def _offer_resume(self, phone: str, state: dict) -> None:
+    @staticmethod
+    def _offer_resume(opened, state: dict) -> None:
         if state["screen"] == "resume" and not state.get("ended"):
             return
-        point = resume_point(state)
-        if point:
-            self.store.keep_resume(phone, point)
-        else:
-            self.store.drop_resume(phone)
+        opened.offer_resume(resume_point(state))
 
     def _context(self, hop: Hop, language: str) -> Context:
         return Context(self.service, hop.phone, language or "en", self.settings.screen_limit,

@@ -5,15 +5,21 @@ Keys (all under `prefix`):
   resume:<digest>       JSON resume offer for a phone number, keyed by a keyed digest of it
   rate:<digest>:<min>   hop counter for one phone number in one clock minute
   lock:<sessionId>      short lock so that two copies of one hop never run together
+  lang:<digest>         the phone's language as last chosen on USSD (a day's cache of the core's)
   events                list of AT end-of-session notifications (newest first, capped)
-Redis only holds convenience data: orders and delivery-code attempts live in the core.
+Redis only holds convenience data: orders, languages and delivery-code attempts live in the core.
+A hop costs two round trips: `hop()` reads everything it needs in one pipeline, and
+`OpenHop.commit()` writes everything back and releases the lock in another.
 """
 import hashlib
 import hmac
 import json
 import time
+import logging
 import uuid
 from contextlib import contextmanager
+
+from redis.exceptions import RedisError
 
 from escrow.errors import InvalidPhoneNumber
 from escrow.phone import normalize_msisdn
@@ -21,6 +27,8 @@ from escrow.phone import normalize_msisdn
 from ussd.errors import StoreUnavailable
 
 EVENTS_KEPT = 1_000
+LANGUAGE_TTL_SECONDS = 86_400
+log = logging.getLogger("ussd")
 
 
 def digest(text: str, key: str = "") -> str:
@@ -42,6 +50,7 @@ class RedisSessionStore:
         self.prefix = prefix
         self.hash_key = hash_key
         self.clock = clock
+        self.language_ttl = LANGUAGE_TTL_SECONDS
 
     @classmethod
     def from_settings(cls, redis_client, settings, prefix: str = "zemi:ussd:") -> "RedisSessionStore":
@@ -59,51 +68,65 @@ class RedisSessionStore:
         except InvalidPhoneNumber:
             return self.digest(phone)
 
-    # ---- sessions -------------------------------------------------------------------------
-    def load(self, session_id: str) -> dict | None:
-        raw = self.redis.get(self._key("session", session_id))
-        return json.loads(raw) if raw else None
-
-    def save(self, session_id: str, record: dict) -> None:
-        self.redis.set(self._key("session", session_id), json.dumps(record), ex=self.ttl)
-
+    # ---- one hop ---------------------------------------------------------------------------
     @contextmanager
-    def lock(self, session_id: str, wait_seconds: float = 3.0, hold_seconds: int = 15):
-        """Hold the session's lock for one hop; StoreUnavailable if it stays taken."""
-        key, token = self._key("lock", session_id), uuid.uuid4().hex
-        deadline = time.monotonic() + wait_seconds
-        while not self.redis.set(key, token, nx=True, ex=hold_seconds):
+    def hop(self, session_id: str, phone: str, *, dialled: bool, wait_seconds: float = 3.0,
+            hold_seconds: int = 15):
+        """Open one hop: count it against the phone's rate, take the session's lock and read the
+        session (and, on the dial hop, the phone's resume offer and remembered language), all in
+        one round trip. The caller queues its writes on the OpenHop and calls `commit()`, which
+        sends them and releases the lock in one more. Without a commit the lock is released on
+        exit; if even that fails, the lock expires after `hold_seconds`."""
+        opened = OpenHop(self, session_id, phone, uuid.uuid4().hex)
+        self._open(opened, dialled, hold_seconds, time.monotonic() + wait_seconds)
+        try:
+            yield opened
+        finally:
+            if not opened.released:
+                self._release_quietly(opened)
+
+    def _open(self, opened: "OpenHop", dialled: bool, hold_seconds: int, deadline: float) -> None:
+        rate_key = self._key("rate", f"{opened.phone_key}:{int(self.clock() // 60)}")
+        with self.redis.pipeline(transaction=False) as pipe:
+            pipe.incr(rate_key)
+            pipe.expire(rate_key, 120)
+            pipe.set(opened.lock_key, opened.token, nx=True, ex=hold_seconds)
+            pipe.get(opened.session_key)
+            if dialled:
+                pipe.get(opened.resume_key)
+                pipe.get(opened.language_key)
+            count, _, locked, raw, *dial = pipe.execute()
+        while not locked:
             if time.monotonic() > deadline:
                 raise StoreUnavailable("session is busy")
             time.sleep(0.05)
+            with self.redis.pipeline(transaction=False) as pipe:
+                pipe.set(opened.lock_key, opened.token, nx=True, ex=hold_seconds)
+                pipe.get(opened.session_key)
+                locked, raw = pipe.execute()
+        opened.hops_this_minute = int(count)
+        opened.record = json.loads(raw) if raw else None
+        if dial:
+            opened.resume = json.loads(dial[0]) if dial[0] else None
+            opened.language = dial[1].decode() if dial[1] else None
+
+    def _commit(self, opened: "OpenHop") -> None:
+        with self.redis.pipeline(transaction=False) as pipe:
+            for write in opened.writes:
+                write(pipe)
+            pipe.eval(_RELEASE_IF_OURS, 1, opened.lock_key, opened.token)
+            pipe.execute()
+
+    def _release_quietly(self, opened: "OpenHop") -> None:
         try:
-            yield
-        finally:
-            # one atomic compare-and-delete: a GET then DEL could remove the lock of a later hop
-            # that took it after ours expired
-            self.redis.eval(_RELEASE_IF_OURS, 1, key, token)
+            self.redis.eval(_RELEASE_IF_OURS, 1, opened.lock_key, opened.token)
+        except RedisError as exc:
+            log.warning("ussd session lock left to expire: %s", type(exc).__name__)
 
-    # ---- resume offers --------------------------------------------------------------------
-    def resume_of(self, phone: str) -> dict | None:
-        raw = self.redis.get(self._key("resume", self.phone_key(phone)))
+    def load(self, session_id: str) -> dict | None:
+        """A session's record, outside any hop (for the end-of-session timings)."""
+        raw = self.redis.get(self._key("session", session_id))
         return json.loads(raw) if raw else None
-
-    def keep_resume(self, phone: str, point: dict) -> None:
-        self.redis.set(self._key("resume", self.phone_key(phone)), json.dumps(point), ex=self.resume_ttl)
-
-    def drop_resume(self, phone: str) -> None:
-        self.redis.delete(self._key("resume", self.phone_key(phone)))
-
-    # ---- rate limit -----------------------------------------------------------------------
-    def count_hop(self, phone: str) -> int:
-        """This phone's hops in the current minute, this one included."""
-        minute = int(self.clock() // 60)
-        key = self._key("rate", f"{self.phone_key(phone)}:{minute}")
-        with self.redis.pipeline() as pipe:
-            pipe.incr(key)
-            pipe.expire(key, 120)
-            count, _ = pipe.execute()
-        return int(count)
 
     # ---- end-of-session events ------------------------------------------------------------
     def record_event(self, event: dict) -> None:
@@ -118,3 +141,39 @@ class RedisSessionStore:
 
     def _key(self, kind: str, name: str | None) -> str:
         return f"{self.prefix}{kind}" + (f":{name}" if name is not None else "")
+
+
+class OpenHop:
+    """What one hop read from Redis, and the writes it queues for its single commit."""
+
+    def __init__(self, store: RedisSessionStore, session_id: str, phone: str, token: str):
+        self.store, self.token = store, token
+        self.phone_key = store.phone_key(phone)
+        self.session_key = store._key("session", session_id)
+        self.lock_key = store._key("lock", session_id)
+        self.resume_key = store._key("resume", self.phone_key)
+        self.language_key = store._key("lang", self.phone_key)
+        self.hops_this_minute = 0
+        self.record: dict | None = None
+        self.resume: dict | None = None       # read on the dial hop only
+        self.language: str | None = None      # read on the dial hop only; None when not remembered
+        self.writes: list = []
+        self.released = False
+
+    def save(self, record: dict) -> None:
+        self.writes.append(lambda pipe: pipe.set(self.session_key, json.dumps(record), ex=self.store.ttl))
+
+    def offer_resume(self, point: dict | None) -> None:
+        """Keep `point` as the phone's resume offer, or withdraw the offer when it is None."""
+        if point is None:
+            self.writes.append(lambda pipe: pipe.delete(self.resume_key))
+        else:
+            self.writes.append(lambda pipe: pipe.set(self.resume_key, json.dumps(point), ex=self.store.resume_ttl))
+
+    def remember_language(self, language: str) -> None:
+        self.writes.append(lambda pipe: pipe.set(self.language_key, language, ex=self.store.language_ttl))
+
+    def commit(self) -> None:
+        """Send the queued writes and release the lock, in one round trip."""
+        self.store._commit(self)
+        self.released = True

@@ -6,6 +6,7 @@ from flask import Flask
 
 from tests.fakes.escrow_service import FakeEscrowService
 from ussd.routes import make_ussd_blueprint
+from ussd.errors import StoreUnavailable
 from ussd.session_store import RedisSessionStore
 from ussd.settings import UssdSettings
 
@@ -185,9 +186,42 @@ def test_a_store_built_from_settings_keys_digests_with_the_secret(redis_client):
 
 def test_a_session_lock_is_released_only_by_its_holder(redis_client):
     """Once our lock has expired and another hop holds it, our release must leave theirs alone."""
-    from ussd.session_store import RedisSessionStore
     store = RedisSessionStore(redis_client)
-    with store.lock("ATUid_lock", hold_seconds=1):
-        key = store._key("lock", "ATUid_lock")
-        redis_client.set(key, "someone-else")  # as if ours expired and a later hop took it
-    assert redis_client.get(key) == b"someone-else"
+    for commit in (False, True):
+        with store.hop("ATUid_lock", CALLER, dialled=False, hold_seconds=1) as opened:
+            redis_client.set(opened.lock_key, "someone-else")  # as if ours expired and a later hop took it
+            if commit:
+                opened.commit()
+        assert redis_client.get(opened.lock_key) == b"someone-else"
+        redis_client.delete(opened.lock_key)
+
+
+def test_a_hop_releases_its_lock_whether_or_not_it_commits(redis_client):
+    store = RedisSessionStore(redis_client)
+    with store.hop("ATUid_lock", CALLER, dialled=False) as opened:
+        assert redis_client.get(opened.lock_key) == opened.token.encode()
+    assert redis_client.get(opened.lock_key) is None
+    with pytest.raises(KeyError):
+        with store.hop("ATUid_lock", CALLER, dialled=False) as opened:
+            raise KeyError("a failing step")
+    assert redis_client.get(opened.lock_key) is None
+
+
+def test_a_second_copy_of_a_hop_waits_for_the_lock_then_reports_busy(redis_client):
+    store = RedisSessionStore(redis_client)
+    with store.hop("ATUid_lock", CALLER, dialled=False):
+        with pytest.raises(StoreUnavailable):
+            with store.hop("ATUid_lock", CALLER, dialled=False, wait_seconds=0.2):
+                pass
+
+
+def test_the_language_chosen_on_ussd_is_remembered_in_redis_for_the_next_dial(service, store, redis_client):
+    client = client_for(service, store)
+    client.post("/ussd", data=form(""))
+    client.post("/ussd", data=form("5"))
+    assert "Lugha: Kiswahili" in client.post("/ussd", data=form("5*2")).get_data(as_text=True)
+    service.languages.clear()  # the core now says English: only Redis remembers Kiswahili
+    reply = client.post("/ussd", data=form("", session="ATUid_r2")).get_data(as_text=True)
+    assert reply.startswith("CON ") and "1 Lipa muuzaji" in reply
+    keys = [key.decode() for key in redis_client.keys("zemi:ussd:lang:*")]
+    assert len(keys) == 1 and CALLER not in keys[0] and "722000222" not in keys[0]
