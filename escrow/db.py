@@ -35,7 +35,7 @@ def db_now(session: Session):
     return now
 
 
-def _forget_now(session: Session, _transaction) -> None:
+def _forget_now(session: Session) -> None:
     session.info.pop(_NOW, None)
 
 
@@ -82,7 +82,8 @@ class Database:
         self.engine = make_engine(url)
         self.dialect = self.engine.dialect.name
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
-        event.listen(self._sessions, "after_transaction_end", _forget_now)
+        event.listen(self._sessions, "after_commit", _forget_now)
+        event.listen(self._sessions, "after_rollback", _forget_now)
 
     @contextmanager
     def transaction(self):

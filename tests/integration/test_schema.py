@@ -1,9 +1,13 @@
+import time
+
 import pytest
-from sqlalchemy import text
+from sqlalchemy import Column, Integer, MetaData, Table, text
 from sqlalchemy.exc import DBAPIError
 
 from escrow import ledger
+from escrow.db import _insert_once_statement, db_now, insert_new, insert_once
 from escrow.ledger import credit, debit
+from escrow.models import OutboxItem, Profile
 
 
 def test_migrations_build_every_table(database):
@@ -45,3 +49,31 @@ def test_postgres_itself_refuses_an_unbalanced_entry(database):
             session.execute(text("INSERT INTO journal_entries (kind, dedupe_key) VALUES ('raw', 'raw1')"))
             session.execute(text("INSERT INTO postings (entry_id, account, amount) "
                                  "SELECT id, 'mpesa_cash', 7 FROM journal_entries WHERE dedupe_key = 'raw1'"))
+
+
+def test_insert_once_tells_first_from_repeat_and_fills_python_defaults(database):
+    with database.transaction() as session:
+        assert insert_once(session, Profile, phone_key="k1", language="sw")
+        assert not insert_once(session, Profile, phone_key="k1", language="en")
+        first = insert_new(session, OutboxItem, kind="sms", subject_id=1, dedupe_key="sms:1", due_at=db_now(session))
+        again = insert_new(session, OutboxItem, kind="sms", subject_id=1, dedupe_key="sms:1", due_at=db_now(session))
+        profile, item = session.get(Profile, "k1"), session.get(OutboxItem, first)
+        assert (profile.language, profile.reminders_off) == ("sw", False)
+        assert isinstance(first, int) and again is None and (item.status, item.attempts) == ("pending", 0)
+
+
+def test_insert_once_refuses_to_guess_a_computed_default(database):
+    table = Table("stamped", MetaData(), Column("id", Integer, primary_key=True), Column("n", Integer, default=lambda: 1))
+    with pytest.raises(ValueError, match="needs n"):
+        _insert_once_statement(database.dialect, table, ("id",))
+
+
+def test_the_database_clock_is_read_once_per_transaction_and_afresh_after_it(database):
+    with database.transaction() as session:
+        first = db_now(session)
+        time.sleep(0.02)
+        assert db_now(session) == first
+        session.commit()
+        time.sleep(0.02)
+        assert db_now(session) > first
+
