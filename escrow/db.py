@@ -2,7 +2,7 @@
 from contextlib import contextmanager
 from functools import lru_cache
 
-from sqlalchemy import DateTime, bindparam, create_engine, event, insert, select, text
+from sqlalchemy import DateTime, bindparam, create_engine, event, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session, sessionmaker
@@ -113,33 +113,39 @@ def insert_once(session: Session, model, **values) -> bool:
 
 def insert_new(session: Session, model, **values):
     """insert_once that tells the new row's primary key, or None when the row was there already."""
-    statement, defaults = _insert_once_statement(session.get_bind().dialect.name, model.__table__,
-                                                 tuple(sorted(values)))
-    return session.execute(statement, {**defaults, **values}).scalar()
+    return _insert(session, model, values, skip_conflicts=True).scalar()
+
+
+def insert_row(session: Session, model, **values):
+    """Plain INSERT returning the new primary key."""
+    return _insert(session, model, values, skip_conflicts=False).scalar_one()
+
+
+def _insert(session: Session, model, values: dict, *, skip_conflicts: bool):
+    statement, defaults = _insert_statement(session.get_bind().dialect.name, model.__table__,
+                                            tuple(sorted(values)), skip_conflicts)
+    return session.execute(statement, {**defaults, **values})
 
 
 @lru_cache(maxsize=512)
-def _insert_once_statement(dialect_name: str, table, names: tuple[str, ...]):
-    """The INSERT ... ON CONFLICT DO NOTHING RETURNING <key> for these columns, as a cacheable text
-    statement, and the Python-side defaults of the columns not named. (SQLAlchemy 2.0 compiles its
-    dialect-specific INSERT afresh on every call: it opts those constructs out of its statement
-    cache.)"""
+def _insert_statement(dialect_name: str, table, names: tuple[str, ...], skip_conflicts: bool):
+    """INSERT [... ON CONFLICT DO NOTHING] RETURNING <key> for these columns, as a text statement
+    built once, and the Python-side defaults of the columns not named. (SQLAlchemy 2.0 compiles its
+    dialect-specific INSERT afresh on every call, and coerces every value of a fresh insert() in
+    Python: a hot path pays for both on each row.)"""
     defaults = {}
     for column in table.columns:
         if column.name in names or column.default is None:
             continue
         if not column.default.is_scalar:
-            raise ValueError(f"insert_once into {table.name} needs {column.name} (its default is computed)")
+            raise ValueError(f"inserting into {table.name} needs {column.name} (its default is computed)")
         defaults[column.name] = column.default.arg
     columns = names + tuple(defaults)
     typed = [bindparam(name, type_=table.c[name].type) for name in columns]
     module = postgresql if dialect_name == "postgresql" else sqlite
-    statement = module.insert(table).values(dict(zip(columns, typed))).on_conflict_do_nothing() \
-        .returning(*table.primary_key.columns)
+    statement = module.insert(table).values(dict(zip(columns, typed)))
+    if skip_conflicts:
+        statement = statement.on_conflict_do_nothing()
+    statement = statement.returning(*table.primary_key.columns)
     sql = str(statement.compile(dialect=module.dialect(paramstyle="named")))
     return text(sql).bindparams(*typed).columns(*table.primary_key.columns), defaults
-
-
-def insert_row(session: Session, model, **values):
-    """Plain INSERT returning the new primary key."""
-    return session.execute(insert(model).values(**values).returning(model.id)).scalar_one()

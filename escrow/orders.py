@@ -1,9 +1,10 @@
 """Loading orders, moving them through the transition table, and showing them to a party."""
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from escrow.context import Core
-from escrow.db import utcnow
+from escrow.db import insert_row, utcnow
 from escrow.errors import NotAllowed, OrderNotFound
 from escrow.models import Order, OrderEvent
 from escrow.phone import mask
@@ -18,15 +19,17 @@ def transition(session: Session, order: Order, event: Event, *, actor: str, reas
     returns True; the loser changes nothing and returns False.
     """
     target = next_state(order.state, event)
-    won = session.execute(
+    columns = Order.__table__.columns
+    row = session.execute(
         update(Order).where(Order.id == order.id, Order.version == order.version)
-        .values(state=target.value, version=Order.version + 1, updated_at=utcnow())).rowcount
-    if not won:
+        .values(state=target.value, version=Order.version + 1, updated_at=utcnow())
+        .returning(*columns).execution_options(synchronize_session=False)).first()
+    if row is None:
         return False
-    session.add(OrderEvent(order_id=order.id, event=Event(event).value, from_state=order.state,
-                           to_state=target.value, actor=actor, reason=reason))
-    session.flush()
-    session.refresh(order)
+    insert_row(session, OrderEvent, order_id=order.id, event=Event(event).value, from_state=order.state,
+               to_state=target.value, actor=actor, reason=reason)
+    for column, value in zip(columns, row):   # the whole row as it now stands, without a reload
+        set_committed_value(order, column.key, value)
     return True
 
 

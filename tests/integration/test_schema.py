@@ -5,7 +5,7 @@ from sqlalchemy import Column, Integer, MetaData, Table, text
 from sqlalchemy.exc import DBAPIError
 
 from escrow import ledger
-from escrow.db import _insert_once_statement, db_now, insert_new, insert_once
+from escrow.db import _insert_statement, db_now, insert_new, insert_once
 from escrow.ledger import credit, debit
 from escrow.models import OutboxItem, Profile
 
@@ -65,7 +65,7 @@ def test_insert_once_tells_first_from_repeat_and_fills_python_defaults(database)
 def test_insert_once_refuses_to_guess_a_computed_default(database):
     table = Table("stamped", MetaData(), Column("id", Integer, primary_key=True), Column("n", Integer, default=lambda: 1))
     with pytest.raises(ValueError, match="needs n"):
-        _insert_once_statement(database.dialect, table, ("id",))
+        _insert_statement(database.dialect, table, ("id",), True)
 
 
 def test_the_database_clock_is_read_once_per_transaction_and_afresh_after_it(database):
