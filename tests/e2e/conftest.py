@@ -92,7 +92,8 @@ def live_with_at(simulator, at_double, database_url, redis_url, tmp_path):
         "AT_SENDER_ID": "ZEMI", "AT_API_BASE_URL": at_double.base_url})
 
 
-def _live_service(simulator, database_url, redis_url, tmp_path, sms_settings):
+def _live_service(simulator, database_url, redis_url, tmp_path, settings):
+    """The app on a free port with `settings` (SMS backend and the like) over the shared ones."""
     port = free_port()
     base_url = f"http://127.0.0.1:{port}"
     app = create_app({
@@ -102,12 +103,11 @@ def _live_service(simulator, database_url, redis_url, tmp_path, sms_settings):
         "MPESA_PASSKEY": "bfb279f9aa9bdbcf158e97dd71a467cd2e0c893059b10f78e6b72ada1ed2c919",
         "MPESA_B2C_SHORTCODE": "600000", "MPESA_INITIATOR_NAME": "testapi", "MPESA_SECURITY_CREDENTIAL": "cred",
         "PUBLIC_BASE_URL": base_url, "CALLBACK_TOKEN": CALLBACK_TOKEN, "SECRET_KEY": TEST_SECRET_KEY,
-        "DATA_KEY": TEST_DATA_KEY, "STK_DELAY_SECONDS": "0", **sms_settings})
+        "DATA_KEY": TEST_DATA_KEY, "STK_DELAY_SECONDS": "0", **settings})
     server = make_server("127.0.0.1", port, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    import redis
-    redis.Redis.from_url(redis_url).flushdb()
+    app.extensions["zemi"].redis.flushdb()
     yield LiveService(app, base_url)
     server.shutdown()
     app.extensions["zemi"].db.dispose()
