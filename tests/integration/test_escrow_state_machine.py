@@ -13,12 +13,13 @@ from datetime import timedelta
 
 import pytest
 from hypothesis import HealthCheck, settings, strategies as st
-from hypothesis.stateful import Bundle, RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
+from hypothesis.stateful import (Bundle, RuleBasedStateMachine, invariant, multiple, rule,
+                                 run_state_machine_as_test)
 from sqlalchemy import func, select, text, update
 
 from escrow import ledger
 from escrow.db import Database, utcnow
-from escrow.errors import EscrowError
+from escrow.errors import EscrowError, LimitExceeded
 from escrow.models import Base, JournalEntry, Order, PaymentAttempt, PaymentReceived, Payout, Posting
 from escrow.payments import PaymentResult
 from escrow.payouts import PayoutResult
@@ -87,10 +88,14 @@ def make_machine(template: str, core):
         @rule(target=orders, buyer=st.sampled_from(BUYERS), seller=st.sampled_from(SELLERS),
               price=st.integers(50, 250_000), by_seller=st.booleans())
         def create(self, buyer, seller, price, by_seller):
-            if by_seller:
-                view = self.service.request_payment(seller=seller, buyer=buyer, price=price, item="Goods")
-            else:
-                view = self.service.create_order(buyer=buyer, seller=seller, price=price, item="Goods")
+            """A limit may refuse the order (the buyer's daily total): then there is none to add."""
+            try:
+                if by_seller:
+                    view = self.service.request_payment(seller=seller, buyer=buyer, price=price, item="Goods")
+                else:
+                    view = self.service.create_order(buyer=buyer, seller=seller, price=price, item="Goods")
+            except LimitExceeded:
+                return multiple()
             self.parties[view.reference] = (buyer, seller)
             return view.reference
 
