@@ -20,7 +20,8 @@ from sqlalchemy import func, select, text, update
 from escrow import ledger
 from escrow.db import Database, utcnow
 from escrow.errors import EscrowError, LimitExceeded
-from escrow.models import Base, JournalEntry, Order, PaymentAttempt, PaymentReceived, Payout, Posting
+from escrow.models import (Base, JournalEntry, Order, OrderEvent, PaymentAttempt, PaymentReceived, Payout,
+                           Posting)
 from escrow.payments import PaymentResult
 from escrow.payouts import PayoutResult
 from escrow.reports import ledger_findings
@@ -58,7 +59,8 @@ def fresh_database(template: str, folder: str) -> Database:
 
 def make_machine(template: str, core):
     folder = tempfile.mkdtemp(prefix="escrow-machine-")
-    roomy = dataclasses.replace(core.settings, orders_per_hour=10_000, stk_pushes_per_hour=10_000)
+    roomy = dataclasses.replace(core.settings, orders_per_hour=10_000, stk_pushes_per_hour=10_000,
+                                daily_total_per_buyer=10**12)
     core = dataclasses.replace(core, settings=roomy)
 
     class EscrowMachine(RuleBasedStateMachine):
@@ -198,6 +200,29 @@ def make_machine(template: str, core):
             self.stk_callback(ref, "ok")
 
         @rule(ref=orders)
+        def buyer_pays_then_disputes(self, ref):
+            self.buyer_pays(ref)
+            self.dispute(ref, "damaged")
+
+        @rule(ref=orders)
+        def whole_sale(self, ref):
+            """Paid, delivered, paid out: the journey most orders take."""
+            self.buyer_pays(ref)
+            self.buyer_confirms(ref)
+            self.mpesa_settles_transfers()
+
+        @rule(ref=orders)
+        def whole_refund(self, ref):
+            """Paid, cancelled by the seller, refunded."""
+            self.buyer_pays(ref)
+            self.seller_cancels(ref)
+            self.mpesa_settles_transfers()
+
+        @rule(ref=orders)
+        def left_unpaid(self, ref):
+            self.deadline_passes(ref, "pay_by")
+
+        @rule(ref=orders)
         def buyer_confirms(self, ref):
             self.enter_code(ref, True, "buyer")
 
@@ -268,7 +293,7 @@ def make_machine(template: str, core):
         def terminal_states_absorb(self):
             with self.db.transaction() as session:
                 states = dict(session.execute(select(Order.reference, Order.state)).all())
-            REACHED.update(states.values())
+                REACHED.update(session.scalars(select(OrderEvent.to_state).distinct()))  # passed through too
             for ref, state in self.terminal.items():
                 assert states[ref] == state
             self.terminal.update({ref: state for ref, state in states.items() if State(state) in TERMINAL})
