@@ -3,11 +3,13 @@ import sys
 
 import click
 from flask import Flask, current_app
-from flask.cli import AppGroup
+from flask.cli import AppGroup, with_appcontext
 
 from escrow import migrate
 from escrow.errors import EscrowError
-from escrow.reports import ledger_findings, order_report, sms_report, undelivered_sms_report
+from escrow.reports import (ATTENTION, ledger_findings, order_list_report, order_report, sms_report,
+                            undelivered_sms_report)
+from escrow.states import State
 
 
 def components():
@@ -66,6 +68,24 @@ def orders_show(reference, reveal):
         except EscrowError:
             raise click.ClickException(f"no order {reference}")
     click.echo("\n".join(lines))
+
+
+@orders_group.command("list")
+@click.option("--state", "states", multiple=True, type=click.Choice([state.value for state in State]),
+              help="Only orders in this state (repeatable).")
+@click.option("--attention", is_flag=True, help="Only orders an operator must decide: "
+              + ", ".join(ATTENTION) + ".")
+@click.option("--number", default=None, help="Only orders where this number is buyer or seller.")
+@click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True)
+@click.option("--reveal", is_flag=True, help="Show full phone numbers (personal data).")
+def orders_list(states, attention, number, limit, reveal):
+    """The most recently changed orders, newest first, one line each."""
+    def report():
+        with components().db.transaction() as session:
+            return order_list_report(session, components().core, states=tuple(states) + (ATTENTION * attention),
+                                     number=number, limit=limit, reveal=reveal)
+    lines = _run(report)
+    click.echo("\n".join(lines) if lines else "no orders")
 
 
 @orders_group.command("return-payment")
@@ -206,8 +226,6 @@ def embedded_redis_command(url_file):
     threading.Event().wait()
 
 
-# --- reconciliation and C2B registration (appended by the M-Pesa helper) ---------------------
-from flask.cli import with_appcontext  # noqa: E402
 @click.group("reconcile", cls=AppGroup, invoke_without_command=True)
 @click.option("--findings", "show_findings", is_flag=True, help="Also list every open finding.")
 @click.option("--all", "show_all", is_flag=True, help="List resolved findings too (implies --findings).")

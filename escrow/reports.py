@@ -36,6 +36,30 @@ def order_report(session: Session, core: Core, reference: str, *, reveal: bool =
     return lines
 
 
+# Orders an operator has to decide: a dispute, or money that matched nothing the order asked for.
+ATTENTION = ("disputed", "needs_review")
+
+
+def order_list_report(session: Session, core: Core, *, states: tuple[str, ...] = (), number: str | None = None,
+                      limit: int = 20, reveal: bool = False) -> list[str]:
+    """The most recently changed orders, newest first, a line each: reference, state, charge, age of the
+    last change, item, parties (masked unless `reveal`) and the dispute reason if any."""
+    query = select(Order).order_by(Order.updated_at.desc(), Order.id.desc()).limit(limit)
+    if states:
+        query = query.where(Order.state.in_(states))
+    if number:
+        key = core.vault.phone_key(number)
+        query = query.where((Order.buyer_key == key) | (Order.seller_key == key))
+    show = core.vault.unseal if reveal else (lambda sealed: mask(core.vault.unseal(sealed)))
+    lines = []
+    for order in session.scalars(query):
+        dispute = f" dispute={order.dispute_reason}" if order.state == "disputed" and order.dispute_reason else ""
+        lines.append(f"{order.reference} {order.state:<16} KES {order.charge:>9,} {order.updated_at:%Y-%m-%d %H:%M} "
+                     f"buyer={show(order.buyer_sealed)} seller={show(order.seller_sealed)} "
+                     f"item={order.item!r}{dispute}")
+    return lines
+
+
 def sms_report(session: Session, core: Core, *, to: str | None = None, reveal: bool = False) -> list[str]:
     """Every SMS sent or recorded, newest last; codes always redacted; numbers masked unless `reveal`."""
     query = select(SmsMessage).order_by(SmsMessage.id)

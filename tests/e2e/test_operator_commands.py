@@ -45,3 +45,21 @@ def test_a_wrong_amount_held_in_suspense_is_returned_by_the_operator(live, simul
     assert [str(p["json"]["Amount"]) for p in payouts] == ["1499"]
     check = live.cli("ledger", "check")
     assert check.exit_code == 0 and "suspense holds" not in check.output
+
+
+def test_orders_list_finds_what_needs_an_operator_with_numbers_masked(live, simulator):
+    disputed = disputed_order(live, simulator)
+    simulator.set_scenario("254712345678", "wrong_amount")
+    mismatched = reference_in(live.dial(BUYER, "1", "0722000111", "900", "Red shuka", "1")[-1])
+    settle(live, simulator)
+    everything = live.cli("orders", "list").output.splitlines()
+    assert [line.split()[:2] for line in everything] == [[mismatched, "needs_review"], [disputed, "disputed"]]
+    assert "dispute=damaged" in everything[1] and "0722***111" in everything[1] and "0722000111" not in everything[1]
+    attention = live.cli("orders", "list", "--attention").output.splitlines()
+    assert [line.split()[0] for line in attention] == [mismatched, disputed]
+    assert live.cli("orders", "list", "--state", "funded").output.strip() == "no orders"
+    assert "seller=254722000111" in live.cli("orders", "list", "--number", "0722000111", "--reveal").output
+    assert live.cli("orders", "list", "--number", "0733999888").output.strip() == "no orders"
+    assert [line.split()[0] for line in live.cli("orders", "list", "--limit", "1").output.splitlines()] == [mismatched]
+    refused = live.cli("orders", "list", "--number", "12345")
+    assert refused.exit_code == 1 and "not a Kenyan mobile number" in refused.output
