@@ -61,10 +61,39 @@ def create_app(config: Mapping[str, str] | None = None) -> Flask:
     app = Flask(__name__, instance_path=env["INSTANCE_PATH"])
     components = build_components(env)
     app.extensions["zemi"] = components
+    keep_path_tokens_out_of_access_logs(env)
     register_blueprints(app, components)
     from commands import register_commands
     register_commands(app)
     return app
+
+
+class _RedactPathTokens(logging.Filter):
+    """Access logs (gunicorn's, werkzeug's) and urllib3's debug lines print request paths, and the
+    callback and USSD path tokens are secrets inside paths: each is printed as ***."""
+
+    def __init__(self):
+        super().__init__()
+        self.tokens: set[str] = set()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if any(token in message for token in self.tokens):
+            for token in self.tokens:
+                message = message.replace(token, "***")
+            record.msg, record.args = message, ()
+        return True
+
+
+_PATH_TOKEN_FILTER = _RedactPathTokens()  # logging is process-wide, so one filter serves every app built
+ACCESS_LOGGERS = ("gunicorn.access", "werkzeug", "urllib3.connectionpool")
+
+
+def keep_path_tokens_out_of_access_logs(env: Mapping[str, str]) -> None:
+    _PATH_TOKEN_FILTER.tokens.update(token for token in (env.get("CALLBACK_TOKEN"), env.get("USSD_PATH_TOKEN"))
+                                     if token)
+    for name in ACCESS_LOGGERS:
+        logging.getLogger(name).addFilter(_PATH_TOKEN_FILTER)
 
 
 def read_settings(env: dict) -> dict:

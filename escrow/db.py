@@ -51,13 +51,15 @@ def normalize_database_url(url: str) -> str:
 
 
 def make_engine(url: str):
+    """`hide_parameters`: a database error's message (which reaches the logs) names the statement but
+    not its values, which may be a raw callback body with a phone number in it."""
     url = normalize_database_url(url)
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False}, hide_parameters=True)
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin_immediate)
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10, hide_parameters=True)
 
 
 def _sqlite_pragmas(dbapi_connection, _record):

@@ -26,6 +26,13 @@ def test_postings_cannot_be_updated_or_deleted(database):
                 session.execute(text(statement))
 
 
+def test_a_database_error_does_not_carry_the_values_it_was_given(database):
+    with pytest.raises(DBAPIError) as refused:
+        with database.transaction() as session:
+            session.execute(text("INSERT INTO no_such_table (body) VALUES (:body)"), {"body": "from=254712345678"})
+    assert "no_such_table" in str(refused.value) and "254712345678" not in str(refused.value)
+
+
 def test_the_same_entry_posts_only_once(database):
     lines = [debit(ledger.MPESA_CASH, 5), credit(ledger.SUSPENSE, 5)]
     with database.transaction() as session:
