@@ -161,7 +161,9 @@ class OutboxItem(Base):
 
 
 class InboundCallback(Base):
-    """Every provider callback, stored raw before anything else is done with it."""
+    """Every provider callback, stored raw before anything else is done with it: sealed in
+    `body_sealed`, and in `body` with phone numbers masked and names blanked (escrow.inbox).
+    Findings (escrow.reconcile) live here too, as our own JSON in `body` with no seal."""
 
     __tablename__ = "inbound_callbacks"
     __table_args__ = (Index("uq_inbound_callbacks_dedupe_key", "dedupe_key", unique=True),)
@@ -170,6 +172,7 @@ class InboundCallback(Base):
     dedupe_key: Mapped[str | None] = mapped_column(String(80))  # a provider's own message id, where it has one
     remote_addr: Mapped[str | None] = mapped_column(String(64))
     body: Mapped[str] = mapped_column(Text)
+    body_sealed: Mapped[str | None] = mapped_column(Text)
     status: Mapped[str] = mapped_column(String(12), default="received", server_default="received")
     note: Mapped[str | None] = mapped_column(String(300))
     received_at: Mapped[datetime] = _now_column()

@@ -31,6 +31,16 @@ def mask(msisdn: str) -> str:
     return f"{local[:4]}***{local[-3:]}"
 
 
+# A number inside free text (a JSON or form body): 254.., +254.., %2B254.. (URL-encoded +) or 07../01..,
+# not part of a longer run of digits.
+_NUMBER_IN_TEXT = re.compile(r"(?<![0-9])(?:(?:\+|%2B)?254|0)([17][0-9]{8})(?![0-9])")
+
+
+def mask_numbers_in(text: str) -> str:
+    """Every Kenyan mobile number in `text` masked as `mask` shows it; the rest untouched."""
+    return _NUMBER_IN_TEXT.sub(lambda match: mask("254" + match.group(1)), text)
+
+
 def mask_loose(text: str) -> str:
     """Mask anything number-like that failed to parse, for error messages and logs."""
     digits = str(text or "")

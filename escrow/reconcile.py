@@ -47,7 +47,7 @@ from escrow.context import Core
 from escrow.db import Database, db_now, insert_once, utcnow
 from escrow.errors import ConfigError, EscrowError
 from escrow.funding import apply_money_in
-from escrow.inbox import mark_callback
+from escrow.inbox import mark_callback, raw_body
 from escrow.models import InboundCallback, Order, OutboxItem, PaymentAttempt, Payout
 from escrow.payments import QUERY_RECEIPT_PREFIX, PaymentResult, record_payment_result
 from escrow.payouts import record_transfer_timeout
@@ -144,11 +144,12 @@ class Reconciler:
         parse = self.parsers["stk"][0]
         with self.db.transaction() as session:
             cutoff = _now(session) - timedelta(hours=self.settings.orphan_retry_hours)
-            held = session.execute(select(InboundCallback.id, InboundCallback.body, InboundCallback.received_at)
+            held = session.execute(select(InboundCallback.id, InboundCallback.body, InboundCallback.body_sealed,
+                                          InboundCallback.received_at)
                                    .where(InboundCallback.source == "stk", InboundCallback.status == UNCONFIRMED)
                                    .order_by(InboundCallback.id).limit(BATCH)).all()
-        for callback_id, body, received_at in held:
-            result = parse(json.loads(body))
+        for callback_id, body, body_sealed, received_at in held:
+            result = parse(json.loads(raw_body(self.core.vault, body, body_sealed)))
             with self.db.transaction() as session:
                 known = _attempt_by_checkout(session, result.checkout_id) is not None
                 if not known and received_at < cutoff:
@@ -187,14 +188,14 @@ class Reconciler:
             now = _now(session)
             cutoff = now - timedelta(hours=self.settings.orphan_retry_hours)
             orphans = session.execute(select(InboundCallback.id, InboundCallback.source, InboundCallback.body,
-                                             InboundCallback.received_at)
+                                             InboundCallback.body_sealed, InboundCallback.received_at)
                                       .where(InboundCallback.status == "orphan",
                                              InboundCallback.source.in_(list(self.parsers)))
                                       .order_by(InboundCallback.id).limit(BATCH * 2)).all()
-        for callback_id, source, body, received_at in orphans:
+        for callback_id, source, body, body_sealed, received_at in orphans:
             parse, kind = self.parsers[source]
             try:
-                result = parse(json.loads(body))
+                result = parse(json.loads(raw_body(self.core.vault, body, body_sealed)))
             except Exception as error:  # it parsed once; anything else now is worth a look
                 self._mark_alone(callback_id, "malformed", f"re-parse failed: {error}")
                 continue

@@ -114,7 +114,7 @@ class EscrowService:
         return self._apply(callback_id, lambda session: record_transfer_timeout(session, self.core, result))
 
     def store_callback(self, *, source: str, body: bytes, remote_addr: str | None) -> int:
-        return store_callback(self.db, source=source, body=body, remote_addr=remote_addr)
+        return store_callback(self.db, self.core.vault, source=source, body=body, remote_addr=remote_addr)
 
     def mark_callback(self, callback_id: int, status: str, note: str | None = None) -> None:
         with self.db.transaction() as session:

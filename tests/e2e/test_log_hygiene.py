@@ -1,7 +1,14 @@
-"""Nothing secret or personal reaches the logs over a whole journey (reliability X2)."""
+"""Nothing secret or personal reaches the logs, or the database in clear, over a whole journey
+(reliability X2)."""
 import logging
 
+from sqlalchemy import select
+
+from escrow.inbox import raw_body
+from escrow.models import Base, InboundCallback
+
 from tests.e2e.conftest import CALLBACK_TOKEN
+from tests.e2e.test_mpesa_scenarios import rows
 from tests.e2e.test_journey import BUYER, SELLER, reference_in, settle
 from tests.conftest import TEST_DATA_KEY, TEST_SECRET_KEY
 
@@ -20,3 +27,27 @@ def test_a_whole_journey_logs_no_number_code_or_secret(live, simulator, caplog):
                    TEST_SECRET_KEY, TEST_DATA_KEY, "sim-secret",
                    "bfb279f9aa9bdbcf158e97dd71a467cd2e0c893059b10f78e6b72ada1ed2c919"):
         assert secret not in logged, f"{secret[:4]}... leaked into the logs"
+
+
+def test_no_phone_number_or_name_is_stored_in_clear_and_the_sealed_callbacks_keep_them(live_with_at, simulator,
+                                                                                        at_double):
+    live = live_with_at
+    reference = reference_in(live.dial(BUYER, "1", "0722000111", "1500", "Blue kitenge", "1")[-1])
+    settle(live, simulator)
+    live.dial(SELLER, "4", live.delivery_code(BUYER), "1")
+    settle(live, simulator)
+    assert at_double.post_delivery_reports(f"{live.base_url}/hooks/sms/delivery/{CALLBACK_TOKEN}")
+    assert at_double.post_inbound(f"{live.base_url}/hooks/sms/inbound/{CALLBACK_TOKEN}", BUYER, "HELP") == 200
+    live.run_worker()
+    assert live.cli("orders", "show", reference).output.startswith(f"{reference} paid_out")
+
+    with live.zemi.db.transaction() as session:
+        stored = "\n".join(str(tuple(row)) for table in Base.metadata.sorted_tables
+                           for row in session.execute(select(table)))
+    for personal in ("254712345678", "0712345678", "%2B254712345678", "254722000111", "0722000111", "JOHN DOE"):
+        assert personal not in stored, f"{personal[:5]}... stored in clear"
+    callbacks = rows(live, InboundCallback)
+    assert {c.source for c in callbacks} >= {"stk", "b2c_result", "sms_delivery", "sms_inbound"}
+    raw = "\n".join(raw_body(live.zemi.core.vault, c.body, c.body_sealed) for c in callbacks)
+    assert "254712345678" in raw and "254722000111 - JOHN DOE" in raw  # sealed, not lost
+    assert "0712***678" in "\n".join(c.body for c in callbacks)       # the review copy, masked
