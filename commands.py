@@ -7,8 +7,8 @@ from flask.cli import AppGroup, with_appcontext
 
 from escrow import migrate
 from escrow.errors import EscrowError
-from escrow.reports import (ATTENTION, ledger_findings, order_list_report, order_report, sms_report,
-                            undelivered_sms_report)
+from escrow.reports import (ATTENTION, CALLBACKS_FOR_REVIEW, callback_list_report, callback_report, ledger_findings,
+                            order_list_report, order_report, sms_report, undelivered_sms_report)
 from escrow.states import State
 
 
@@ -17,7 +17,7 @@ def components():
 
 
 def register_commands(app: Flask) -> None:
-    for group in (db_group, orders_group, disputes_group, sms_group, ledger_group, mpesa_group):
+    for group in (db_group, orders_group, disputes_group, sms_group, ledger_group, mpesa_group, callbacks_group):
         app.cli.add_command(group)
     app.cli.add_command(worker_command)
     app.cli.add_command(phone_command)
@@ -122,6 +122,35 @@ def _run(action):
         return action()
     except EscrowError as error:
         raise click.ClickException(str(error)) from None
+
+
+callbacks_group = AppGroup("callbacks", help="Provider callbacks as they were received.")
+
+
+@callbacks_group.command("list")
+@click.option("--status", "statuses", multiple=True, help="Only callbacks with this status (repeatable).")
+@click.option("--source", "sources", multiple=True, help="Only from this route, e.g. stk, b2c_result, "
+              "c2b_confirmation, sms_delivery (repeatable).")
+@click.option("--review", is_flag=True, help="Only those with no money effect that may want a look: "
+              + ", ".join(CALLBACKS_FOR_REVIEW) + ".")
+@click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True)
+def callbacks_list(statuses, sources, review, limit):
+    """Stored callbacks, newest first, one line each (no bodies)."""
+    with components().db.transaction() as session:
+        lines = callback_list_report(session, statuses=tuple(statuses) + (CALLBACKS_FOR_REVIEW * review),
+                                     sources=tuple(sources), limit=limit)
+    click.echo("\n".join(lines) if lines else "no callbacks")
+
+
+@callbacks_group.command("show")
+@click.argument("callback_id", type=int)
+@click.option("--reveal", is_flag=True, help="The body as it arrived, numbers and names in full (personal data).")
+def callbacks_show(callback_id, reveal):
+    """One stored callback and its body, numbers masked and names blanked unless --reveal."""
+    def report():
+        with components().db.transaction() as session:
+            return callback_report(session, components().core, callback_id, reveal=reveal)
+    click.echo("\n".join(_run(report)))
 
 
 sms_group = AppGroup("sms", help="SMS sent or recorded.")

@@ -7,8 +7,9 @@ from sqlalchemy.orm import Session
 from escrow import ledger
 from escrow.context import Core
 from escrow.db import db_now
-from escrow.errors import OrderNotFound
-from escrow.models import JournalEntry, Order, OrderEvent, Payout, Posting, SmsMessage
+from escrow.errors import EscrowError, OrderNotFound
+from escrow.inbox import raw_body
+from escrow.models import InboundCallback, JournalEntry, Order, OrderEvent, Payout, Posting, SmsMessage
 from escrow.phone import mask
 from escrow.states import HOLDING
 
@@ -58,6 +59,37 @@ def order_list_report(session: Session, core: Core, *, states: tuple[str, ...] =
                      f"buyer={show(order.buyer_sealed)} seller={show(order.seller_sealed)} "
                      f"item={order.item!r}{dispute}")
     return lines
+
+
+# Stored callbacks that had no money effect and may want a person's look.
+CALLBACKS_FOR_REVIEW = ("malformed", "rejected", "unmatched", "orphan", "inconclusive")
+_NOT_CALLBACKS = ("finding", "sms_inbound_done")  # our own rows in the same table
+
+
+def callback_list_report(session: Session, *, statuses: tuple[str, ...] = (), sources: tuple[str, ...] = (),
+                         limit: int = 20) -> list[str]:
+    """Provider callbacks as stored, newest first, a line each: id, time, source, status, source
+    address and note (never the body: `callback_report` shows one)."""
+    query = (select(InboundCallback).where(InboundCallback.source.not_in(_NOT_CALLBACKS))
+             .order_by(InboundCallback.id.desc()).limit(limit))
+    if statuses:
+        query = query.where(InboundCallback.status.in_(statuses))
+    if sources:
+        query = query.where(InboundCallback.source.in_(sources))
+    return [f"#{row.id} {row.received_at:%Y-%m-%d %H:%M:%S} {row.source:<16} {row.status:<12} "
+            f"from={row.remote_addr or '-'} {row.note or ''}".rstrip() for row in session.scalars(query)]
+
+
+def callback_report(session: Session, core: Core, callback_id: int, *, reveal: bool = False) -> list[str]:
+    """One stored callback: its line, then its body with numbers masked and names blanked, or as it
+    arrived if `reveal`."""
+    row = session.scalar(select(InboundCallback).where(InboundCallback.id == callback_id,
+                                                       InboundCallback.source.not_in(_NOT_CALLBACKS)))
+    if row is None:
+        raise EscrowError(f"no stored callback #{callback_id}")
+    return [f"#{row.id} {row.received_at:%Y-%m-%d %H:%M:%S} {row.source} {row.status} from={row.remote_addr or '-'}",
+            f"note: {row.note or '-'}",
+            raw_body(core.vault, row.body, row.body_sealed) if reveal else row.body]
 
 
 def sms_report(session: Session, core: Core, *, to: str | None = None, reveal: bool = False) -> list[str]:

@@ -310,6 +310,28 @@ def test_a_callback_from_an_address_off_the_allowlist_is_acknowledged_kept_and_i
     ledger_ok(live)
 
 
+def test_an_operator_reviews_refused_and_malformed_callbacks_with_numbers_masked(start_live, sim):
+    live = start_live(MPESA_ALLOWED_IPS="196.201.214.200", TRUST_PROXY="1")
+    buyer = "0711000012"
+    order = order_for(live, sim, buyer, "no_callback")
+    [attempt] = attempts(live, order.reference)
+    forged = post(live, f"/hooks/stk/{CALLBACK_TOKEN}", stk_success_body(attempt.checkout_request_id, order.charge,
+                                                                        "FORGED0009"), **{"X-Forwarded-For": "6.6.6.6"})
+    garbled = post(live, f"/hooks/b2c/result/{CALLBACK_TOKEN}", {"Result": "not a result"},
+                   **{"X-Forwarded-For": "196.201.214.200"})
+    assert forged.status_code == garbled.status_code == 200
+    listed = live.cli("callbacks", "list", "--review").output.splitlines()
+    assert [line.split()[3:5] for line in listed] == [["b2c_result", "malformed"], ["stk", "rejected"]]
+    assert "from=6.6.6.6 source address 6.6.6.6 is not allowed" in listed[1]
+    stk_id = listed[1].split()[0].lstrip("#")
+    shown = live.cli("callbacks", "show", stk_id).output
+    assert "FORGED0009" in shown and "0712***678" in shown and "254712345678" not in shown
+    assert '"Value": 254712345678' in live.cli("callbacks", "show", stk_id, "--reveal").output
+    assert live.cli("callbacks", "list", "--source", "b2c_result").output.count("\n") == 1
+    assert live.cli("callbacks", "show", "999999").exit_code == 1
+    assert state(live, buyer, order.reference) == "awaiting_payment" and count(live, PaymentReceived) == 0
+
+
 def test_confirm_with_query_holds_a_success_until_the_query_agrees(start_live, sim):
     live = start_live(MPESA_CONFIRM_WITH_QUERY="always", STK_QUERY_AFTER_SECONDS="600")
     buyer = "0711000012"
