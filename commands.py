@@ -266,7 +266,7 @@ def reconcile_command(ctx, show_findings, show_all):
     `reconcile resolve ID --note ...` closes a finding."""
     if ctx.invoked_subcommand is not None:
         return
-    from escrow.reconcile import list_findings
+    from escrow.findings import list_findings
 
     zemi = components()
     report = zemi.reconciler.run()
@@ -288,7 +288,7 @@ def reconcile_command(ctx, show_findings, show_all):
 @click.option("--note", required=True, help="What was done about it; kept with the finding.")
 def reconcile_resolve(finding_id, note):
     """Mark finding FINDING_ID resolved with a note; `reconcile --findings` stops listing it."""
-    from escrow.reconcile import resolve_finding
+    from escrow.findings import resolve_finding
 
     def resolve():
         with components().db.transaction() as session:

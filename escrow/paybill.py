@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from escrow import ledger
 from escrow.context import Core
 from escrow.db import insert_once
+from escrow.findings import record_finding
 from escrow.funding import apply_money_in
 from escrow.ledger import credit, debit
 from escrow.models import Order, PaymentReceived
@@ -73,8 +74,6 @@ def record_paybill_payment(session: Session, core: Core, payment: PaybillPayment
 
 def _unmatched(session: Session, payment: PaybillPayment, order: Order | None, why: str) -> str:
     """Money that matches no order we can fund: suspense, and a finding for the operator."""
-    from escrow.reconcile import record_finding
-
     if not insert_once(session, PaymentReceived, receipt=payment.trans_id, order_id=order.id if order else None,
                        attempt_id=None, amount=payment.amount, channel="paybill", outcome="suspense"):
         return "duplicate"

@@ -7,6 +7,7 @@ from sqlalchemy.orm import Session
 
 from escrow.context import Core
 from escrow.db import Database, utcnow
+from escrow.findings import record_finding
 from escrow.funding import apply_money_in
 from escrow.models import Order, PaymentAttempt
 from escrow.orders import buyer_phone
@@ -138,7 +139,6 @@ def _note_real_receipt(session: Session, attempt: PaymentAttempt, result: Paymen
     if not (result.succeeded and result.receipt and (attempt.receipt or "").startswith(QUERY_RECEIPT_PREFIX)):
         return
     if result.amount != attempt.amount:  # funded for what we asked; the callback says otherwise
-        from escrow.reconcile import record_finding
         record_finding(session, f"stk-callback-amount-after-query:{attempt.id}", order_id=attempt.order_id,
                        summary=f"attempt {attempt.checkout_request_id} was funded by STK query for KES "
                                f"{attempt.amount:,}; its late callback says KES {result.amount} "

@@ -27,10 +27,10 @@ worker) does, in this order:
    under a new attempt with a new OriginatorConversationID, for B2C_RETRY_CODES, up to
    B2C_MAX_ATTEMPTS in all, after B2C_RETRY_AFTER_SECONDS x attempt; anything else is a finding.
 
-Findings are rows of `inbound_callbacks` with source 'finding', status 'open' and a unique
-dedupe key `finding:<kind>:<id>`, so each is recorded once however many passes see it. An operator
-closes one with `resolve_finding` (status 'resolved', the note kept); the key stays, so a resolved
-finding is never recorded again and its payout stays out of the automatic retries.
+Findings (escrow.findings) carry a unique dedupe key `finding:<kind>:<id>`, so each is recorded
+once however many passes see it. An operator closes one with `resolve_finding` (status 'resolved',
+the note kept); the key stays, so a resolved finding is never recorded again and its payout stays
+out of the automatic retries.
 No outbound call is made inside a database transaction.
 """
 import json
@@ -39,16 +39,17 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Callable, Mapping
 
-from sqlalchemy import String, cast, func, literal, select, update
+from sqlalchemy import String, cast, literal, select, update
 from sqlalchemy.orm import Session
 
 from escrow import outbox
 from escrow.context import Core
 from escrow.db import Database, db_now, insert_once, utcnow
-from escrow.errors import ConfigError, EscrowError
+from escrow.errors import ConfigError
 from escrow.funding import apply_money_in
+from escrow.findings import FINDING, record_finding
 from escrow.inbox import mark_callback, raw_body
-from escrow.models import InboundCallback, Order, OutboxItem, PaymentAttempt, Payout
+from escrow.models import InboundCallback, OutboxItem, PaymentAttempt, Payout
 from escrow.payments import QUERY_RECEIPT_PREFIX, PaymentResult, record_payment_result
 from escrow.payouts import record_transfer_timeout
 from escrow.ports import GatewayError, PaymentGateway, PaymentStatus
@@ -56,7 +57,6 @@ from escrow.settlement import record_payout_result
 
 log = logging.getLogger(__name__)
 
-FINDING = "finding"
 UNCONFIRMED = "unconfirmed"   # an STK success held until an STK query confirms it
 BATCH = 50
 STK_QUERY_MAX_AGE = timedelta(days=2)       # older attempts are left to the operator
@@ -367,60 +367,6 @@ def apply_payment_query(session: Session, core: Core, attempt_id: int, status: P
                                                               status.description or ""))
 
 
-def record_finding(session: Session, key: str, *, order_id: int | None, summary: str, **detail) -> bool:
-    """Record something an operator must look at, once per key. True when newly recorded."""
-    reference = session.scalar(select(Order.reference).where(Order.id == order_id)) if order_id else None
-    body = json.dumps({"kind": key.split(":")[0], "order": reference, "summary": summary, **detail}, default=str)
-    recorded = insert_once(session, InboundCallback, source=FINDING, dedupe_key=f"{FINDING}:{key}"[:80],
-                           remote_addr=None, body=body, status="open", note=summary[:300])
-    if recorded:
-        log.warning("finding for review: %s", summary)
-    return recorded
-
-
-def open_findings(session: Session) -> list[InboundCallback]:
-    return list(session.scalars(select(InboundCallback).where(InboundCallback.source == FINDING,
-                                                              InboundCallback.status == "open")
-                                .order_by(InboundCallback.id)))
-
-
-RESOLVED = "resolved"
-
-
-class FindingNotFound(EscrowError):
-    """No finding has that id."""
-
-
-def list_findings(session: Session, *, include_resolved: bool = False) -> list[dict]:
-    """Findings, oldest first, as {id, at, status, kind, order, summary, ...}; open ones only
-    unless `include_resolved` (then each resolved one carries its `resolution` and `resolved_at`)."""
-    query = select(InboundCallback).where(InboundCallback.source == FINDING)
-    if not include_resolved:
-        query = query.where(InboundCallback.status == "open")
-    return [{**json.loads(row.body), "id": row.id, "at": row.received_at, "status": row.status}
-            for row in session.scalars(query.order_by(InboundCallback.id))]
-
-
-def resolve_finding(session: Session, finding_id: int, note: str) -> dict:
-    """Mark an open finding resolved with the operator's note; refuses an unknown or closed one."""
-    note = (note or "").strip()
-    if not note:
-        raise EscrowError("a resolution note is required")
-    row = session.scalar(select(InboundCallback).where(InboundCallback.id == finding_id,
-                                                       InboundCallback.source == FINDING))
-    if row is None:
-        raise FindingNotFound(f"no finding #{finding_id}")
-    body = {**json.loads(row.body), "resolution": note, "resolved_at": _now(session)}
-    won = session.execute(update(InboundCallback).where(InboundCallback.id == finding_id,
-                                                        InboundCallback.status == "open")
-                          .values(status=RESOLVED, note=note[:300], body=json.dumps(body, default=str))).rowcount
-    if not won:
-        status = session.scalar(select(InboundCallback.status).where(InboundCallback.id == finding_id))
-        raise EscrowError(f"finding #{finding_id} is not open (it is {status})")
-    log.info("finding #%s resolved by an operator", finding_id)
-    return {**body, "id": finding_id, "status": RESOLVED}
-
-
 def split_attempt(originator_id: str) -> tuple[str, int]:
     """'Z1234567P9f..' -> (root, 1); 'Z1234567P9f..-2' -> (root, 2)."""
     root, sep, number = originator_id.rpartition("-")
@@ -439,8 +385,3 @@ def _attempt_by_checkout(session: Session, checkout_id: str) -> PaymentAttempt |
 
 def _now(session: Session):
     return db_now(session)
-
-
-def count_open_findings(session: Session) -> int:
-    return session.scalar(select(func.count()).select_from(InboundCallback).where(
-        InboundCallback.source == FINDING, InboundCallback.status == "open"))

@@ -8,9 +8,11 @@ from escrow import ledger
 from escrow.context import Core
 from escrow.db import db_now
 from escrow.errors import EscrowError, OrderNotFound
+from escrow.findings import FINDING
 from escrow.inbox import raw_body
 from escrow.models import InboundCallback, JournalEntry, Order, OrderEvent, Payout, Posting, SmsMessage
 from escrow.phone import mask
+from escrow.sms_events import INBOUND_MARKER_SOURCE
 from escrow.states import HOLDING
 
 HELD_STATES = {state.value for state in HOLDING}
@@ -63,7 +65,7 @@ def order_list_report(session: Session, core: Core, *, states: tuple[str, ...] =
 
 # Stored callbacks that had no money effect and may want a person's look.
 CALLBACKS_FOR_REVIEW = ("malformed", "rejected", "unmatched", "orphan", "inconclusive")
-_NOT_CALLBACKS = ("finding", "sms_inbound_done")  # our own rows in the same table
+_NOT_CALLBACKS = (FINDING, INBOUND_MARKER_SOURCE)  # our own rows in the same table
 
 
 def callback_list_report(session: Session, *, statuses: tuple[str, ...] = (), sources: tuple[str, ...] = (),

@@ -1,4 +1,6 @@
 """The core's face to the adapters: each method is one use case in one transaction."""
+import json
+
 from sqlalchemy import select
 
 from escrow import delivery, lifecycle, ordering, payments, settlement
@@ -7,6 +9,7 @@ from escrow.context import Core
 from escrow.db import Database, insert_once
 from escrow.errors import EscrowError
 from escrow.fees import quote
+from escrow.findings import open_findings
 from escrow.inbox import mark_callback, store_callback
 from escrow.models import Order, Profile
 from escrow.orders import order_of_party, view_for
@@ -176,7 +179,5 @@ class EscrowService:
 
     def open_findings(self) -> list[dict]:
         """What reconciliation and the callbacks flagged for an operator, oldest first."""
-        import json
-        from escrow.reconcile import open_findings
         with self.db.transaction() as session:
             return [{"id": row.id, "at": row.received_at, **json.loads(row.body)} for row in open_findings(session)]

@@ -6,7 +6,7 @@ from sqlalchemy import select, update
 from escrow.db import utcnow
 from escrow.models import InboundCallback, SmsMessage
 from escrow.notify import queue_sms
-from escrow.reconcile import record_finding
+from escrow.findings import record_finding
 
 BUYER, SELLER = "0712345678", "0722000111"
 
