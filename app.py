@@ -144,7 +144,7 @@ def _fill_development_secrets(env: dict) -> None:
 
 def _clean_callback_token() -> str:
     """A random token with no word Daraja filters from callback URLs (a random one may hold 'exe')."""
-    from mpesa.daraja import callback_url_problems
+    from mpesa.fields import callback_url_problems
 
     while True:
         token = secrets.token_urlsafe(18)

@@ -4,10 +4,8 @@ Nothing here is retried automatically except one re-send after Daraja refused ou
 (it refused before processing, so that is safe). A read timeout on a money-moving call raises
 DarajaTimeout: the caller resolves it with a status query, never by sending again.
 """
-import base64
 import hashlib
 import logging
-import re
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -19,12 +17,13 @@ import urllib3.exceptions
 from escrow.phone import mask, normalize_msisdn
 from mpesa.errors import (DarajaAuthError, DarajaError, DarajaRejected, DarajaTimeout,
                           DarajaUnreachable)
-from mpesa.results import (EAT, B2cAccepted, C2bAccepted, StatusAccepted, StkPushAccepted,
+from mpesa.fields import (eat_timestamp, refuse_bad_urls, sanitize_account_reference, sanitize_description,
+                          stk_password, whole_amount)
+from mpesa.results import (B2cAccepted, C2bAccepted, StatusAccepted, StkPushAccepted,
                            StkQueryResult)
 
 log = logging.getLogger(__name__)
 
-FILTERED_WORDS = ("m-pesa", "mpesa", "safaricom", "exec", "exe", "cmd", "sql", "query")
 TOKEN_ERROR_CODES = frozenset({"404.001.03", "400.003.01", "401.002.01"})
 NO_API_PRODUCT = "401.003.01"
 BUSY_CODE = "500.001.1001"
@@ -55,57 +54,8 @@ class TokenStore(Protocol):
     def lock(self, key: str, timeout_seconds: float) -> ContextManager[bool]: ...
 
 
-def stk_password(shortcode: str, passkey: str, timestamp: str) -> str:
-    """base64(BusinessShortCode + Passkey + Timestamp), plain concatenation."""
-    return base64.b64encode(f"{shortcode}{passkey}{timestamp}".encode()).decode("ascii")
-
-
-def eat_timestamp(moment: datetime) -> str:
-    """YYYYMMDDHHmmss in Kenyan time (UTC+3)."""
-    return moment.astimezone(EAT).strftime("%Y%m%d%H%M%S")
-
-
-def callback_url_problems(url: str) -> list[str]:
-    """Why Daraja would refuse this callback URL; empty when it looks acceptable."""
-    text = str(url or "")
-    problems = [f"contains the filtered word {word!r}"
-                for word in FILTERED_WORDS if word in text.lower()]
-    if text != text.strip() or " " in text:
-        problems.append("contains spaces")
-    if not re.match(r"^https?://[^/\s]+", text.strip()):
-        problems.append("is not an absolute http(s) URL")
-    return problems
-
-
-def sanitize_account_reference(text: str) -> str:
-    """[A-Za-z0-9] only, at most 12 characters (it is shown in the customer's prompt)."""
-    cleaned = re.sub(r"[^A-Za-z0-9]", "", str(text or ""))[:12]
-    if not cleaned:
-        raise ValueError("account reference has no letters or digits")
-    return cleaned
-
-
-def sanitize_description(text: str) -> str:
-    """[A-Za-z0-9 ] only, at most 13 characters; 'Payment' when nothing is left."""
-    cleaned = re.sub(r" +", " ", re.sub(r"[^A-Za-z0-9 ]", "", str(text or ""))).strip()
-    return cleaned[:13].strip() or "Payment"
-
-
 def _utcnow() -> datetime:
     return datetime.now(timezone.utc)
-
-
-def _refuse_bad_urls(**urls: str) -> None:
-    for name, url in urls.items():
-        problems = callback_url_problems(url)
-        if problems:
-            raise ValueError(f"{name} {'; '.join(problems)}")
-
-
-def _whole_amount(amount) -> int:
-    if isinstance(amount, bool) or not isinstance(amount, int) or amount < 1:
-        raise ValueError(f"amount must be a whole number of shillings >= 1, not {amount!r}")
-    return amount
 
 
 def _token_ttl(expires_in) -> int:
@@ -165,11 +115,11 @@ class DarajaClient:
     def stk_push(self, *, phone: str, amount: int, account_reference: str, description: str,
                  callback_url: str) -> StkPushAccepted:
         """Ask the customer's phone for their PIN. Acceptance is not payment: await the callback."""
-        _refuse_bad_urls(callback_url=callback_url)
+        refuse_bad_urls(callback_url=callback_url)
         msisdn = normalize_msisdn(phone)
         cfg = self._config
         payload = {**self._stk_credentials(), "TransactionType": cfg.transaction_type,
-                   "Amount": _whole_amount(amount), "PartyA": msisdn,
+                   "Amount": whole_amount(amount), "PartyA": msisdn,
                    "PartyB": cfg.till_number if self._is_till() else cfg.shortcode,
                    "PhoneNumber": msisdn, "CallBackURL": callback_url,
                    "AccountReference": sanitize_account_reference(account_reference),
@@ -210,10 +160,10 @@ class DarajaClient:
                     remarks: str, occasion: str, result_url: str, timeout_url: str,
                     command_id: str = "BusinessPayment") -> B2cAccepted:
         """Send money to a customer. Never re-sent here: resolve doubt with transaction_status."""
-        _refuse_bad_urls(result_url=result_url, timeout_url=timeout_url)
+        refuse_bad_urls(result_url=result_url, timeout_url=timeout_url)
         msisdn = normalize_msisdn(phone)
         payload = {**self._initiator(), "OriginatorConversationID": originator_conversation_id,
-                   "CommandID": command_id, "Amount": _whole_amount(amount),
+                   "CommandID": command_id, "Amount": whole_amount(amount),
                    "PartyA": self._config.b2c_shortcode, "PartyB": msisdn,
                    "Remarks": self._remarks(remarks), "QueueTimeOutURL": timeout_url,
                    "ResultURL": result_url}
@@ -234,7 +184,7 @@ class DarajaClient:
         """Ask M-Pesa for a transaction's fate; the answer is POSTed to result_url."""
         if not (originator_conversation_id or transaction_id):
             raise ValueError("give originator_conversation_id or transaction_id")
-        _refuse_bad_urls(result_url=result_url, timeout_url=timeout_url)
+        refuse_bad_urls(result_url=result_url, timeout_url=timeout_url)
         initiator = self._initiator()
         payload = {"Initiator": initiator["InitiatorName"],
                    "SecurityCredential": initiator["SecurityCredential"],
@@ -268,7 +218,7 @@ class DarajaClient:
     def register_c2b_urls(self, *, confirmation_url: str, validation_url: str,
                           response_type: str = "Completed", version: str = "v1") -> C2bAccepted:
         """Tell Daraja where to POST paybill/till payments (one-time in production)."""
-        _refuse_bad_urls(confirmation_url=confirmation_url, validation_url=validation_url)
+        refuse_bad_urls(confirmation_url=confirmation_url, validation_url=validation_url)
         payload = {"ShortCode": self._c2b_shortcode(), "ResponseType": response_type,
                    "ConfirmationURL": confirmation_url, "ValidationURL": validation_url}
         return _c2b_accepted(self._accepted(self._call(f"/mpesa/c2b/{version}/registerurl", payload)))
@@ -276,7 +226,7 @@ class DarajaClient:
     def c2b_simulate(self, *, amount: int, msisdn: str, bill_ref_number: str | None,
                      version: str = "v1") -> C2bAccepted:
         """Sandbox/simulator only: pretend a customer paid the paybill or till."""
-        payload = {"ShortCode": self._c2b_shortcode(), "Amount": _whole_amount(amount),
+        payload = {"ShortCode": self._c2b_shortcode(), "Amount": whole_amount(amount),
                    "CommandID": self._config.transaction_type,
                    "Msisdn": normalize_msisdn(msisdn),
                    "BillRefNumber": None if self._is_till() else bill_ref_number}

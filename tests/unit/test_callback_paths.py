@@ -3,7 +3,7 @@ import pytest
 
 from app import create_app
 from escrow.errors import ConfigError
-from mpesa.daraja import stk_password
+from mpesa.fields import stk_password
 from mpesa.security import FILTERED_WORDS, CallbackGuard, ConfirmPolicy, filtered_words_in
 
 SANDBOX_PASSKEY = "bfb279f9aa9bdbcf158e97dd71a467cd2e0c893059b10f78e6b72ada1ed2c919"

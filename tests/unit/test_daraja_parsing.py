@@ -11,8 +11,8 @@ from cryptography.hazmat.primitives.asymmetric.padding import PKCS1v15
 from cryptography.x509.oid import NameOID
 
 from mpesa.credentials import security_credential_from
-from mpesa.daraja import (DarajaClient, DarajaConfig, callback_url_problems,
-                          sanitize_account_reference, sanitize_description, stk_password)
+from mpesa.daraja import DarajaClient, DarajaConfig
+from mpesa.fields import callback_url_problems, sanitize_account_reference, sanitize_description, stk_password
 from mpesa.errors import (DarajaAuthError, DarajaError, DarajaRejected, DarajaTimeout,
                           DarajaUnreachable, MalformedCallback)
 from mpesa.results import (EAT, parse_b2c_result, parse_b2c_timeout, parse_c2b,
