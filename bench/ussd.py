@@ -218,9 +218,9 @@ def judge(reply: str, last: bool, script: Script) -> str | None:
 
 
 # --- (a) in process ---------------------------------------------------------------------------
-def run_in_process(app, scripts: list, duration: float, check: bool = True) -> Stats:
+def run_in_process(app, scripts: list, duration: float, check: bool = True, name: str = "in process") -> Stats:
     """One session after another through the WSGI app; stops at the time limit or the list's end."""
-    stats = Stats("in process")
+    stats = Stats(name)
     client = app.test_client()
     cpu_began = time.process_time()
     began = time.perf_counter()
@@ -245,6 +245,18 @@ def run_in_process(app, scripts: list, duration: float, check: bool = True) -> S
     stats.seconds = time.perf_counter() - began
     stats.client_cpu = time.process_time() - cpu_began
     return stats
+
+
+def in_process_floor(redis_url: str, run_tag: str, duration: float) -> float:
+    """The floor app through the same test client, as many hops as a run of ours: its per-hop p50."""
+    from bench.floor_app import create_app as create_floor_app
+
+    floor_app = create_floor_app(redis_url)
+    scripts = scripts_for(4, [(number(4, ROLE_SEED_SELLER, i), "123456") for i in range(300)], run_tag)
+    run_in_process(floor_app, scripts[:20], 30.0, check=False)
+    stats = run_in_process(floor_app, scripts[20:], duration, check=False, name="floor in process (1 GET + 1 SET)")
+    print_stats(stats)
+    return percentile(stats.latencies, 0.5)
 
 
 # --- (b) over HTTP ----------------------------------------------------------------------------
@@ -539,6 +551,9 @@ def main(argv=None) -> int:
         stats = run_in_process(app, scripts_for(1, in_process_codes[10:], run_tag), args.duration_seconds)
         print_stats(stats, per_label=True)
         in_process_p50 = percentile(stats.latencies, 0.5)
+        floor_p50 = in_process_floor(args.redis_url, run_tag, args.duration_seconds)
+        print(f"  ours / floor, per-hop p50 in process = {ms(in_process_p50)} / {ms(floor_p50)} = "
+              f"{in_process_p50 / floor_p50:.1f} times (the floor prices this machine's Flask and Redis)")
     finally:
         app.extensions["zemi"].db.dispose()
 

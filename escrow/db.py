@@ -86,6 +86,18 @@ class Database:
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         event.listen(self._sessions, "after_commit", _forget_now)
         event.listen(self._sessions, "after_rollback", _forget_now)
+        # PostgreSQL reads outside a transaction: no BEGIN and no ROLLBACK round trip around them.
+        self._autocommit = (self.engine.execution_options(isolation_level="AUTOCOMMIT")
+                            if self.dialect == "postgresql" else None)
+
+    def read_scalar(self, statement):
+        """One SELECT's first value, outside any unit of work: for a lone read on a hot path (a
+        caller's language on their first dial). SQLite reads it in a plain transaction."""
+        if self._autocommit is None:
+            with self.transaction() as session:
+                return session.scalar(statement)
+        with self._autocommit.connect() as connection:
+            return connection.scalar(statement)
 
     @contextmanager
     def transaction(self):

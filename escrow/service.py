@@ -145,10 +145,9 @@ class EscrowService:
 
     # --- people -------------------------------------------------------------------------
     def language_of(self, phone: str) -> str:
-        with self.db.transaction() as session:
-            language = session.scalar(select(Profile.language)
-                                      .where(Profile.phone_key == self.core.vault.phone_key(phone)))
-            return language or "en"
+        language = self.db.read_scalar(select(Profile.language)
+                                       .where(Profile.phone_key == self.core.vault.phone_key(phone)))
+        return language or "en"
 
     def set_language(self, phone: str, language: str) -> None:
         if language not in LANGUAGES:

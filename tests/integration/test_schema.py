@@ -84,3 +84,19 @@ def test_the_database_clock_is_read_once_per_transaction_and_afresh_after_it(dat
         time.sleep(0.02)
         assert db_now(session) > first
 
+
+
+def test_a_lone_read_sees_committed_rows_and_leaves_no_transaction_open(database):
+    from sqlalchemy import select
+    with database.transaction() as session:
+        session.add(Profile(phone_key="k" * 64, language="sw"))
+    assert database.read_scalar(select(Profile.language).where(Profile.phone_key == "k" * 64)) == "sw"
+    assert database.read_scalar(select(Profile.language).where(Profile.phone_key == "x" * 64)) is None
+    for attempt in range(12):  # every pooled connection: a later unit of work is still all or nothing
+        assert database.read_scalar(select(Profile.language).where(Profile.phone_key == "k" * 64)) == "sw"
+        with pytest.raises(RuntimeError):
+            with database.transaction() as session:
+                session.add(Profile(phone_key=f"{attempt:064d}", language="en"))
+                session.flush()
+                raise RuntimeError("rolled back")
+        assert database.read_scalar(select(Profile.language).where(Profile.phone_key == f"{attempt:064d}")) is None
