@@ -247,12 +247,12 @@ def run_in_process(app, scripts: list, duration: float, check: bool = True, name
     return stats
 
 
-def in_process_floor(redis_url: str, run_tag: str, duration: float) -> float:
+def in_process_floor(redis_url: str, run_tag: str, duration: float, pairs: int = 300) -> float:
     """The floor app through the same test client, as many hops as a run of ours: its per-hop p50."""
     from bench.floor_app import create_app as create_floor_app
 
     floor_app = create_floor_app(redis_url)
-    scripts = scripts_for(4, [(number(4, ROLE_SEED_SELLER, i), "123456") for i in range(300)], run_tag)
+    scripts = scripts_for(4, [(number(4, ROLE_SEED_SELLER, i), "123456") for i in range(pairs)], run_tag)
     run_in_process(floor_app, scripts[:20], 30.0, check=False)
     stats = run_in_process(floor_app, scripts[20:], duration, check=False, name="floor in process (1 GET + 1 SET)")
     print_stats(stats)

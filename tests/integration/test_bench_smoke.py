@@ -15,3 +15,11 @@ def test_the_benchmark_drives_whole_pay_and_code_sessions(database_url, redis_ur
     assert stats.errors == 0, stats.error_samples
     assert (stats.sessions, stats.hops) == (4, 20)   # 2 x "pay a seller" (6 hops) + 2 x "enter delivery code" (4)
     assert set(stats.by_label) == set(bench.PAY_LABELS + bench.CODE_LABELS)
+
+
+def test_the_in_process_floor_answers_every_hop(redis_url, capsys):
+    p50 = bench.in_process_floor(redis_url, "T", duration=30, pairs=12)
+    printed = capsys.readouterr().out
+    assert p50 > 0
+    # 24 sessions less 20 for warm-up: 2 x pay (6 hops) + 2 x code (4 hops), each reply read
+    assert "floor in process (1 GET + 1 SET): 20 hops, 4 sessions" in printed and "errors 0" in printed
