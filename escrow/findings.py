@@ -35,12 +35,6 @@ def record_finding(session: Session, key: str, *, order_id: int | None, summary:
     return recorded
 
 
-def open_findings(session: Session) -> list[InboundCallback]:
-    return list(session.scalars(select(InboundCallback).where(InboundCallback.source == FINDING,
-                                                              InboundCallback.status == "open")
-                                .order_by(InboundCallback.id)))
-
-
 def list_findings(session: Session, *, include_resolved: bool = False) -> list[dict]:
     """Findings, oldest first, as {id, at, status, kind, order, summary, ...}; open ones only
     unless `include_resolved` (then each resolved one carries its `resolution` and `resolved_at`)."""

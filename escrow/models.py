@@ -163,7 +163,7 @@ class OutboxItem(Base):
 class InboundCallback(Base):
     """Every provider callback, stored raw before anything else is done with it: sealed in
     `body_sealed`, and in `body` with phone numbers masked and names blanked (escrow.inbox).
-    Findings (escrow.reconcile) live here too, as our own JSON in `body` with no seal."""
+    Findings (escrow.findings) live here too, as our own JSON in `body` with no seal."""
 
     __tablename__ = "inbound_callbacks"
     __table_args__ = (Index("uq_inbound_callbacks_dedupe_key", "dedupe_key", unique=True),)

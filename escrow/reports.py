@@ -13,9 +13,14 @@ from escrow.inbox import raw_body
 from escrow.models import InboundCallback, JournalEntry, Order, OrderEvent, Payout, Posting, SmsMessage
 from escrow.phone import mask
 from escrow.sms_events import INBOUND_MARKER_SOURCE
-from escrow.states import HOLDING
+from escrow.states import HOLDING, State
 
 HELD_STATES = {state.value for state in HOLDING}
+
+
+def _number_shower(core: Core, reveal: bool):
+    """Opens a sealed number for display: masked unless an operator asked to `reveal` it."""
+    return core.vault.unseal if reveal else (lambda sealed: mask(core.vault.unseal(sealed)))
 
 
 def order_report(session: Session, core: Core, reference: str, *, reveal: bool = False) -> list[str]:
@@ -23,7 +28,7 @@ def order_report(session: Session, core: Core, reference: str, *, reveal: bool =
     order = session.scalar(select(Order).where(Order.reference == reference.strip()))
     if order is None:
         raise OrderNotFound(reference)
-    show = (lambda sealed: core.vault.unseal(sealed)) if reveal else (lambda sealed: mask(core.vault.unseal(sealed)))
+    show = _number_shower(core, reveal)
     lines = [f"{order.reference} {order.state}",
              f"item: {order.item}",
              f"price: KES {order.price:,}  fee: KES {order.fee:,} ({order.fee_payer} pays)  "
@@ -40,12 +45,12 @@ def order_report(session: Session, core: Core, reference: str, *, reveal: bool =
 
 
 # Orders an operator has to decide: a dispute, or money that matched nothing the order asked for.
-ATTENTION = ("disputed", "needs_review")
+ATTENTION = (State.DISPUTED.value, State.NEEDS_REVIEW.value)
 
 
 def order_list_report(session: Session, core: Core, *, states: tuple[str, ...] = (), number: str | None = None,
                       limit: int = 20, reveal: bool = False) -> list[str]:
-    """The most recently changed orders, newest first, a line each: reference, state, charge, age of the
+    """The most recently changed orders, newest first, a line each: reference, state, charge, time of the
     last change, item, parties (masked unless `reveal`) and the dispute reason if any."""
     query = select(Order).order_by(Order.updated_at.desc(), Order.id.desc()).limit(limit)
     if states:
@@ -53,10 +58,11 @@ def order_list_report(session: Session, core: Core, *, states: tuple[str, ...] =
     if number:
         key = core.vault.phone_key(number)
         query = query.where((Order.buyer_key == key) | (Order.seller_key == key))
-    show = core.vault.unseal if reveal else (lambda sealed: mask(core.vault.unseal(sealed)))
+    show = _number_shower(core, reveal)
     lines = []
     for order in session.scalars(query):
-        dispute = f" dispute={order.dispute_reason}" if order.state == "disputed" and order.dispute_reason else ""
+        dispute = (f" dispute={order.dispute_reason}" if order.state == State.DISPUTED and order.dispute_reason
+                   else "")
         lines.append(f"{order.reference} {order.state:<16} KES {order.charge:>9,} {order.updated_at:%Y-%m-%d %H:%M} "
                      f"buyer={show(order.buyer_sealed)} seller={show(order.seller_sealed)} "
                      f"item={order.item!r}{dispute}")

@@ -1,6 +1,4 @@
 """The core's face to the adapters: each method is one use case in one transaction."""
-import json
-
 from sqlalchemy import select
 
 from escrow import delivery, lifecycle, ordering, payments, settlement
@@ -9,7 +7,7 @@ from escrow.context import Core
 from escrow.db import Database, insert_once
 from escrow.errors import EscrowError
 from escrow.fees import quote
-from escrow.findings import open_findings
+from escrow.findings import list_findings
 from escrow.inbox import mark_callback, store_callback
 from escrow.models import Order, Profile
 from escrow.orders import order_of_party, view_for
@@ -179,4 +177,4 @@ class EscrowService:
     def open_findings(self) -> list[dict]:
         """What reconciliation and the callbacks flagged for an operator, oldest first."""
         with self.db.transaction() as session:
-            return [{"id": row.id, "at": row.received_at, **json.loads(row.body)} for row in open_findings(session)]
+            return list_findings(session)
