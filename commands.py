@@ -29,7 +29,7 @@ db_group = AppGroup("db", help="Database migrations (Alembic).")
 
 
 @db_group.command("upgrade")
-@click.argument("revision", default="head")
+@click.argument("revision", default="heads")
 def db_upgrade(revision):
     """Migrate the database to REVISION (default: the newest)."""
     migrate.upgrade(components().settings["DATABASE_URL"], revision)
