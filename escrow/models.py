@@ -217,3 +217,46 @@ class CodeAttempt(Base):
     order_id: Mapped[int | None] = mapped_column(ForeignKey("orders.id"), index=True)
     succeeded: Mapped[bool] = mapped_column(Boolean)
     at: Mapped[datetime] = _now_column()
+
+
+class StatementRun(Base):
+    """One statement reconciliation pass over a window of one shortcode's M-Pesa statement
+    (escrow.statement). 'complete' means every page of the window was fetched and matched."""
+
+    __tablename__ = "statement_runs"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    shortcode: Mapped[str] = mapped_column(String(16), index=True)
+    source: Mapped[str] = mapped_column(String(8), default="api", server_default="api")  # api, csv
+    window_start: Mapped[datetime] = mapped_column(DateTime)
+    window_end: Mapped[datetime] = mapped_column(DateTime)
+    lines_seen: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    matched: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    new: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    missing: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    findings: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    status: Mapped[str] = mapped_column(String(12), default="running", server_default="running")  # running, complete, failed
+    note: Mapped[str | None] = mapped_column(String(300))
+    started_at: Mapped[datetime] = _now_column()
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+
+class StatementLine(Base):
+    """One line of a shortcode's M-Pesa statement, kept once per (shortcode, receipt, kind) however
+    many windows see it; `payment_id` is the money-in fact it matched (its real receipt, for a
+    payment we funded on an STK query's word)."""
+
+    __tablename__ = "statement_lines"
+    __table_args__ = (Index("uq_statement_lines_receipt", "shortcode", "receipt", "kind", unique=True),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    shortcode: Mapped[str] = mapped_column(String(16))
+    receipt: Mapped[str] = mapped_column(String(32), index=True)
+    kind: Mapped[str] = mapped_column(String(40))          # Daraja's transactiontype, as given
+    at: Mapped[datetime] = mapped_column(DateTime, index=True)
+    amount: Mapped[int] = mapped_column(BigInteger)         # positive in, negative out
+    account: Mapped[str | None] = mapped_column(String(40))  # bill reference
+    party_masked: Mapped[str | None] = mapped_column(String(24))
+    party_sealed: Mapped[str | None] = mapped_column(Text)
+    payment_id: Mapped[int | None] = mapped_column(ForeignKey("payments_received.id"), index=True)
+    status: Mapped[str] = mapped_column(String(12))        # matched, posted, finding, other
+    first_run_id: Mapped[int | None] = mapped_column(ForeignKey("statement_runs.id"))
+    created_at: Mapped[datetime] = _now_column()
