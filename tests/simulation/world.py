@@ -1,0 +1,257 @@
+"""The world outside Zemi, as one seeded double: M-Pesa's truth and the mail it sends us.
+
+`World` implements the core's PaymentGateway port. It keeps what M-Pesa really did (money taken
+from buyers, money paid to phones), decides every fate with the one `random.Random` it is given,
+and queues the callbacks M-Pesa would post (duplicated, delayed, reordered, dropped) as `Mail`
+that the simulation delivers through the app's own routes. Forgeries are mail too, marked as such:
+they moved no money in the world, so they must move none in the books.
+"""
+import itertools
+import json
+import random
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+from escrow.ports import GatewayError, PaymentRequested, PaymentStatus, PayoutRequested
+from mpesa import simulator_scenarios as daraja
+
+
+class WorkerKilled(BaseException):
+    """The worker process died here (a BaseException, so no `except Exception` in the worker
+    turns it into a tidy retry: the outbox lease is left to expire, as after a real kill)."""
+
+
+@dataclass
+class Mail:
+    """One POST M-Pesa (or a forger) makes to us."""
+    due: int                  # the world tick it arrives at
+    path: str                 # the URL path we are called at: /hooks/stk/<token>, ...
+    body: bytes
+    what: str                 # "stk", "stk-forged", "b2c-result", "c2b", "c2b-forged", ...
+    forged: bool = False
+    resend_on_error: bool = False
+
+
+@dataclass
+class Push:
+    checkout_id: str
+    merchant_id: str
+    phone: str
+    amount: int
+    reference: str
+    fate: str                 # paid, declined, unanswered
+    receipt: str | None = None
+
+
+@dataclass
+class Transfer:
+    originator_id: str
+    conversation_id: str
+    phone: str
+    amount: int
+    fate: str                 # paid, failed
+    receipt: str
+
+
+@dataclass
+class Take:
+    """Money M-Pesa took from a buyer for us."""
+    receipt: str
+    amount: int
+    reference: str
+    channel: str              # stk, paybill
+    checkout_id: str | None = None
+
+
+@dataclass
+class Tallies:
+    counts: dict = field(default_factory=dict)
+
+    def add(self, what: str, n: int = 1) -> None:
+        self.counts[what] = self.counts.get(what, 0) + n
+
+
+class World:
+    """M-Pesa as the simulation sees it. Probabilities are per call; every choice uses `rng`."""
+
+    def __init__(self, rng: random.Random, token: str, *, faults: bool = True):
+        self.rng, self.token, self.faults = rng, token, faults
+        self.tick = 0
+        self.pushes: dict[str, Push] = {}
+        self.transfers: dict[str, Transfer] = {}
+        self.takes: dict[str, Take] = {}           # receipt -> money in
+        self.mailbox: list[Mail] = []
+        self.forged_receipts: set[str] = set()
+        self.kill_next: str | None = None          # "stk" or "b2c": die after M-Pesa took the request
+        self.tally = Tallies()
+        self._ids = itertools.count(1)
+
+    # --- the PaymentGateway port ---------------------------------------------------------------
+    def request_payment(self, *, phone: str, amount: int, reference: str, description: str, **extra) -> PaymentRequested:
+        self.tally.add("stk pushes requested")
+        if self.faults and self.rng.random() < 0.03:
+            self.tally.add("stk push refused before sending (retryable)")
+            raise GatewayError("connection refused (injected): nothing sent", retryable=True)
+        number = next(self._ids)
+        push = Push(f"ws_CO_SIM{number:07d}", f"SIM-{number}", phone, amount, reference,
+                    self.rng.choices(("paid", "declined", "unanswered"), (80, 12, 8))[0])
+        self.pushes[push.checkout_id] = push
+        if push.fate == "paid":
+            push.receipt = self._receipt("S")
+            self.takes[push.receipt] = Take(push.receipt, amount, reference, "stk", push.checkout_id)
+            self.tally.add("stk payments taken")
+        if push.fate != "unanswered":
+            self._send(self._stk_body(push), _callback_path(extra, self._hook("stk")), "stk")
+        self._maybe_die("stk", "after Daraja accepted the STK push")
+        if self.faults and self.rng.random() < 0.02:
+            self.tally.add("stk push answer lost (ambiguous)")
+            raise GatewayError("read timeout (injected) after the request left", ambiguous=True, retryable=False)
+        return PaymentRequested(checkout_id=push.checkout_id, merchant_request_id=push.merchant_id)
+
+    def query_payment(self, checkout_id: str, **extra) -> PaymentStatus:
+        self.tally.add("stk queries")
+        push = self.pushes.get(checkout_id)
+        if push is None:
+            raise GatewayError("400.002.02 Invalid CheckoutRequestID", retryable=False)
+        if self.faults and self.rng.random() < 0.1:
+            return PaymentStatus(pending=True, result_code=None, description="The transaction is being processed")
+        if push.fate == "paid":
+            return PaymentStatus(pending=False, result_code="0", description="paid")
+        code = "1032" if push.fate == "declined" else "1037"
+        return PaymentStatus(pending=False, result_code=code, description="not paid")
+
+    def send_payout(self, *, originator_id: str, phone: str, amount: int, remarks: str, **extra) -> PayoutRequested:
+        self.tally.add("b2c requests")
+        if originator_id in self.transfers:  # Daraja refuses a repeated originator id
+            self.tally.add("b2c repeats refused")
+            raise GatewayError("500.002.1001 Duplicate OriginatorConversationID", ambiguous=True, retryable=False)
+        if self.faults and self.rng.random() < 0.03:
+            self.tally.add("b2c refused before sending (retryable)")
+            raise GatewayError("connection refused (injected): nothing sent", retryable=True)
+        fate = self.rng.choices(("paid", "failed"), (90, 10))[0] if self.faults else "paid"
+        transfer = Transfer(originator_id, f"AG_SIM_{next(self._ids):07d}", phone, amount, fate, self._receipt("B"))
+        self.transfers[originator_id] = transfer
+        if fate == "paid":
+            self.tally.add("b2c paid")
+        result = daraja.b2c_result(self._payout_dict(transfer))
+        if self.faults and self.rng.random() < 0.08:
+            self._send(daraja.b2c_queue_timeout(self._payout_dict(transfer)), self._hook("b2c/timeout"), "b2c-timeout")
+        self._send(result, self._hook("b2c/result"), "b2c-result")
+        self._maybe_die("b2c", "after Daraja accepted the B2C request")
+        return PayoutRequested(conversation_id=transfer.conversation_id)
+
+    def query_payout(self, *, originator_id: str, **extra) -> None:
+        self.tally.add("b2c status queries")
+        transfer = self.transfers.get(originator_id)
+        query = {"originator_conversation_id": f"STQ{next(self._ids)}", "conversation_id": f"AG_STQ{next(self._ids)}",
+                 "transaction_id": "OAK0000000"}
+        payout = None
+        if transfer is not None:
+            payout = {**self._payout_dict(transfer), "party_a": "600000",
+                      "status": "Completed" if transfer.fate == "paid" else "Failed"}
+        body = daraja.transaction_status_result(query, payout)
+        # the result names the transfer asked about by its originator id, as Daraja's does
+        body["Result"]["OriginatorConversationID"] = originator_id
+        self._send(body, self._hook("b2c/status"), "b2c-status")
+
+    # --- buyers paying by paybill, and forgers ---------------------------------------------------
+    def pay_by_paybill(self, reference: str, amount: int, shortcode: str) -> str:
+        receipt = self._receipt("C")
+        self.takes[receipt] = Take(receipt, amount, reference, "paybill")
+        self.tally.add("paybill payments taken")
+        self._send(daraja.c2b_body(self._c2b_dict(receipt, amount, reference, shortcode), confirmation=True),
+                   self._hook("c2b/confirmation"), "c2b", drop=False)
+        return receipt
+
+    def forge_stk_success(self, checkout_id: str, amount: int) -> None:
+        """A well-formed success nobody paid: for a push that was declined or unanswered, or for no push."""
+        receipt = self._receipt("F")
+        self.forged_receipts.add(receipt)
+        fake = Push(checkout_id, "FORGED", "254700000000", amount, "", "paid", receipt)
+        self._post_now(self._stk_body(fake), self._hook("stk"), "stk-forged")
+
+    def forge_paybill(self, reference: str, amount: int, shortcode: str) -> None:
+        """A C2B confirmation with a fresh TransID M-Pesa never issued."""
+        receipt = self._receipt("G")
+        self.forged_receipts.add(receipt)
+        self._post_now(daraja.c2b_body(self._c2b_dict(receipt, amount, reference, shortcode), confirmation=True),
+                       self._hook("c2b/confirmation"), "c2b-forged")
+
+    def forge_payout_success(self, originator_id: str, amount: int) -> None:
+        """A B2C success for a transfer M-Pesa never made (or made for another amount)."""
+        fake = Transfer(originator_id, f"AG_FORGED_{next(self._ids)}", "254700000000", amount, "paid",
+                        self._receipt("H"))
+        self._post_now(daraja.b2c_result(self._payout_dict(fake)), self._hook("b2c/result"), "b2c-forged")
+
+    # --- truth for the checks -------------------------------------------------------------------
+    def paid_out(self) -> list[Transfer]:
+        return [t for t in self.transfers.values() if t.fate == "paid"]
+
+    def due_mail(self, everything: bool = False) -> list[Mail]:
+        """Mail due by now, in a seeded order (reordering within and across ticks)."""
+        due = [m for m in self.mailbox if everything or m.due <= self.tick]
+        self.mailbox = [m for m in self.mailbox if m not in due]
+        self.rng.shuffle(due)
+        return due
+
+    # --- inside the world -------------------------------------------------------------------------
+    def _send(self, body: dict, path: str, what: str, *, drop: bool = True) -> None:
+        """Queue a genuine callback: maybe dropped, maybe delayed, maybe sent two or three times."""
+        if drop and self.faults and self.rng.random() < 0.10:
+            self.tally.add(f"{what} dropped")
+            return
+        copies = self.rng.choices((1, 2, 3), (80, 15, 5))[0] if self.faults else 1
+        raw = json.dumps(body).encode()
+        for _ in range(copies):
+            delay = self.rng.choice((0, 0, 1, 2, 4)) if self.faults else 0
+            self.mailbox.append(Mail(self.tick + delay, path, raw, what, resend_on_error=not drop))
+        self.tally.add(f"{what} sent", copies)
+
+    def _post_now(self, body: dict, path: str, what: str) -> None:
+        self.mailbox.append(Mail(self.tick, path, json.dumps(body).encode(), what, forged=True))
+        self.tally.add(f"{what} sent")
+
+    def _hook(self, route: str) -> str:
+        return f"/hooks/{route}/{self.token}"
+
+    def _maybe_die(self, kind: str, where: str) -> None:
+        if self.kill_next == kind:
+            self.kill_next = None
+            self.tally.add(f"worker killed {where}")
+            raise WorkerKilled(where)
+
+    def _receipt(self, prefix: str) -> str:
+        return f"{prefix}{next(self._ids):09d}"[:10]
+
+    def _stk_body(self, push: Push) -> dict:
+        paid = push.fate == "paid"
+        tx = {"merchant_request_id": push.merchant_id, "checkout_request_id": push.checkout_id,
+              "result_code": 0 if paid else (1032 if push.fate == "declined" else 1037),
+              "result_desc": "The service request is processed successfully." if paid else "Request cancelled by user",
+              "amount": push.amount, "receipt": push.receipt, "phone": push.phone,
+              "transaction_date": datetime.now(timezone.utc).strftime("%Y%m%d%H%M%S")}
+        return daraja.stk_callback(tx)
+
+    @staticmethod
+    def _payout_dict(transfer: Transfer) -> dict:
+        paid = transfer.fate == "paid"
+        return {"originator_conversation_id": transfer.originator_id, "conversation_id": transfer.conversation_id,
+                "result_code": 0 if paid else 1, "amount": transfer.amount, "phone": transfer.phone,
+                "result_desc": "The service request is processed successfully." if paid
+                else "The balance is insufficient for the transaction.",
+                "receipt": transfer.receipt, "completed_at": datetime.now(timezone.utc)}
+
+    @staticmethod
+    def _c2b_dict(receipt: str, amount: int, reference: str, shortcode: str) -> dict:
+        return {"transaction_type": "Pay Bill", "trans_id": receipt,
+                "trans_time": datetime.now(timezone.utc).strftime("%Y%m%d%H%M%S"), "amount": amount,
+                "shortcode": shortcode, "bill_ref_number": reference, "balance": 0, "msisdn": "2547 ***  123"}
+
+
+def _callback_path(extra: dict, default: str) -> str:
+    """Where the STK callback goes: the URL our request named, when the port passes one (an
+    attempt-specific CallBackURL), else the plain route."""
+    url = extra.get("callback_url")
+    if url and "/hooks/" in url:
+        return "/hooks/" + url.split("/hooks/", 1)[1]
+    return default
