@@ -18,3 +18,103 @@ def test_without_faults_a_journey_is_funded_and_paid_out(stack):
     stack.confirm_delivery(SELLER, BUYER, reference)
     stack.wait_for_state(reference, "paid_out")
     assert_money_whole(stack, reference)
+
+
+def _stk_item_tried(stack) -> bool:
+    """The worker has taken the STK push's outbox item at least once and let go of it."""
+    rows = stack.sql("SELECT attempts, leased_until, status FROM outbox WHERE kind = 'stk_push'")
+    return bool(rows) and all(a >= 1 and (leased is None or status != "pending") for a, leased, status in rows)
+
+
+def test_a_push_mpesa_accepted_whose_answer_died_with_the_worker_still_funds_the_order(stack):
+    """Daraja accepted the push and the buyer paid; the worker died before it recorded the
+    CheckoutRequestID. The callback alone must identify our attempt (issue 11 #1)."""
+    answer = stack.daraja.hold(STK_PATH, phase="reply")
+    reference = stack.place_order(BUYER, SELLER_LOCAL, 1500)
+    assert answer.arrived.wait(20), "the worker never sent the STK push"
+    stack.kill_worker()
+    wait_for(lambda: stack.sim_callbacks("/hooks/stk/"), 10, "M-Pesa's callback for the paid push")
+    answer.drop()
+    stack.restart_worker()
+    stack.wait_for_state(reference, "funded")
+    assert len(stack.stk_requests_for(reference)) == 1
+    assert_money_whole(stack, reference)
+
+
+def test_a_push_lost_on_the_way_when_the_worker_died_leaves_its_order_checking_not_expired(stack):
+    """The request left but never reached M-Pesa, and the worker died: nobody can know whether the
+    buyer was asked. The attempt is not forgotten and the order waits as 'checking_payment' past its
+    pay-by time (until the statement covers it), instead of expiring (issue 11 #1)."""
+    request = stack.daraja.hold(STK_PATH, phase="request")
+    reference = stack.place_order(BUYER, SELLER_LOCAL, 1500)
+    assert request.arrived.wait(20), "the worker never sent the STK push"
+    stack.kill_worker()
+    request.drop()
+    stack.restart_worker()
+    wait_for(lambda: _stk_item_tried(stack) and stack.sql(
+        "SELECT 1 FROM payment_attempts WHERE status NOT IN ('queued', 'sending')"), 15,
+        "the new worker to settle what it can about the interrupted push")
+    stack.sql("UPDATE orders SET pay_by = (now() AT TIME ZONE 'utc') - interval '1 second' WHERE reference = :r",
+              r=reference)  # the pay-by time passes (15 minutes, fast-forwarded)
+    state = stack.wait_for_state(reference, "checking_payment", "expired", timeout=15)
+    assert state == "checking_payment", f"order {reference} expired while its push may have been paid"
+    assert stack.stk_requests_for(reference) == []
+    assert stack.sql("SELECT status FROM payment_attempts")[0][0] not in ("failed", "queued")
+    assert_money_whole(stack, reference)
+
+
+def test_a_callback_that_arrives_while_postgresql_is_down_is_kept_and_applied_when_it_returns(stack):
+    """PostgreSQL is down when M-Pesa's success callback arrives: it is kept durably, acknowledged,
+    and applied once the database is back (issue 11 #1, third point; F2)."""
+    callback = stack.hooks.hold("/hooks/stk/", phase="request")
+    reference = stack.place_order(BUYER, SELLER_LOCAL, 1500)
+    assert callback.arrived.wait(20), "M-Pesa never called back"
+    stack.postgres.crash()
+    callback.release()
+    delivered = wait_for(lambda: [c for c in stack.sim_callbacks("/hooks/stk/") if c["status"] or c["error"]], 20,
+                         "the app to answer the callback")
+    stack.postgres.start()
+    stack.wait_for_state(reference, "funded")
+    answered = delivered[0]["status"]
+    assert answered is not None and 200 <= answered < 300, (
+        f"the app answered {answered or delivered[0]['error']} while PostgreSQL was down: M-Pesa does not retry")
+    stored = wait_for(lambda: stack.stored_callbacks("stk"), 15, "the kept callback to reach the database")
+    assert len(stored) == 1 and stored[0][1] in ("applied", "duplicate"), stored
+    assert_money_whole(stack, reference)
+
+
+def test_postgresql_crashing_while_a_callback_is_applied_never_acknowledges_a_lost_commit(stack):
+    """PostgreSQL dies while the callback's transaction runs: the app may answer non-2xx (M-Pesa's
+    money is then found by the STK query) but never 2xx for a callback it did not keep (F2)."""
+    import threading
+
+    callback = stack.hooks.hold("/hooks/stk/", phase="request")
+    reference = stack.place_order(BUYER, SELLER_LOCAL, 1500)
+    assert callback.arrived.wait(20), "M-Pesa never called back"
+    crash = threading.Thread(target=stack.postgres.crash)
+    crash.start()
+    callback.release()
+    crash.join(30)
+    delivered = wait_for(lambda: [c for c in stack.sim_callbacks("/hooks/stk/") if c["status"] or c["error"]], 20,
+                         "the app to answer the callback")
+    stack.postgres.start()
+    stack.expire_leases()
+    stack.wait_for_state(reference, "funded")
+    answered = delivered[0]["status"]
+    if answered is not None and 200 <= answered < 300:
+        assert wait_for(lambda: stack.stored_callbacks("stk"), 15, "the acknowledged callback in the database")
+    assert_money_whole(stack, reference)
+
+
+def test_a_push_while_redis_is_down_is_sent_once_and_funds_the_order(stack):
+    """Redis dies before the worker sends the push: the OAuth token store fails before any byte left
+    for Daraja, so nothing was sent; the same push is sent (once) and the order funded (issue 11 #2; F1)."""
+    stack.kill_worker(signal.SIGSTOP)
+    reference = stack.place_order(BUYER, SELLER_LOCAL, 1500)
+    stack.redis.kill9()
+    stack.kill_worker(signal.SIGCONT)
+    wait_for(lambda: _stk_item_tried(stack), 20, "the worker to try the push while Redis is down")
+    stack.redis.start()
+    stack.wait_for_state(reference, "funded")
+    assert len(stack.stk_requests_for(reference)) == 1
+    assert_money_whole(stack, reference)
