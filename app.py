@@ -168,10 +168,13 @@ def build_components(env: Mapping[str, str]) -> Components:
 def build_reconciler(env: Mapping[str, str], db: Database, core: Core, gateway):
     """Reconciliation settings (RECONCILE_EVERY_SECONDS, STK_QUERY_AFTER_SECONDS, B2C_*) and the reconciler."""
     from escrow.reconcile import Reconciler, ReconcileSettings
+    from escrow.statement_pass import StatementReconciler, StatementSettings
     from mpesa.routes import CALLBACK_PARSERS
 
     settings = ReconcileSettings.from_mapping(env)
-    return settings, Reconciler(db, core, gateway, settings, CALLBACK_PARSERS)
+    reconciler = Reconciler(db, core, gateway, settings, CALLBACK_PARSERS)
+    reconciler.statement = StatementReconciler(db, core, gateway, StatementSettings.from_mapping(env))  # STATEMENT_*
+    return settings, reconciler
 
 
 def callback_defences(env: Mapping[str, str]):

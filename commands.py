@@ -184,8 +184,11 @@ ledger_group = AppGroup("ledger", help="The double-entry ledger.")
 @ledger_group.command("check")
 def ledger_check():
     """Verify the ledger; exits 1 on any violation."""
+    from escrow.statement import completeness_notes
+
     with components().db.transaction() as session:
         violations, notes = ledger_findings(session)
+        notes += completeness_notes(session)
     for line in notes:
         click.echo(line)
     for line in violations:
@@ -283,6 +286,25 @@ def reconcile_command(ctx, show_findings, show_all):
                        f"order {finding.get('order') or '-'}: {finding.get('summary')}{resolved}")
 
 
+WHEN = click.DateTime(["%Y-%m-%d", "%Y-%m-%d %H:%M", "%Y-%m-%d %H:%M:%S"])
+
+
+@reconcile_command.command("statement")
+@click.option("--from", "start", type=WHEN, help="Window start, UTC (default: where the last complete run ended, "
+                                                "less STATEMENT_OVERLAP_SECONDS).")
+@click.option("--to", "end", type=WHEN, help="Window end, UTC (default: now less STATEMENT_SETTLE_SECONDS).")
+def reconcile_statement(start, end):
+    """Reconcile M-Pesa's statement (Pull Transactions) for a window, for every shortcode we receive on:
+    match every line to a payment and every payment to a line, post what we never recorded, record the run."""
+    if (start is None) != (end is None) or (start and start >= end):
+        raise click.UsageError("give both --from and --to, --from before --to (or neither)")
+    statement = components().reconciler.statement
+    summaries = _run(lambda: statement.run(start, end))
+    for summary in summaries:
+        click.echo(f"statement {summary}")
+    sys.exit(0 if all(summary.status == "complete" for summary in summaries) else 1)
+
+
 @reconcile_command.command("resolve")
 @click.argument("finding_id", type=int)
 @click.option("--note", required=True, help="What was done about it; kept with the finding.")
@@ -295,6 +317,23 @@ def reconcile_resolve(finding_id, note):
             return resolve_finding(session, finding_id, note)
     finding = _run(resolve)
     click.echo(f"finding #{finding_id} resolved ({finding.get('kind')}, order {finding.get('order') or '-'})")
+
+
+@mpesa_group.command("register-pull")
+@click.option("--nominated-number", required=True, help="The Safaricom number nominated for the organisation.")
+def mpesa_register_pull(nominated_number):
+    """Register our shortcodes for Pull Transactions (statement reconciliation; once per shortcode)."""
+    from mpesa.errors import DarajaError
+    from mpesa.statement import PullTransactions
+
+    gateway = components().gateway
+    for shortcode in gateway.statement_shortcodes():
+        try:
+            answer = PullTransactions(gateway.client).register(
+                shortcode=shortcode, nominated_number=nominated_number, callback_url=gateway.url("pull"))
+        except (DarajaError, ValueError) as error:
+            raise click.ClickException(f"registration of {shortcode} refused: {error}")
+        click.echo(f"Pull Transactions for {shortcode}: {answer.get('ResponseDescription')}")
 
 
 @mpesa_group.command("register-urls")

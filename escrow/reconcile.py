@@ -125,11 +125,13 @@ class Reconciler:
     def __init__(self, db: Database, core: Core, gateway: PaymentGateway, settings: ReconcileSettings,
                  parsers: Parsers):
         self.db, self.core, self.gateway, self.settings, self.parsers = db, core, gateway, settings, parsers
+        self.statement = None  # escrow.statement_pass.StatementReconciler, attached by app.py
 
     def run(self) -> ReconcileReport:
         report = ReconcileReport()
+        statement = (self.statement.run_if_due,) if self.statement is not None else ()
         for step in (self.confirm_held_callbacks, self.retry_orphans, self.query_stale_payments,
-                     self.check_unsettled_payouts, self.retry_failed_payouts):
+                     self.check_unsettled_payouts, self.retry_failed_payouts) + statement:
             try:
                 step(report)
             except Exception:  # one broken step must not stop the others; the next pass tries again

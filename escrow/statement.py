@@ -8,13 +8,41 @@ that chain, counted from the earliest complete run, so a gap (a failed window ne
 it until someone fills the gap (a later pass with an earlier start, or a portal statement import).
 A gap therefore delays what waits on coverage; it never lets it through early.
 """
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Protocol
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from escrow.db import db_now, insert_row
 from escrow.models import StatementRun
+
+
+
+@dataclass(frozen=True)
+class StatementEntry:
+    """One line of a shortcode's M-Pesa statement, in the core's words. `amount` is whole KES,
+    positive in; `at` is naive UTC; `party` is the payer's number as given (clear, masked or
+    hashed); `problem` says why the adapter could not read the line (the rest is then best effort)."""
+    shortcode: str
+    receipt: str
+    at: datetime | None
+    kind: str
+    amount: int | None
+    account: str = ""
+    party: str = ""
+    problem: str | None = None
+
+
+class StatementSource(Protocol):
+    def fetch_statement(self, *, shortcode: str, start: datetime, end: datetime) -> list[StatementEntry]:
+        """Every line of `shortcode`'s statement in [start, end] (naive UTC), all pages; raises
+        escrow.ports.GatewayError when it cannot."""
+
+    def statement_shortcodes(self) -> dict[str, tuple[str, ...]]:
+        """{shortcode: the money-in channels ('stk', 'paybill') that arrive on it}."""
+
 
 RUNNING = "running"
 COMPLETE = "complete"
@@ -79,3 +107,36 @@ def _merged(windows: list[tuple[datetime, datetime]]) -> list[tuple[datetime, da
 
 def _chain_end(windows: list[tuple[datetime, datetime]]) -> datetime:
     return _merged(windows)[0][1]
+
+
+def completeness_notes(session: Session) -> list[str]:
+    """What `flask ledger check` says about completeness against M-Pesa's statement."""
+    from escrow.findings import list_findings
+
+    notes = []
+    for code, windows in _complete_windows(session, None).items():
+        start, end = _merged(windows)[0]
+        notes.append(f"statement {code}: reconciled without a gap from {start:%Y-%m-%d %H:%M} to "
+                     f"{end:%Y-%m-%d %H:%M} UTC; last complete day (EAT): {_last_full_day(start, end) or 'none yet'}")
+    last = session.scalar(select(StatementRun).order_by(StatementRun.id.desc()).limit(1))
+    if last is None:
+        return ["statement: never reconciled (flask reconcile statement)"]
+    notes.append(f"statement last run #{last.id} {last.shortcode} {last.window_start:%Y-%m-%d %H:%M} -> "
+                 f"{last.window_end:%Y-%m-%d %H:%M} UTC: {last.status}, {last.lines_seen} lines, {last.matched} "
+                 f"matched, {last.new} new, {last.missing} missing" + (f" ({last.note})" if last.note else ""))
+    open_findings = sum(1 for f in list_findings(session) if str(f.get("kind", "")).startswith("statement-"))
+    notes.append(f"statement findings open: {open_findings}")
+    return notes
+
+
+def _last_full_day(start: datetime, end: datetime):
+    """The latest EAT calendar day wholly inside [start, end] (naive UTC), or None."""
+    eat = timedelta(hours=3)
+    day = (end + eat).date()
+    while True:
+        day_start = datetime(day.year, day.month, day.day) - eat
+        if day_start < start:
+            return None
+        if day_start + timedelta(days=1) <= end:
+            return day
+        day -= timedelta(days=1)

@@ -58,6 +58,17 @@ class DarajaPaymentGateway:
         return self.client.register_c2b_urls(confirmation_url=confirmation, validation_url=validation,
                                              response_type=response_type, version=version)
 
+    # --- the statement (Pull Transactions), appended for issue 12: see mpesa/statement.py ----
+    def statement_shortcodes(self) -> dict[str, tuple[str, ...]]:
+        from mpesa.statement import shortcodes_of
+        return shortcodes_of(self.client)
+
+    def fetch_statement(self, *, shortcode: str, start, end):
+        from mpesa.statement import PullTransactions
+        with translated_errors():
+            return PullTransactions(self.client).fetch(shortcode=shortcode, start=start, end=end)
+
+
 
 class translated_errors:
     """Daraja's errors in the core's terms: ambiguous (may have reached M-Pesa), retryable, or final."""

@@ -18,6 +18,7 @@ from werkzeug.serving import make_server
 from escrow.errors import EscrowError
 from mpesa.simulator_scenarios import SCENARIOS, envelope
 from mpesa.simulator_state import Simulator
+from mpesa.simulator_statement import register_statement_routes
 
 EXTENSION = "daraja_simulator"
 STK_TOKEN_ERROR = ("404.001.03", "Invalid Access Token")
@@ -32,6 +33,7 @@ def create_simulator(config: dict | None = None) -> Flask:
     app.extensions[EXTENSION] = sim
     _register_daraja_routes(app, sim)
     _register_control_routes(app, sim)
+    register_statement_routes(app, sim, _api)
     return app
 
 

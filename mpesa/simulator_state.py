@@ -17,6 +17,7 @@ from datetime import timedelta
 
 from escrow.phone import normalize_msisdn
 from mpesa import simulator_scenarios as daraja
+from mpesa.simulator_statement import SimStatement
 
 log = logging.getLogger(__name__)
 ACCEPTED = "Accept the service request successfully."
@@ -132,6 +133,7 @@ class Simulator:
         self.ids = daraja.Identifiers()
         self.dispatcher = CallbackDispatcher()
         self._lock = threading.RLock()
+        self.statement = SimStatement(self.config)  # what it did, as M-Pesa's statement shows it
         self.reset()
 
     def reset(self) -> None:
@@ -142,6 +144,7 @@ class Simulator:
             self._payouts: dict[str, dict] = {}
             self._scenarios: dict[str, dict] = {}
             self._registrations: dict[str, dict] = {}
+        self.statement.reset()
         self.dispatcher.clear()
 
     # -- control -------------------------------------------------------------------------------
@@ -201,6 +204,7 @@ class Simulator:
         if problem:
             return problem
         tx = self._new_stk(body)
+        self.statement.stk_paid(tx, body)
         self._send_stk_callbacks(tx)
         return {"MerchantRequestID": tx["merchant_request_id"],
                 "CheckoutRequestID": tx["checkout_request_id"], "ResponseCode": "0",
@@ -264,6 +268,7 @@ class Simulator:
             if any(p["originator_conversation_id"] == originator for p in self._payouts.values()):
                 return daraja.envelope("500.002.1001", "Duplicate OriginatorConversationID.")
             payout = self._new_payout(body, originator)
+        self.statement.b2c_paid(payout)
         self._send_b2c_callbacks(payout)
         return {"ConversationID": payout["conversation_id"],
                 "OriginatorConversationID": originator, "ResponseCode": "0",
@@ -356,9 +361,11 @@ class Simulator:
                    "trans_time": daraja.eat_now().strftime("%Y%m%d%H%M%S"),
                    "transaction_type": "Buy Goods" if "BuyGoods" in command_id else "Pay Bill",
                    "bill_ref_number": account, "balance": 25000 + int(amount),
-                   "msisdn": _c2b_msisdn(msisdn, registration)}
+                   "msisdn": _c2b_msisdn(msisdn, registration), "payer": msisdn}
         if registration:
             self.dispatcher.schedule(self._delay(), lambda: self._deliver_c2b(registration, payment))
+        else:  # nobody registered to hear of it: the money moved all the same
+            self.statement.c2b_paid(payment, msisdn)
         return payment["trans_id"]
 
     def _deliver_c2b(self, registration: dict, payment: dict) -> None:
@@ -370,6 +377,7 @@ class Simulator:
             if answer is not None and str(answer.get("ResultCode")) != "0":
                 return
             payment["third_party_trans_id"] = str((answer or {}).get("ThirdPartyTransID") or "")
+        self.statement.c2b_paid(payment, payment["payer"])
         self.dispatcher.post(registration["confirmation_url"],
                              daraja.c2b_body(payment, confirmation=True))
 

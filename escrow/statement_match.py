@@ -1,0 +1,224 @@
+"""One M-Pesa statement line against our money-in facts (`payments_received`), and the reverse.
+
+Every receipt on the statement matches exactly one money-in fact, and every money-in fact one
+statement line:
+- by M-Pesa's receipt, ours or the one a late callback noted on an attempt we funded by query;
+- a payment funded on an STK query's word (receipt `QRY-<attempt id>`) by account reference (the
+  order), amount and time, closest first; M-Pesa's real receipt is then noted on its attempt. In
+  till mode there is no account reference: amount, time and, where the statement gives it in
+  clear, the buyer's number; two candidates are a finding, never a guess.
+- A line nobody recorded is money we hold without a record: it goes through the callbacks' own
+  idempotent path (funding.apply_money_in, paybill.record_paybill_payment), so it funds an order
+  that can still take it exactly as a late callback would, else suspense or a return by the
+  existing rules, and a finding names it.
+- Amounts and numbers that disagree are findings, never corrected; numbers are compared only
+  where both sides hold them in clear (STK: the buyer's own phone paid).
+"""
+import re
+from datetime import datetime, timedelta
+
+from sqlalchemy import exists, func, select, update
+from sqlalchemy.orm import Session
+
+from escrow.context import Core
+from escrow.db import insert_new, utcnow
+from escrow.findings import record_finding
+from escrow.funding import apply_money_in
+from escrow.models import Order, PaymentAttempt, PaymentReceived, StatementLine
+from escrow.orders import buyer_phone
+from escrow.paybill import PaybillPayment, record_paybill_payment
+from escrow.payments import QUERY_RECEIPT_PREFIX
+from escrow.phone import mask
+from escrow.statement import StatementEntry
+
+QUERY_MATCH_WINDOW = timedelta(hours=24)     # a query-funded payment and its line, at most this apart
+TILL_MATCH_WINDOW = timedelta(minutes=15)    # without an account reference, time must be close
+OPEN_ATTEMPT = ("queued", "sending", "sent", "unknown")
+_CLEAR = re.compile(r"254[17][0-9]{8}")
+
+
+def clear_party(entry: StatementEntry) -> str | None:
+    return entry.party if _CLEAR.fullmatch(entry.party or "") else None
+
+
+def apply_line(session: Session, core: Core, entry: StatementEntry, run_id: int) -> str:
+    """'matched', 'new', 'known' (seen by an earlier window), 'other' (not money in), 'unreadable'
+    or 'finding' (matched, with a disagreement recorded)."""
+    if entry.problem or entry.at is None or entry.amount is None:
+        record_finding(session, f"statement-unreadable:{entry.shortcode}:{entry.receipt}", order_id=None,
+                       summary=f"a line of {entry.shortcode}'s M-Pesa statement could not be read "
+                               f"({entry.problem}); receipt {entry.receipt!r}", receipt=entry.receipt)
+        return "unreadable"
+    line_id = _keep_line(session, core, entry, run_id)
+    if line_id is None:
+        return _seen_before(session, entry)
+    if entry.amount <= 0:
+        return "other"
+    payment = _payment_for(session, core, entry)
+    if payment is None:
+        return _post_new_money(session, core, entry, line_id)
+    return _link(session, core, entry, line_id, payment)
+
+
+def _keep_line(session: Session, core: Core, entry: StatementEntry, run_id: int) -> int | None:
+    clear = clear_party(entry)
+    return insert_new(session, StatementLine, shortcode=entry.shortcode, receipt=entry.receipt, kind=entry.kind,
+                      at=entry.at, amount=entry.amount, account=entry.account or None,
+                      party_masked=mask(clear) if clear else (entry.party[:24] or None),
+                      party_sealed=core.vault.seal(clear) if clear else None,
+                      status="other" if entry.amount <= 0 else "pending", first_run_id=run_id)
+
+
+def _seen_before(session: Session, entry: StatementEntry) -> str:
+    """A line an overlapping window already handled; it must not have changed since."""
+    before = session.scalar(select(StatementLine.amount).where(
+        StatementLine.shortcode == entry.shortcode, StatementLine.receipt == entry.receipt,
+        StatementLine.kind == entry.kind))
+    if before != entry.amount:
+        record_finding(session, f"statement-changed:{entry.receipt}", order_id=None,
+                       summary=f"statement line {entry.receipt} on {entry.shortcode} showed KES {before} and "
+                               f"now shows KES {entry.amount}", receipt=entry.receipt)
+        return "finding"
+    return "known"
+
+
+# --- a line we have a record of --------------------------------------------------------------
+
+def _payment_for(session: Session, core: Core, entry: StatementEntry) -> PaymentReceived | None:
+    payment = session.scalar(select(PaymentReceived).where(PaymentReceived.receipt == entry.receipt))
+    if payment is None:
+        payment = session.scalar(select(PaymentReceived).join(
+            PaymentAttempt, PaymentAttempt.id == PaymentReceived.attempt_id).where(
+            PaymentAttempt.receipt == entry.receipt))
+    return payment if payment is not None else _query_funded(session, core, entry)
+
+
+def _query_funded(session: Session, core: Core, entry: StatementEntry) -> PaymentReceived | None:
+    """The query-funded payment this line is: by order and time, the same amount first (a different
+    amount still matches, and is then a finding rather than new money); in till mode by amount and
+    time, and only if exactly one fits."""
+    window = QUERY_MATCH_WINDOW if entry.account else TILL_MATCH_WINDOW
+    query = (select(PaymentReceived).join(Order, Order.id == PaymentReceived.order_id).where(
+        PaymentReceived.receipt.like(f"{QUERY_RECEIPT_PREFIX}%"),
+        PaymentReceived.created_at.between(entry.at - window, entry.at + window),
+        ~exists().where(StatementLine.payment_id == PaymentReceived.id)))
+    if entry.account:
+        query = query.where(Order.reference == entry.account.strip().upper())
+    else:
+        query = query.where(PaymentReceived.amount == entry.amount)
+        if clear_party(entry):
+            query = query.where(Order.buyer_key == core.vault.phone_key(clear_party(entry)))
+    candidates = list(session.scalars(query.limit(5)))
+    if len(candidates) > 1 and not entry.account:
+        record_finding(session, f"statement-ambiguous:{entry.receipt}", order_id=None,
+                       summary=f"statement line {entry.receipt} (KES {entry.amount:,}, no account) fits "
+                               f"{len(candidates)} payments funded by STK query; not matched",
+                       receipt=entry.receipt)
+        return None
+    return min(candidates, key=lambda p: (p.amount != entry.amount, abs(p.created_at - entry.at)), default=None)
+
+
+def _link(session: Session, core: Core, entry: StatementEntry, line_id: int, payment: PaymentReceived) -> str:
+    _note_real_receipt(session, entry, payment)
+    problems = _disagreements(session, core, entry, payment)
+    session.execute(update(StatementLine).where(StatementLine.id == line_id)
+                    .values(payment_id=payment.id, status="finding" if problems else "matched"))
+    return "finding" if problems else "matched"
+
+
+def _note_real_receipt(session: Session, entry: StatementEntry, payment: PaymentReceived) -> None:
+    if not payment.receipt.startswith(QUERY_RECEIPT_PREFIX) or payment.attempt_id is None:
+        return
+    session.execute(update(PaymentAttempt).where(
+        PaymentAttempt.id == payment.attempt_id, PaymentAttempt.receipt == payment.receipt)
+        .values(receipt=entry.receipt, updated_at=utcnow(),
+                result_desc=f"funded by query as {payment.receipt}; statement receipt {entry.receipt}"[:200]))
+
+
+def _disagreements(session: Session, core: Core, entry: StatementEntry, payment: PaymentReceived) -> int:
+    found = 0
+    if entry.amount != payment.amount:
+        found += 1
+        record_finding(
+            session, f"statement-amount:{entry.receipt}", order_id=payment.order_id,
+            summary=f"M-Pesa's statement shows receipt {entry.receipt} as KES {entry.amount:,}; our books "
+                    f"recorded KES {payment.amount:,} ({payment.receipt}, {payment.outcome}); not corrected",
+            receipt=entry.receipt, statement_amount=entry.amount, ledger_amount=payment.amount)
+    clear = clear_party(entry)
+    if clear and payment.channel == "stk" and payment.order_id:
+        buyer = buyer_phone(core, session.get(Order, payment.order_id))
+        if buyer != clear:
+            found += 1
+            record_finding(
+                session, f"statement-number:{entry.receipt}", order_id=payment.order_id,
+                summary=f"receipt {entry.receipt} was paid from {mask(clear)} on M-Pesa's statement; the "
+                        f"order's buyer is {mask(buyer)}", receipt=entry.receipt)
+    return found
+
+
+# --- a line we have no record of ---------------------------------------------------------------
+
+def _post_new_money(session: Session, core: Core, entry: StatementEntry, line_id: int) -> str:
+    order = _order_named(session, entry.account)
+    attempt = _open_attempt(session, order, entry.amount) if order else None
+    if attempt is not None:
+        outcome = _settle_attempt(session, core, attempt, entry)
+    else:
+        outcome = record_paybill_payment(session, core, PaybillPayment(
+            trans_id=entry.receipt, amount=entry.amount, account=entry.account or "", shortcode=entry.shortcode),
+            our_shortcode=entry.shortcode)
+    payment_id = session.scalar(select(PaymentReceived.id).where(PaymentReceived.receipt == entry.receipt))
+    session.execute(update(StatementLine).where(StatementLine.id == line_id)
+                    .values(payment_id=payment_id, status="posted"))
+    if outcome != "funded":
+        record_finding(session, f"statement-new:{entry.receipt}", order_id=order.id if order else None,
+                       summary=f"receipt {entry.receipt} (KES {entry.amount:,}, account {entry.account!r}) was on "
+                               f"M-Pesa's statement of {entry.shortcode} with no record here; posted: {outcome}",
+                       receipt=entry.receipt, outcome=outcome)
+    return "new"
+
+
+def _order_named(session: Session, account: str) -> Order | None:
+    reference = (account or "").strip().upper()
+    return session.scalar(select(Order).where(Order.reference == reference)) if reference else None
+
+
+def _open_attempt(session: Session, order: Order, amount: int) -> PaymentAttempt | None:
+    """The order's STK attempt still waiting for its answer, for this amount (newest first)."""
+    return session.scalar(select(PaymentAttempt).where(
+        PaymentAttempt.order_id == order.id, PaymentAttempt.amount == amount,
+        PaymentAttempt.status.in_(OPEN_ATTEMPT)).order_by(PaymentAttempt.id.desc()).limit(1))
+
+
+def _settle_attempt(session: Session, core: Core, attempt: PaymentAttempt, entry: StatementEntry) -> str:
+    """What a late success callback does to its attempt, with the statement's receipt and amount."""
+    won = session.execute(update(PaymentAttempt).where(
+        PaymentAttempt.id == attempt.id, PaymentAttempt.status.in_(OPEN_ATTEMPT))
+        .values(status="succeeded", result_code="0", receipt=entry.receipt, updated_at=utcnow(),
+                result_desc="paid: found on the M-Pesa statement, no callback received")).rowcount
+    return apply_money_in(session, core, order_id=attempt.order_id, attempt_id=attempt.id if won else None,
+                          receipt=entry.receipt, amount=entry.amount, channel="stk")
+
+
+# --- the reverse: money in our books that the statement does not show ---------------------------
+
+def missing_from_statement(session: Session, channels: tuple[str, ...], start: datetime,
+                           end: datetime) -> list[PaymentReceived]:
+    """Money-in facts recorded in [start, end] on these channels that no statement line matched."""
+    return list(session.scalars(select(PaymentReceived).where(
+        PaymentReceived.channel.in_(channels), PaymentReceived.created_at.between(start, end),
+        ~exists().where(StatementLine.payment_id == PaymentReceived.id),
+        ~exists().where(StatementLine.receipt == PaymentReceived.receipt))
+        .order_by(PaymentReceived.id)))
+
+
+def report_missing(session: Session, payment: PaymentReceived, shortcode: str) -> bool:
+    return record_finding(
+        session, f"statement-missing:{payment.receipt}", order_id=payment.order_id,
+        summary=f"receipt {payment.receipt} (KES {payment.amount:,}, {payment.channel}, {payment.outcome}) is in "
+                f"our books but not on M-Pesa's statement of {shortcode}: money we think we hold and may not",
+        receipt=payment.receipt, amount=payment.amount)
+
+
+def line_count(session: Session) -> int:
+    return int(session.scalar(select(func.count()).select_from(StatementLine)))

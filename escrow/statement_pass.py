@@ -1,0 +1,163 @@
+"""The statement pass: fetch each shortcode's M-Pesa statement for a window, match it both ways
+(escrow.statement_match), and record the run (escrow.statement).
+
+Scheduled (inside the reconciler, every STATEMENT_RECONCILE_EVERY_SECONDS; 0 turns it off) the
+window runs from the end of the latest complete run minus STATEMENT_OVERLAP_SECONDS (so a failed
+run is simply covered by the next one) to now minus STATEMENT_SETTLE_SECONDS (M-Pesa's clock and
+its statement may lag ours); the first ever window reaches back STATEMENT_FIRST_LOOKBACK_SECONDS.
+No window starts earlier than Pull Transactions can reach (STATEMENT_MAX_LOOKBACK_SECONDS, under
+its 48 hours). By hand: `flask reconcile statement --from --to`. Re-running a window is harmless:
+lines are kept once, money in is posted once per receipt, findings are recorded once per key.
+No outbound call is made inside a database transaction.
+"""
+import logging
+import time
+from collections import Counter
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Mapping
+
+from sqlalchemy import func, select
+
+from escrow.context import Core
+from escrow.db import Database, db_now
+from escrow.errors import ConfigError
+from escrow.findings import record_finding
+from escrow.models import StatementRun
+from escrow.ports import ProviderError
+from escrow.statement import COMPLETE, FAILED, StatementEntry, StatementSource, finish_run, start_run
+from escrow.statement_match import apply_line, missing_from_statement, report_missing
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class StatementSettings:
+    every_seconds: int = 900
+    overlap_seconds: int = 3600
+    settle_seconds: int = 300
+    first_lookback_seconds: int = 24 * 3600
+    max_lookback_seconds: int = 46 * 3600
+
+    @classmethod
+    def from_mapping(cls, env: Mapping[str, str]) -> "StatementSettings":
+        values = {}
+        for name in cls.__dataclass_fields__:
+            key = "STATEMENT_RECONCILE_EVERY_SECONDS" if name == "every_seconds" else f"STATEMENT_{name.upper()}"
+            raw = env.get(key)
+            if raw in (None, ""):
+                continue
+            if not str(raw).isascii() or not str(raw).isdigit() or len(str(raw)) > 9:
+                raise ConfigError(f"{key} must be a whole number of seconds, got {raw!r}")
+            values[name] = int(raw)
+        return cls(**values)
+
+
+@dataclass
+class RunSummary:
+    shortcode: str
+    start: datetime
+    end: datetime
+    status: str
+    counts: dict
+    note: str | None = None
+
+    def __str__(self) -> str:
+        counts = ", ".join(f"{n} {what}" for what, n in self.counts.items())
+        note = f" ({self.note})" if self.note else ""
+        return f"{self.shortcode} {self.start:%Y-%m-%d %H:%M:%S} -> {self.end:%Y-%m-%d %H:%M:%S}: {self.status}, {counts}{note}"
+
+
+class StatementReconciler:
+    def __init__(self, db: Database, core: Core, source: StatementSource, settings: StatementSettings):
+        self.db, self.core, self.source, self.settings = db, core, source, settings
+        self._last_run = time.monotonic()  # the first scheduled pass comes one interval after start
+
+    def run_if_due(self, report) -> None:
+        """A reconciler step (escrow.reconcile): one scheduled pass when its interval has passed."""
+        if self.settings.every_seconds <= 0:
+            return
+        now = time.monotonic()
+        if now - self._last_run < self.settings.every_seconds:
+            return
+        self._last_run = now
+        for summary in self.run():
+            report.add(f"statement {summary.status}")
+            for what, n in summary.counts.items():
+                if n and what != "lines":
+                    report.add(f"statement {what}", n)
+
+    def run(self, start: datetime | None = None, end: datetime | None = None) -> list[RunSummary]:
+        """One window per shortcode: [start, end] if given, else the scheduled window."""
+        summaries = []
+        for shortcode, channels in self.source.statement_shortcodes().items():
+            window = (start, end) if start and end else self._next_window(shortcode)
+            summaries.append(self.run_window(shortcode, channels, *window))
+        return summaries
+
+    def _next_window(self, shortcode: str) -> tuple[datetime, datetime]:
+        settings = self.settings
+        with self.db.transaction() as session:
+            now = db_now(session)
+            latest = session.scalar(select(func.max(StatementRun.window_end)).where(
+                StatementRun.shortcode == shortcode, StatementRun.status == COMPLETE))
+        end = now - timedelta(seconds=settings.settle_seconds)
+        start = (latest - timedelta(seconds=settings.overlap_seconds) if latest
+                 else end - timedelta(seconds=settings.first_lookback_seconds))
+        return max(start, now - timedelta(seconds=settings.max_lookback_seconds)), end
+
+    def run_window(self, shortcode: str, channels: tuple[str, ...], start: datetime, end: datetime,
+                   entries: list[StatementEntry] | None = None, source: str = "api") -> RunSummary:
+        """Reconcile [start, end] of one shortcode; `entries` given (a portal export) skips the fetch."""
+        with self.db.transaction() as session:
+            run_id = start_run(session, shortcode=shortcode, window_start=start, window_end=end, source=source)
+        try:
+            if entries is None:
+                entries = self.source.fetch_statement(shortcode=shortcode, start=start, end=end)
+        except ProviderError as error:
+            return self._failed(run_id, shortcode, start, end, f"statement not fetched: {error}")
+        try:
+            with self.db.transaction() as session:
+                summary = self._match(session, run_id, shortcode, channels, start, end, entries)
+                finish_run(session, run_id, status=summary.status, note=summary.note, **_columns(summary.counts))
+        except Exception as error:  # the matching rolled back: nothing half done, the run says so
+            log.exception("statement run %s failed", run_id)
+            return self._failed(run_id, shortcode, start, end, f"{type(error).__name__}: {error}")
+        log.info("statement: %s", summary)
+        return summary
+
+    def _failed(self, run_id: int, shortcode: str, start: datetime, end: datetime, note: str) -> RunSummary:
+        log.warning("statement run for %s failed: %s", shortcode, note)
+        with self.db.transaction() as session:
+            finish_run(session, run_id, status=FAILED, note=note)
+        return RunSummary(shortcode, start, end, FAILED, {}, note)
+
+    def _match(self, session, run_id: int, shortcode: str, channels: tuple[str, ...], start: datetime,
+               end: datetime, entries: list[StatementEntry]) -> RunSummary:
+        outcomes: Counter = Counter()
+        copies = Counter((entry.receipt, entry.kind) for entry in entries)
+        for (receipt, kind), n in copies.items():
+            if n > 1:
+                outcomes["findings"] += 1
+                record_finding(session, f"statement-duplicate:{receipt}", order_id=None,
+                               summary=f"receipt {receipt} ({kind}) appears {n} times on M-Pesa's statement of "
+                                       f"{shortcode}; counted once", receipt=receipt)
+        for entry in entries:
+            if copies[(entry.receipt, entry.kind)] == 0:
+                continue
+            copies[(entry.receipt, entry.kind)] = 0  # each receipt once, however often it is listed
+            outcomes[apply_line(session, self.core, entry, run_id)] += 1
+        for payment in missing_from_statement(session, channels, start, end):
+            outcomes["missing"] += 1
+            report_missing(session, payment, shortcode)
+        counts = {"lines": len(entries), "matched": outcomes["matched"] + outcomes["known"],
+                  "new": outcomes["new"], "missing": outcomes["missing"],
+                  "findings": outcomes["findings"] + outcomes["finding"] + outcomes["unreadable"]}
+        unreadable = outcomes["unreadable"]
+        return RunSummary(shortcode, start, end, FAILED if unreadable else COMPLETE, counts,
+                          f"{unreadable} unreadable line(s)" if unreadable else None)
+
+
+def _columns(counts: dict) -> dict:
+    return {"lines_seen": counts.get("lines", 0), "matched": counts.get("matched", 0), "new": counts.get("new", 0),
+            "missing": counts.get("missing", 0), "findings": counts.get("findings", 0)}

@@ -1,0 +1,282 @@
+"""Statement reconciliation end to end (issue 12): the real app, its worker and `flask reconcile
+statement`, the real Daraja client over HTTP against the simulator's Pull Transactions, on SQLite
+and PostgreSQL. Each scenario ends as a funded order, a return, or a finding that names it."""
+import json
+import threading
+from datetime import datetime, timedelta
+
+import pytest
+import requests
+from sqlalchemy import func, select, update
+from werkzeug.serving import make_server
+
+from app import create_app
+from escrow.models import (InboundCallback, JournalEntry, Order, OutboxItem, PaymentAttempt, PaymentReceived,
+                           StatementLine, StatementRun)
+from escrow.statement import covered_until
+from mpesa.simulator import SimulatorServer
+from tests.conftest import TEST_DATA_KEY, TEST_SECRET_KEY
+from tests.e2e.conftest import CALLBACK_TOKEN, LiveService, free_port
+
+SELLER = "0722000111"
+NOMINATED = "0722000000"
+
+
+@pytest.fixture
+def sim():
+    with SimulatorServer({"callback_delay": 0.05, "late_delay": 0.8}) as server:
+        yield server
+
+
+@pytest.fixture
+def start_live(sim, database_url, redis_url, tmp_path):
+    running = []
+
+    def start(register=True, **extra):
+        port = free_port()
+        base_url = f"http://127.0.0.1:{port}"
+        app = create_app({
+            "INSTANCE_PATH": str(tmp_path / f"instance{len(running)}"), "DATABASE_URL": database_url,
+            "REDIS_URL": redis_url, "MPESA_BASE_URL": sim.base_url, "MPESA_CONSUMER_KEY": "sim-key",
+            "MPESA_CONSUMER_SECRET": "sim-secret", "MPESA_SHORTCODE": "174379",
+            "MPESA_PASSKEY": "bfb279f9aa9bdbcf158e97dd71a467cd2e0c893059b10f78e6b72ada1ed2c919",
+            "MPESA_B2C_SHORTCODE": "600000", "MPESA_INITIATOR_NAME": "testapi", "MPESA_SECURITY_CREDENTIAL": "cred",
+            "PUBLIC_BASE_URL": base_url, "CALLBACK_TOKEN": CALLBACK_TOKEN, "SECRET_KEY": TEST_SECRET_KEY,
+            "DATA_KEY": TEST_DATA_KEY, "STK_DELAY_SECONDS": "0", "SMS_BACKEND": "console",
+            "RECONCILE_EVERY_SECONDS": "0", "STK_QUERY_AFTER_SECONDS": "0", "B2C_QUERY_AFTER_SECONDS": "1",
+            "STATEMENT_SETTLE_SECONDS": "0", "STATEMENT_FIRST_LOOKBACK_SECONDS": "3600", **extra})
+        server = make_server("127.0.0.1", port, app, threaded=True)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        running.append((server, app))
+        live = LiveService(app, base_url)
+        if register:
+            result = live.cli("mpesa", "register-pull", "--nominated-number", NOMINATED)
+            assert result.exit_code == 0 and "Shortcode Registered Successfully" in result.output, result.output
+        return live
+
+    import redis
+    redis.Redis.from_url(redis_url).flushdb()
+    yield start
+    for server, app in running:
+        server.shutdown()
+        app.extensions["zemi"].db.dispose()
+
+
+@pytest.fixture
+def live(start_live):
+    return start_live()
+
+
+# --- helpers --------------------------------------------------------------------------------
+def settle(live, sim, rounds=2):
+    for _ in range(rounds):
+        live.run_worker()
+        assert sim.drain(10)
+    live.run_worker()
+
+
+def pushed(live, sim, buyer, scenario=None, price=1_000):
+    if scenario:
+        sim.set_scenario(buyer, scenario, times=1)
+    order = live.zemi.service.create_order(buyer=buyer, seller=SELLER, price=price, item="Blue kitenge")
+    live.run_worker()
+    assert sim.drain(10)
+    return one(live, Order, Order.reference == order.reference)
+
+
+def one(live, model, *where):
+    with live.zemi.db.transaction() as session:
+        return session.scalar(select(model).where(*where))
+
+
+def rows(live, model, *where):
+    with live.zemi.db.transaction() as session:
+        return list(session.scalars(select(model).where(*where).order_by(model.id)))
+
+
+def count(live, model, *where):
+    with live.zemi.db.transaction() as session:
+        return session.scalar(select(func.count()).select_from(model).where(*where))
+
+
+def findings(live):
+    return [json.loads(row.body) for row in rows(live, InboundCallback, InboundCallback.source == "finding")]
+
+
+def kinds(live):
+    return sorted(finding["kind"] for finding in findings(live))
+
+
+def statement(live, *extra):
+    """`flask reconcile statement` over the last hour and the next minute (UTC)."""
+    now = datetime.utcnow()
+    result = live.cli("reconcile", "statement", "--from", f"{now - timedelta(hours=1):%Y-%m-%d %H:%M:%S}",
+                      "--to", f"{now + timedelta(minutes=1):%Y-%m-%d %H:%M:%S}", *extra)
+    return result
+
+
+def sim_post(sim, path, body):
+    answer = requests.post(f"{sim.base_url}{path}", json=body, timeout=10)
+    assert answer.status_code == 200, answer.text
+    return answer.json()
+
+
+def ledger_ok(live):
+    result = live.cli("ledger", "check")
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def lose_the_checkout_id(live, order):
+    """Issue 11 #1: Daraja accepted the push, but its CheckoutRequestID was never recorded."""
+    with live.zemi.db.transaction() as session:
+        session.execute(update(PaymentAttempt).where(PaymentAttempt.order_id == order.id)
+                        .values(checkout_request_id=None, status="unknown"))
+
+
+# --- money in that we never heard of --------------------------------------------------------
+def test_a_paid_push_whose_callback_never_came_and_cannot_be_queried_is_funded_by_one_statement_pass(live, sim):
+    buyer = "0711000101"
+    order = pushed(live, sim, buyer, "no_callback")
+    lose_the_checkout_id(live, order)
+    settle(live, sim)
+    assert one(live, Order, Order.id == order.id).state == "awaiting_payment"  # no query is possible
+    [line] = [l for l in sim.simulator.statement.lines() if l["account"] == order.reference]
+
+    result = statement(live)
+    assert result.exit_code == 0, result.output
+    assert "complete, 1 lines, 0 matched, 1 new, 0 missing, 0 findings" in result.output
+    assert one(live, Order, Order.id == order.id).state == "funded"
+    [attempt] = rows(live, PaymentAttempt, PaymentAttempt.order_id == order.id)
+    [received] = rows(live, PaymentReceived)
+    assert (attempt.status, attempt.receipt) == ("succeeded", line["receipt"])
+    assert (received.receipt, received.amount, received.outcome, received.attempt_id) == (
+        line["receipt"], order.charge, "funded", attempt.id)
+    assert kinds(live) == []
+    entries = count(live, JournalEntry)
+
+    again = statement(live)   # idempotent: the same window again changes nothing
+    assert again.exit_code == 0 and "1 lines, 1 matched, 0 new, 0 missing" in again.output
+    assert count(live, PaymentReceived) == 1 and count(live, JournalEntry) == entries
+    assert count(live, StatementRun, StatementRun.status == "complete") == 2
+    assert "statement findings open: 0" in ledger_ok(live)
+
+
+def test_a_paybill_payment_whose_confirmation_never_came_funds_its_order(live, sim):
+    buyer = "0711000102"
+    order = pushed(live, sim, buyer, "cancelled")
+    settle(live, sim)
+    sim.pay_bill(buyer, order.charge, order.reference.lower(), "174379")   # nobody registered to hear of it
+    assert statement(live).exit_code == 0
+    assert one(live, Order, Order.id == order.id).state == "funded"
+    [received] = rows(live, PaymentReceived)
+    assert (received.channel, received.outcome) == ("paybill", "funded")
+    ledger_ok(live)
+
+
+def test_statement_money_for_an_order_that_can_no_longer_take_it_is_returned_and_named(live, sim):
+    buyer = "0711000103"
+    order = pushed(live, sim, buyer, "cancelled")
+    settle(live, sim)
+    live.zemi.service.cancel_order(buyer, order.reference)
+    receipt = sim_post(sim, "/_sim/statement/payment", {"phone": buyer, "amount": order.charge,
+                                                        "account": order.reference})["TransID"]
+    assert statement(live).exit_code == 0
+    [received] = rows(live, PaymentReceived)
+    assert (received.receipt, received.outcome) == (receipt, "refunding")
+    [new] = [f for f in findings(live) if f["kind"] == "statement-new"]
+    assert receipt in new["summary"] and new["outcome"] == "refunding" and new["order"] == order.reference
+    # sent back by the existing rules for a payer known only masked (a Reversal, or a B2C return)
+    assert count(live, OutboxItem, OutboxItem.kind.in_(("b2c_payout", "reversal"))) == 1
+    assert "balance refunds_payable: -%s" % f"{order.charge:,}" in ledger_ok(live)
+
+
+def test_statement_money_for_no_order_is_held_in_suspense_with_a_finding(live, sim):
+    receipt = sim_post(sim, "/_sim/statement/payment", {"phone": "0711000104", "amount": 777,
+                                                        "account": "NOSUCHREF"})["TransID"]
+    assert statement(live).exit_code == 0
+    [received] = rows(live, PaymentReceived)
+    assert (received.receipt, received.outcome, received.order_id) == (receipt, "suspense", None)
+    assert kinds(live) == ["paybill-unmatched", "statement-new"]
+    assert "suspense holds KES 777" in ledger_ok(live)
+
+
+# --- money in our books that the statement contradicts ----------------------------------------
+def funded_by_callback(live, sim, buyer):
+    order = pushed(live, sim, buyer)
+    settle(live, sim)
+    assert one(live, Order, Order.id == order.id).state == "funded"
+    [received] = rows(live, PaymentReceived, PaymentReceived.order_id == order.id)
+    return order, received
+
+
+def test_a_callback_with_no_payment_behind_it_is_a_missing_finding(live, sim):
+    order, received = funded_by_callback(live, sim, "0711000105")
+    sim_post(sim, "/_sim/statement/scenario", {"receipt": received.receipt, "scenario": "omit"})
+    result = statement(live)
+    assert result.exit_code == 0 and "0 lines, 0 matched, 0 new, 1 missing" in result.output
+    [missing] = findings(live)
+    assert missing["kind"] == "statement-missing" and received.receipt in missing["summary"]
+    assert missing["order"] == order.reference
+    assert "statement findings open: 1" in ledger_ok(live)
+
+
+def test_a_duplicated_statement_line_is_counted_once_and_named(live, sim):
+    _, received = funded_by_callback(live, sim, "0711000106")
+    sim_post(sim, "/_sim/statement/scenario", {"receipt": received.receipt, "scenario": "duplicate"})
+    result = statement(live)
+    assert result.exit_code == 0 and "2 lines, 1 matched, 0 new, 0 missing, 1 findings" in result.output
+    assert kinds(live) == ["statement-duplicate"]
+    assert count(live, PaymentReceived) == 1 and count(live, StatementLine) == 1
+    ledger_ok(live)
+
+
+def test_an_amount_drift_is_a_finding_and_never_a_correction(live, sim):
+    order, received = funded_by_callback(live, sim, "0711000107")
+    entries = count(live, JournalEntry)
+    sim_post(sim, "/_sim/statement/scenario", {"receipt": received.receipt, "scenario": "drift",
+                                               "amount": order.charge + 50})
+    assert statement(live).exit_code == 0
+    [drift] = findings(live)
+    assert drift["kind"] == "statement-amount"
+    assert (drift["statement_amount"], drift["ledger_amount"]) == (order.charge + 50, order.charge)
+    assert one(live, PaymentReceived, PaymentReceived.id == received.id).amount == order.charge
+    assert count(live, JournalEntry) == entries
+    ledger_ok(live)
+
+
+def test_a_payment_funded_on_an_stk_query_is_matched_by_order_amount_and_time_and_gets_its_real_receipt(live, sim):
+    order = pushed(live, sim, "0711000108", "no_callback")
+    settle(live, sim)   # the reconcile pass queries the push and funds it as QRY-<attempt id>
+    [attempt] = rows(live, PaymentAttempt, PaymentAttempt.order_id == order.id)
+    assert attempt.receipt == f"QRY-{attempt.id}"
+    [line] = [l for l in sim.simulator.statement.lines() if l["account"] == order.reference]
+    result = statement(live)
+    assert result.exit_code == 0 and "1 lines, 1 matched, 0 new, 0 missing, 0 findings" in result.output
+    assert one(live, PaymentAttempt, PaymentAttempt.id == attempt.id).receipt == line["receipt"]
+    assert one(live, StatementLine, StatementLine.receipt == line["receipt"]).status == "matched"
+    assert count(live, PaymentReceived) == 1 and kinds(live) == []
+
+
+# --- runs, windows and coverage -------------------------------------------------------------
+def test_the_scheduled_windows_overlap_and_every_run_is_recorded(live, sim):
+    funded_by_callback(live, sim, "0711000109")
+    statement_pass = live.zemi.reconciler.statement
+    [first] = statement_pass.run()
+    [second] = statement_pass.run()
+    assert first.status == second.status == "complete"
+    assert second.start < first.end and second.end >= first.end
+    assert (first.counts["matched"], second.counts["matched"]) == (1, 1)
+    with live.zemi.db.transaction() as session:
+        assert covered_until(session) == second.end
+    assert "last complete day" in ledger_ok(live)
+
+
+def test_a_statement_that_cannot_be_fetched_is_a_failed_run_that_covers_nothing(start_live, sim):
+    live = start_live(register=False)   # never registered for Pull Transactions: Daraja refuses
+    result = statement(live)
+    assert result.exit_code == 1 and "failed" in result.output and "statement not fetched" in result.output
+    [run] = rows(live, StatementRun)
+    assert run.status == "failed" and run.finished_at is not None
+    with live.zemi.db.transaction() as session:
+        assert covered_until(session) is None
