@@ -16,6 +16,7 @@ from flask import Flask
 from escrow.context import Core
 from escrow.db import Database
 from escrow.errors import ConfigError
+from escrow.return_limits import ReturnLimits
 from escrow.service import EscrowService
 from escrow.settings import EscrowSettings
 from escrow.vault import Vault, new_data_key
@@ -48,9 +49,12 @@ class Components:
     embedded_redis: object = None
     reconciler: object = None          # escrow.reconcile.Reconciler
     reconcile_every: int = 30          # RECONCILE_EVERY_SECONDS
+    checks: object = None              # escrow.confirmation.MoneyInChecks (held money in, reversals)
 
     def worker(self) -> Worker:
         worker = Worker(self.db, self.core, self.gateway, self.sms_sender)
+        if self.checks is not None:
+            worker.handlers.update(self.checks.worker_handlers())
         if self.reconciler is not None:
             worker.attach_reconciler(self.reconciler, self.reconcile_every)
         return worker
@@ -157,12 +161,21 @@ def build_components(env: Mapping[str, str]) -> Components:
     redis_client, embedded = connect_redis(env)
     core = Core(settings=EscrowSettings.from_mapping(env), vault=Vault(env["SECRET_KEY"], env["DATA_KEY"]),
                 paybill=env.get("PAYBILL_NUMBER") or env["MPESA_SHORTCODE"],
-                support_phone=env.get("SUPPORT_PHONE", "0700000000"))
+                support_phone=env.get("SUPPORT_PHONE", "0700000000"), returns=ReturnLimits.from_mapping(env))
     gateway = build_gateway(env, redis_client)
     reconcile_settings, reconciler = build_reconciler(env, db, core, gateway)
     return Components(settings=env, db=db, redis=redis_client, core=core, service=EscrowService(db, core),
                       gateway=gateway, sms_sender=build_sms_sender(env), embedded_redis=embedded,
-                      reconciler=reconciler, reconcile_every=reconcile_settings.every_seconds)
+                      reconciler=reconciler, reconcile_every=reconcile_settings.every_seconds,
+                      checks=build_money_in_checks(db, core, gateway))
+
+
+def build_money_in_checks(db: Database, core: Core, gateway):
+    """Held money in confirmed by Transaction Status, and reversals (escrow/confirmation.py)."""
+    from escrow.confirmation import MoneyInChecks
+    from mpesa.c2b_routes import paybill_payment_from
+
+    return MoneyInChecks(db, core, gateway, paybill_payment_from, our_shortcode=gateway.c2b_shortcode)
 
 
 def build_reconciler(env: Mapping[str, str], db: Database, core: Core, gateway):
@@ -179,12 +192,13 @@ def build_reconciler(env: Mapping[str, str], db: Database, core: Core, gateway):
 
 def callback_defences(env: Mapping[str, str]):
     """MPESA_ALLOWED_IPS + TRUST_PROXY, and MPESA_CONFIRM_WITH_QUERY (mpesa/security.py)."""
-    from mpesa.security import CallbackGuard, ConfirmPolicy, filtered_words_in
+    from mpesa.security import CallbackGuard, ConfirmPolicy, daraja_is_simulated, filtered_words_in
 
     words = filtered_words_in(env["CALLBACK_TOKEN"])
     if words:
         raise ConfigError(f"CALLBACK_TOKEN contains {', '.join(words)!s}, which Daraja refuses in callback URLs")
-    return CallbackGuard.from_mapping(env), ConfirmPolicy.from_setting(env.get("MPESA_CONFIRM_WITH_QUERY"))
+    return CallbackGuard.from_mapping(env), ConfirmPolicy.for_mode(env.get("MPESA_CONFIRM_WITH_QUERY"),
+                                                                   live=not daraja_is_simulated(env))
 
 
 def _yes(env: Mapping[str, str], name: str) -> bool:
@@ -229,7 +243,9 @@ def build_gateway(env: Mapping[str, str], redis_client):
         passkey=env["MPESA_PASSKEY"], transaction_type=env.get("MPESA_TRANSACTION_TYPE", "CustomerPayBillOnline"),
         till_number=env.get("MPESA_TILL_NUMBER") or None, b2c_shortcode=env["MPESA_B2C_SHORTCODE"],
         initiator_name=env["MPESA_INITIATOR_NAME"], security_credential=security_credential(env),
-        c2b_shortcode=env.get("MPESA_C2B_SHORTCODE") or None)
+        c2b_shortcode=env.get("MPESA_C2B_SHORTCODE") or None,
+        c2b_initiator_name=env.get("MPESA_C2B_INITIATOR_NAME") or None,  # default: the B2C initiator
+        c2b_security_credential=env.get("MPESA_C2B_SECURITY_CREDENTIAL") or None)
     client = DarajaClient(config, RedisTokenStore(redis_client))
     return DarajaPaymentGateway(client, public_base_url=env["PUBLIC_BASE_URL"], callback_token=env["CALLBACK_TOKEN"])
 
@@ -269,6 +285,10 @@ def register_blueprints(app: Flask, components: Components) -> None:
     app.register_blueprint(make_mpesa_blueprint(service, callback_token=env["CALLBACK_TOKEN"], guard=guard,
                                                 confirm=confirm))
     app.register_blueprint(make_c2b_blueprint(service, callback_token=env["CALLBACK_TOKEN"], guard=guard,
-                                              shortcode=components.gateway.c2b_shortcode))
+                                              shortcode=components.gateway.c2b_shortcode, confirm=confirm,
+                                              checks=components.checks))
+    from mpesa.confirmation_routes import make_money_in_blueprint
+    app.register_blueprint(make_money_in_blueprint(service, components.checks, callback_token=env["CALLBACK_TOKEN"],
+                                                   guard=guard))
     app.register_blueprint(make_sms_blueprint(service, callback_token=env["CALLBACK_TOKEN"]))
     app.add_url_rule("/health", "health", lambda: {"status": "ok"})

@@ -1,6 +1,7 @@
 """What every use case needs besides its session: settings and the vault."""
 from dataclasses import dataclass
 
+from escrow.return_limits import ReturnLimits
 from escrow.settings import EscrowSettings
 from escrow.vault import Vault
 
@@ -12,3 +13,4 @@ class Core:
     paybill: str = ""
     support_phone: str = ""
     ussd_code: str = "*384*1234#"
+    returns: ReturnLimits = ReturnLimits()   # caps on automatic returns (escrow/return_limits.py)

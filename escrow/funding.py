@@ -14,7 +14,7 @@ from escrow.ledger import credit, debit
 from escrow.models import Order, PaymentReceived
 from escrow.notify import queue_sms
 from escrow.orders import buyer_phone, seller_phone, transition
-from escrow.payouts import queue_transfer
+from escrow.returns import send_back
 from escrow.phone import mask
 from escrow.states import Event, State
 from escrow.money import format_kes
@@ -33,7 +33,7 @@ def apply_money_in(session: Session, core: Core, *, order_id: int, attempt_id: i
     if order.state == State.AWAITING_PAYMENT.value and transition(
             session, order, Event.PAYMENT_RECEIVED, actor="mpesa", reason=f"receipt {receipt}"):
         return _fund(session, core, order, receipt)
-    return _refund_unwanted(session, core, order, receipt, amount)
+    return _refund_unwanted(session, core, order, receipt, amount, channel)
 
 
 def _fund(session: Session, core: Core, order: Order, receipt: str) -> str:
@@ -66,17 +66,17 @@ def _hold_in_suspense(session: Session, order: Order, receipt: str, amount: int)
     return "suspense"
 
 
-def _refund_unwanted(session: Session, core: Core, order: Order, receipt: str, amount: int) -> str:
-    """A payment for an order that is no longer payable (paid twice, expired, cancelled) goes back."""
+def _refund_unwanted(session: Session, core: Core, order: Order, receipt: str, amount: int, channel: str) -> str:
+    """A payment for an order that is no longer payable (paid twice, expired, cancelled) is owed back:
+    returned by B2C or Reversal within the caps, else held with a finding (escrow/returns.py)."""
     ledger.post(session, kind="refund_due", dedupe_key=f"in:{receipt}", order_id=order.id,
                 lines=[debit(ledger.MPESA_CASH, amount), credit(ledger.REFUNDS_PAYABLE, amount)],
                 memo=f"payment {receipt} arrived in state {order.state}")
-    _set_outcome(session, receipt, "refunding")
-    queue_transfer(session, core, order, purpose="return", amount=amount, phone=buyer_phone(core, order),
-                   tag=receipt)
-    queue_sms(session, core, phone=buyer_phone(core, order), kind="payment_returned", order_id=order.id,
-              amount=f"{amount:,}", ref=order.reference, item=order.item)
-    return "refunding"
+    outcome = send_back(session, core, order, receipt=receipt, amount=amount, channel=channel)
+    _set_outcome(session, receipt, outcome)
+    return outcome
+
+
 
 
 def _set_outcome(session: Session, receipt: str, outcome: str) -> None:

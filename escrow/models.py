@@ -120,6 +120,25 @@ class Payout(Base):
     updated_at: Mapped[datetime] = _now_column()
 
 
+class Reversal(Base):
+    """Money in sent back by Daraja's Reversal on its TransID (its payer's number arrived masked).
+    One row per TransID ever: never re-sent blind; settled by its result or a status query."""
+
+    __tablename__ = "reversals"
+    __table_args__ = (Index("uq_reversals_trans_id", "trans_id", unique=True),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    order_id: Mapped[int | None] = mapped_column(ForeignKey("orders.id"), index=True)
+    trans_id: Mapped[str] = mapped_column(String(32))
+    amount: Mapped[int] = mapped_column(BigInteger)
+    status: Mapped[str] = mapped_column(String(12))  # queued, sending, sent, unknown, succeeded, failed
+    conversation_id: Mapped[str | None] = mapped_column(String(64))
+    originator_conversation_id: Mapped[str | None] = mapped_column(String(64))
+    result_code: Mapped[str | None] = mapped_column(String(16))
+    result_desc: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = _now_column()
+    updated_at: Mapped[datetime] = _now_column()
+
+
 class JournalEntry(Base):
     """A balanced set of postings. Append-only; `dedupe_key` makes each business fact post once."""
 

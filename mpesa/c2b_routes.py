@@ -3,11 +3,14 @@
 /hooks/c2b/validation/<token>: answer within Daraja's ~8 s with {"ResultCode": "0", "ResultDesc":
 "Accepted"}, or a rejection code (C2B00012 unknown or unpayable order, C2B00013 not its exact
 amount, C2B00015 not our shortcode, C2B00016 anything unreadable) with "Rejected".
-/hooks/c2b/confirmation/<token>: the money has moved; stored raw, parsed, applied once per TransID,
-and acknowledged with {"ResultCode": 0, "ResultDesc": "Success"} whatever happened.
+/hooks/c2b/confirmation/<token>: a claim that money moved; stored raw, parsed, and acknowledged with
+{"ResultCode": 0, "ResultDesc": "Success"} whatever happened. With confirmation on (`confirm`, always
+against live Daraja) it is held until a Transaction Status query on its TransID agrees
+(escrow/confirmation.py); in the simulator without it, applied at once, once per TransID.
 A wrong token is 404 with no effect; an address off MPESA_ALLOWED_IPS is acknowledged (a
 validation is rejected), kept with status 'rejected', and has no effect.
 """
+import json
 import logging
 
 from flask import Blueprint, jsonify, request
@@ -21,7 +24,17 @@ log = logging.getLogger(__name__)
 CONFIRMED = {"ResultCode": 0, "ResultDesc": "Success"}
 
 
-def make_c2b_blueprint(service, *, callback_token: str, shortcode: str, guard=None) -> Blueprint:
+def paybill_payment_from(body) -> PaybillPayment:
+    """A C2B body (parsed JSON, or its raw text) in the core's words; MalformedCallback if unusable."""
+    parsed = parse_c2b(json.loads(body) if isinstance(body, str) else body)
+    return PaybillPayment(trans_id=parsed.trans_id, amount=parsed.amount, account=parsed.bill_ref_number,
+                          shortcode=parsed.business_shortcode)
+
+
+def make_c2b_blueprint(service, *, callback_token: str, shortcode: str, guard=None, confirm=None,
+                       checks=None) -> Blueprint:
+    """`confirm` (mpesa.security.ConfirmPolicy) and `checks` (escrow.confirmation.MoneyInChecks)
+    hold a confirmation for a Transaction Status query before it has any effect."""
     blueprint = Blueprint("mpesa_c2b", __name__)
 
     def checked(source: str):
@@ -51,7 +64,9 @@ def make_c2b_blueprint(service, *, callback_token: str, shortcode: str, guard=No
         callback_id, allowed = checked("c2b_confirmation")
         found = payment(callback_id) if allowed else None
         if found is not None:
-            outcome = service.record_paybill_payment(found, callback_id, shortcode)
+            held = confirm is not None and confirm.requires(found.amount)
+            outcome = (checks.hold_paybill_payment(found, callback_id) if held
+                       else service.record_paybill_payment(found, callback_id, shortcode))
             log.info("c2b confirmation #%s %s: %s", callback_id, found.trans_id, outcome)
         return jsonify(CONFIRMED)
 

@@ -45,6 +45,9 @@ class DarajaConfig:
     read_timeout: float = 20.0
     stk_query_version: str = "v1"
     c2b_shortcode: str | None = None
+    c2b_initiator_name: str | None = None             # allowed on the paybill (status, reversal)
+    c2b_security_credential: str | None = field(default=None, repr=False)
+
 
 
 class TokenStore(Protocol):
@@ -236,6 +239,39 @@ class DarajaClient:
         cfg = self._config
         return cfg.c2b_shortcode or (cfg.till_number if self._is_till() else cfg.shortcode)
 
+    # -- checks on money in, and Reversal (issue 11 #3) ------------------------------------------
+
+    def paybill_status(self, *, trans_id: str, result_url: str, timeout_url: str,
+                       remarks: str = "Paybill check") -> StatusAccepted:
+        """Transaction Status of a payment INTO our paybill: PartyA is the paybill (IdentifierType
+        4) and the initiator one allowed on it. The answer is POSTed to result_url."""
+        refuse_bad_urls(result_url=result_url, timeout_url=timeout_url)
+        payload = {**self._paybill_initiator(), "CommandID": "TransactionStatusQuery",
+                   "TransactionID": str(trans_id), "PartyA": self._c2b_shortcode(), "IdentifierType": "4",
+                   "ResultURL": result_url, "QueueTimeOutURL": timeout_url,
+                   "Remarks": self._remarks(remarks), "Occasion": ""}
+        return _status_accepted(self._accepted(self._call("/mpesa/transactionstatus/v1/query", payload)))
+
+    def reversal(self, *, trans_id: str, amount: int, result_url: str, timeout_url: str,
+                 remarks: str = "Payment returned") -> StatusAccepted:
+        """Reverse a payment into our paybill, back to whoever paid. Money out: never re-sent here."""
+        refuse_bad_urls(result_url=result_url, timeout_url=timeout_url)
+        payload = {**self._paybill_initiator(), "CommandID": "TransactionReversal",
+                   "TransactionID": str(trans_id), "Amount": str(whole_amount(amount)),
+                   "ReceiverParty": self._c2b_shortcode(), "RecieverIdentifierType": "11",
+                   "ResultURL": result_url, "QueueTimeOutURL": timeout_url, "Remarks": self._remarks(remarks)}
+        log.info("reversal of %s: KES %d", trans_id, amount)
+        return _status_accepted(self._accepted(self._call("/mpesa/reversal/v1/request", payload)))
+
+    def _paybill_initiator(self) -> dict:
+        """MPESA_C2B_INITIATOR_NAME / MPESA_C2B_SECURITY_CREDENTIAL, else the B2C initiator's."""
+        cfg = self._config
+        name = cfg.c2b_initiator_name or cfg.initiator_name
+        credential = cfg.c2b_security_credential or cfg.security_credential
+        if not (name and credential):
+            raise ValueError("an initiator allowed on the paybill is required (MPESA_C2B_INITIATOR_NAME)")
+        return {"Initiator": name, "SecurityCredential": credential}
+
     # -- transport -----------------------------------------------------------------------------
 
     def _call(self, path: str, payload: dict) -> dict:
@@ -294,6 +330,12 @@ class DarajaClient:
 def _originator_id(body: dict) -> str | None:
     """Daraja spells it both ways, depending on the API."""
     return body.get("OriginatorConversationID") or body.get("OriginatorCoversationID")
+
+
+def _status_accepted(body: dict) -> StatusAccepted:
+    return StatusAccepted(conversation_id=str(body.get("ConversationID", "")),
+                          originator_conversation_id=str(_originator_id(body) or ""),
+                          response_code=str(body["ResponseCode"]))
 
 
 def _c2b_accepted(body: dict) -> C2bAccepted:

@@ -1,6 +1,7 @@
 """The core's PaymentGateway, implemented with the Daraja client."""
 from escrow.phone import normalize_msisdn
 from escrow.ports import GatewayError, PaymentRequested, PaymentStatus, PayoutRequested
+from escrow.reversals import ReversalRequested
 from mpesa.daraja import DarajaClient
 from mpesa.errors import DarajaError, DarajaRejected, DarajaTimeout, DarajaUnreachable
 
@@ -67,6 +68,34 @@ class DarajaPaymentGateway:
         from mpesa.statement import PullTransactions
         with translated_errors():
             return PullTransactions(self.client).fetch(shortcode=shortcode, start=start, end=end)
+
+    # --- checks on money in, and Reversal (issue 11 #3) -----------------------------------------
+    def reply_url(self, path: str, reply_to: str) -> str:
+        """A result URL naming what it answers: /hooks/<path>/<token>/<id>/<tag> (escrow.reversals)."""
+        return f"{self.url(path)}/{reply_to}"
+
+    def query_paybill_payment(self, *, trans_id: str, reply_to: str) -> None:
+        with translated_errors():
+            self.client.paybill_status(trans_id=trans_id, result_url=self.reply_url("c2b/status", reply_to),
+                                       timeout_url=self.reply_url("c2b/status-timeout", reply_to))
+
+    def reverse_payment(self, *, trans_id: str, amount: int, reply_to: str) -> ReversalRequested:
+        try:
+            with translated_errors():
+                accepted = self.client.reversal(trans_id=trans_id, amount=amount,
+                                                result_url=self.reply_url("reversal/result", reply_to),
+                                                timeout_url=self.reply_url("reversal/timeout", reply_to))
+        except ValueError as error:  # refused before anything was sent: settings or values
+            raise GatewayError(f"reversal not sent: {error}", retryable=False) from error
+        return ReversalRequested(conversation_id=accepted.conversation_id,
+                                 originator_conversation_id=accepted.originator_conversation_id)
+
+    def query_reversal(self, *, trans_id: str, reply_to: str) -> None:
+        """Transaction Status on the reversed payment's TransID: 'Reversed' settles the reversal."""
+        with translated_errors():
+            self.client.paybill_status(trans_id=trans_id, result_url=self.reply_url("reversal/status", reply_to),
+                                       timeout_url=self.reply_url("reversal/timeout", reply_to),
+                                       remarks="Reversal check")
 
 
 

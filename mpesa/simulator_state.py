@@ -18,6 +18,7 @@ from datetime import timedelta
 from escrow.phone import normalize_msisdn
 from mpesa import simulator_scenarios as daraja
 from mpesa.simulator_statement import SimStatement
+from mpesa.simulator_reversal import SimMoneyIn
 
 log = logging.getLogger(__name__)
 ACCEPTED = "Accept the service request successfully."
@@ -134,6 +135,7 @@ class Simulator:
         self.dispatcher = CallbackDispatcher()
         self._lock = threading.RLock()
         self.statement = SimStatement(self.config)  # what it did, as M-Pesa's statement shows it
+        self.money_in = SimMoneyIn()  # paybill payments taken, for status queries and reversals
         self.reset()
 
     def reset(self) -> None:
@@ -145,6 +147,7 @@ class Simulator:
             self._scenarios: dict[str, dict] = {}
             self._registrations: dict[str, dict] = {}
         self.statement.reset()
+        self.money_in.reset()
         self.dispatcher.clear()
 
     # -- control -------------------------------------------------------------------------------
@@ -312,7 +315,8 @@ class Simulator:
 
         def answer():
             payout = self._find_payout(original, receipt)
-            self.dispatcher.post(body["ResultURL"], daraja.transaction_status_result(query, payout))
+            paybill = self.money_in.status_result(body, query) if payout is None else None
+            self.dispatcher.post(body["ResultURL"], paybill or daraja.transaction_status_result(query, payout))
         self.dispatcher.schedule(self._delay(), answer)
         return {"ConversationID": query["conversation_id"],
                 "OriginatorConversationID": query["originator_conversation_id"],
@@ -366,6 +370,7 @@ class Simulator:
             self.dispatcher.schedule(self._delay(), lambda: self._deliver_c2b(registration, payment))
         else:  # nobody registered to hear of it: the money moved all the same
             self.statement.c2b_paid(payment, msisdn)
+            self.money_in.paid(payment)
         return payment["trans_id"]
 
     def _deliver_c2b(self, registration: dict, payment: dict) -> None:
@@ -378,6 +383,7 @@ class Simulator:
                 return
             payment["third_party_trans_id"] = str((answer or {}).get("ThirdPartyTransID") or "")
         self.statement.c2b_paid(payment, payment["payer"])
+        self.money_in.paid(payment)
         self.dispatcher.post(registration["confirmation_url"],
                              daraja.c2b_body(payment, confirmation=True))
 

@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy import func, select
 
 from escrow.funding import apply_money_in
-from escrow.models import OutboxItem, PaymentReceived, Payout, Reversal
+from escrow.models import Order, OutboxItem, PaymentReceived, Payout, Reversal
 from escrow.paybill import PaybillPayment
 from escrow.reports import ledger_findings
 from escrow.return_limits import ReturnLimits
@@ -28,7 +28,10 @@ def pay(database, core, order, receipt: str) -> str:
 
 
 def funded(database, core, buyer=BUYER):
-    order = EscrowService(database, core).create_order(buyer=buyer, seller=SELLER, price=1_000, item="Kitenge")
+    view = EscrowService(database, core).create_order(buyer=buyer, seller=SELLER, price=1_000, item="Kitenge")
+    with database.transaction() as session:
+        order = session.scalar(select(Order).where(Order.reference == view.reference))
+        session.expunge(order)
     assert pay(database, core, order, f"FUND{order.id:06d}") == "funded"
     return order
 

@@ -1,0 +1,175 @@
+"""Money in is confirmed with M-Pesa before it can fund an order or be returned (reliability.md X1).
+
+A callback is a claim that anyone holding the callback token can make; a query we send is not.
+With MPESA_CONFIRM_WITH_QUERY on (always, against live Daraja: mpesa/security.py):
+
+- An STK success is held ('unconfirmed') and confirmed by an STK Push Query in the reconcile pass
+  (escrow/reconcile.py, step 1).
+- A C2B confirmation is held ('unconfirmed', nothing recorded, no ledger effect) and a Transaction
+  Status query on its TransID, naming our paybill as PartyA, is sent from the outbox. Its answer
+  is itself a callback, so its URL carries a tag signed with SECRET_KEY for that one held payment
+  (escrow.reversals.reply_tag): the callback token alone cannot forge it. 'Completed' for that
+  TransID and amount applies the payment (escrow.paybill: fund, suspense, or send back within the
+  caps). 'Pending' waits. Anything else contradicts the callback: it is marked 'contradicted' with
+  a 'paybill-contradicted' finding and no ledger effect; the statement (issue 12) or an operator
+  settles it. Without an answer it is asked again with back-off (B2C_QUERY_AFTER_SECONDS x 1, 2,
+  4 ...), then a 'paybill-unconfirmed' finding, still held.
+"""
+import logging
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Callable
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from escrow import outbox, reversals
+from escrow.context import Core
+from escrow.db import Database, db_now
+from escrow.findings import record_finding
+from escrow.inbox import mark_callback, raw_body
+from escrow.models import InboundCallback, Order, OutboxItem, PaymentReceived
+from escrow.money import format_kes
+from escrow.paybill import PaybillPayment, record_paybill_payment
+
+log = logging.getLogger(__name__)
+
+C2B_STATUS = "c2b_status"          # outbox kind, and the kind named in the reply tag
+HELD, CONTRADICTED = "unconfirmed", "contradicted"
+MAX_CHECKS = 6
+FAILED_STATUSES = ("failed", "cancelled", "reversed", "declined")
+
+
+@dataclass(frozen=True)
+class PaybillVerdict:
+    """What a Transaction Status query says about a paybill payment, in the core's words."""
+    result_code: str
+    description: str
+    trans_id: str | None = None
+    status: str | None = None      # TransactionStatus: Completed, Pending, Failed, ...
+    amount: int | None = None
+
+    @property
+    def pending(self) -> bool:
+        return self.result_code == "0" and (self.status or "").strip().lower() == "pending"
+
+    def confirms(self, payment: PaybillPayment) -> bool:
+        return (self.result_code == "0" and (self.status or "").strip().lower() == "completed"
+                and self.trans_id == payment.trans_id and self.amount == payment.amount)
+
+
+class MoneyInChecks:
+    """The use cases of held money in and of reversals, one transaction each, for the adapters and
+    the worker. `read_payment` turns a stored C2B body back into a PaybillPayment (the adapter's
+    parser: the core reads no Daraja payloads)."""
+
+    def __init__(self, db: Database, core: Core, gateway, read_payment: Callable[[str], PaybillPayment],
+                 our_shortcode: str | None = None):
+        self.db, self.core, self.gateway, self.read_payment = db, core, gateway, read_payment
+        self.our_shortcode = our_shortcode
+
+    def worker_handlers(self) -> dict:
+        """Outbox kind -> handler(subject_id), for escrow.worker.Worker."""
+        return {C2B_STATUS: self.ask_about_paybill_payment,
+                reversals.REVERSAL: lambda rid: reversals.send_reversal(self.db, self.core, self.gateway, rid),
+                reversals.REVERSAL_STATUS: lambda rid: reversals.check_reversal(self.db, self.core, self.gateway,
+                                                                                 rid)}
+
+    def reply_is_ours(self, kind: str, subject_id: int, tag: str) -> bool:
+        return reversals.reply_is_ours(self.core, kind, subject_id, tag)
+
+    # --- C2B: hold, ask, apply the answer -----------------------------------------------------
+    def hold_paybill_payment(self, payment: PaybillPayment, callback_id: int) -> str:
+        """'held' (asked about from the outbox) or 'duplicate' (this TransID is already recorded)."""
+        with self.db.transaction() as session:
+            if session.scalar(select(PaymentReceived.id).where(PaymentReceived.receipt == payment.trans_id)):
+                mark_callback(session, callback_id, "duplicate", "TransID already recorded")
+                return "duplicate"
+            mark_callback(session, callback_id, HELD, "held for a Transaction Status check before any effect")
+            _schedule_check(session, self.core, callback_id, 1)
+        log.info("paybill confirmation #%s (%s): held for a Transaction Status check", callback_id,
+                 payment.trans_id)
+        return "held"
+
+    def ask_about_paybill_payment(self, callback_id: int) -> str:
+        """Worker step: the next check is scheduled first, then Transaction Status is asked."""
+        with self.db.transaction() as session:
+            held = self._held(session, callback_id)
+            if held is None:
+                return "settled"
+            payment = held
+            rounds = _rounds(session, callback_id)
+            if rounds > MAX_CHECKS:
+                record_finding(session, f"paybill-unconfirmed:{callback_id}", order_id=_order_id(session, payment),
+                               summary=f"paybill confirmation {payment.trans_id} of {format_kes(payment.amount)} "
+                                       f"for account {payment.account[:20]!r}: no Transaction Status answer after "
+                                       f"{MAX_CHECKS} checks; held, not funded (the statement settles it)",
+                               trans_id=payment.trans_id, callback_id=callback_id)
+                return "flagged"
+            _schedule_check(session, self.core, callback_id, rounds + 1)
+        self.gateway.query_paybill_payment(trans_id=payment.trans_id,
+                                           reply_to=reversals.reply_tag(self.core, C2B_STATUS, callback_id))
+        return "queried"
+
+    def record_paybill_verdict(self, held_id: int, verdict: PaybillVerdict, callback_id: int | None = None) -> str:
+        """Apply a Transaction Status answer to the held confirmation it was asked for."""
+        with self.db.transaction() as session:
+            outcome = self._apply_verdict(session, held_id, verdict)
+            if callback_id is not None:
+                mark_callback(session, callback_id, "applied" if outcome not in ("duplicate", "pending")
+                              else outcome, f"held paybill #{held_id}: {outcome}")
+        log.info("paybill status answer for #%s: %s", held_id, outcome)
+        return outcome
+
+    def _apply_verdict(self, session: Session, held_id: int, verdict: PaybillVerdict) -> str:
+        payment = self._held(session, held_id)
+        if payment is None:
+            return "duplicate"
+        if verdict.pending:
+            return "pending"
+        if verdict.confirms(payment):
+            outcome = record_paybill_payment(session, self.core, payment, self.our_shortcode)
+            mark_callback(session, held_id, "duplicate" if outcome == "duplicate" else "applied",
+                          f"confirmed by Transaction Status: {outcome}")
+            return outcome
+        said = f"{verdict.result_code} {verdict.status or ''} {verdict.description}".strip()
+        mark_callback(session, held_id, CONTRADICTED, f"Transaction Status says: {said}")
+        record_finding(session, f"paybill-contradicted:{held_id}", order_id=_order_id(session, payment),
+                       summary=f"paybill confirmation {payment.trans_id} of {format_kes(payment.amount)} for "
+                               f"account {payment.account[:20]!r} is contradicted by M-Pesa ({said[:80]}; "
+                               f"status says {verdict.trans_id} KES {verdict.amount}); held, not funded, no ledger "
+                               "effect", trans_id=payment.trans_id, callback_id=held_id)
+        return CONTRADICTED
+
+    def _held(self, session: Session, callback_id: int) -> PaybillPayment | None:
+        row = session.get(InboundCallback, callback_id)
+        if row is None or row.source != "c2b_confirmation" or row.status != HELD:
+            return None
+        return self.read_payment(raw_body(self.core.vault, row.body, row.body_sealed))
+
+    # --- reversals ----------------------------------------------------------------------------
+    def record_reversal_result(self, reversal_id: int, result: "reversals.ReversalResult",
+                               callback_id: int | None = None) -> str:
+        with self.db.transaction() as session:
+            outcome = reversals.record_reversal_result(session, self.core, reversal_id, result)
+            if callback_id is not None:
+                mark_callback(session, callback_id, "applied" if outcome in ("succeeded", "failed") else outcome,
+                              f"reversal #{reversal_id}: {outcome}")
+        return outcome
+
+
+def _schedule_check(session: Session, core: Core, callback_id: int, round_: int) -> None:
+    delay = timedelta(0) if round_ == 1 else timedelta(seconds=core.settings.b2c_query_after_seconds
+                                                        * 2 ** (round_ - 2))
+    outbox.enqueue(session, C2B_STATUS, callback_id, due_at=db_now(session) + delay,
+                   dedupe_key=f"{C2B_STATUS}:{callback_id}:{round_}")
+
+
+def _rounds(session: Session, callback_id: int) -> int:
+    return session.scalar(select(func.count()).select_from(OutboxItem).where(
+        OutboxItem.dedupe_key.like(f"{C2B_STATUS}:{callback_id}:%")))
+
+
+def _order_id(session: Session, payment: PaybillPayment) -> int | None:
+    return session.scalar(select(Order.id).where(Order.reference == (payment.account or "").strip().upper()))
+

@@ -1,0 +1,168 @@
+"""Money in sent back by Daraja's Reversal on its TransID, for payers we cannot pay by B2C.
+
+A paybill payer's number arrives masked or hashed, so money an order cannot take is returned to
+whoever paid by reversing that transaction. A reversal is money out and follows the B2C rules:
+recorded (one row per TransID, ever) and queued in the outbox with the fact that causes it; marked
+'sending' (committed) before the call; a call that may have reached M-Pesa leaves it 'unknown',
+never re-sent; its result, or a Transaction Status query on the original TransID ("Reversed"),
+settles it. A failure, or no answer after the checks, is a finding: never retried automatically.
+"""
+import hmac
+import logging
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from escrow import ledger, outbox
+from escrow.context import Core
+from escrow.db import Database, db_now, insert_new, utcnow
+from escrow.findings import record_finding
+from escrow.ledger import credit, debit
+from escrow.models import OutboxItem, Reversal
+from escrow.ports import GatewayError
+
+log = logging.getLogger(__name__)
+
+REVERSAL = "reversal"                 # outbox kinds
+REVERSAL_STATUS = "reversal_status"
+IN_FLIGHT = ("sending", "sent", "unknown")
+MAX_STATUS_CHECKS = 6
+
+
+@dataclass(frozen=True)
+class ReversalRequested:
+    conversation_id: str
+    originator_conversation_id: str
+
+
+@dataclass(frozen=True)
+class ReversalResult:
+    """A reversal's fate from its result callback or a status query; `settled` False: not known yet."""
+    settled: bool
+    succeeded: bool
+    result_code: str
+    description: str
+
+
+def reply_tag(core: Core, kind: str, subject_id: int) -> str:
+    """`<id>/<tag>` for a result URL: only we (SECRET_KEY) can name this subject's answer, so the
+    callback token alone cannot forge one."""
+    return f"{subject_id}/{core.vault.sign(f'daraja-reply:{kind}:{subject_id}')[:32]}"
+
+
+def reply_is_ours(core: Core, kind: str, subject_id: int, tag: str) -> bool:
+    return hmac.compare_digest(reply_tag(core, kind, subject_id), f"{subject_id}/{tag}")
+
+
+def queue_reversal(session: Session, order_id: int | None, *, trans_id: str, amount: int) -> int | None:
+    """Record the reversal and the outbox row that sends it; None if this TransID was reversed before."""
+    reversal_id = insert_new(session, Reversal, order_id=order_id, trans_id=trans_id, amount=amount, status="queued")
+    if reversal_id is not None:
+        outbox.enqueue(session, REVERSAL, reversal_id, due_at=db_now(session))
+    return reversal_id
+
+
+def send_reversal(db: Database, core: Core, gateway, reversal_id: int) -> str:
+    """Worker step: 'sending' committed, the call, what Daraja said; found 'sending': unknown."""
+    with db.transaction() as session:
+        reversal = session.get(Reversal, reversal_id)
+        if reversal.status == "sending":
+            _unknown(session, core, reversal, "worker stopped mid-call")
+            return "unknown"
+        if reversal.status != "queued":
+            return reversal.status
+        _set(session, reversal_id, ("queued",), status="sending")
+        trans_id, amount = reversal.trans_id, reversal.amount
+    try:
+        accepted = gateway.reverse_payment(trans_id=trans_id, amount=amount,
+                                           reply_to=reply_tag(core, REVERSAL, reversal_id))
+    except GatewayError as error:
+        return _record_send_failure(db, core, reversal_id, error)
+    with db.transaction() as session:
+        _set(session, reversal_id, ("sending",), status="sent", conversation_id=accepted.conversation_id[:64],
+             originator_conversation_id=accepted.originator_conversation_id[:64])
+        schedule_status_check(session, core, reversal_id, 1)
+    return "sent"
+
+
+def _record_send_failure(db: Database, core: Core, reversal_id: int, error: GatewayError) -> str:
+    with db.transaction() as session:
+        reversal = session.get(Reversal, reversal_id)
+        if error.ambiguous:
+            _unknown(session, core, reversal, str(error))
+            return "unknown"
+        if error.retryable:  # never reached M-Pesa: the outbox sends it again later
+            _set(session, reversal_id, ("sending",), status="queued", result_desc=str(error)[:200])
+        else:
+            _fail(session, reversal, "rejected", str(error))
+    if error.retryable:
+        raise error
+    return "failed"
+
+
+def schedule_status_check(session: Session, core: Core, reversal_id: int, round_: int) -> None:
+    delay = timedelta(seconds=core.settings.b2c_query_after_seconds * 2 ** (round_ - 1))
+    outbox.enqueue(session, REVERSAL_STATUS, reversal_id, due_at=db_now(session) + delay,
+                   dedupe_key=f"{REVERSAL_STATUS}:{reversal_id}:{round_}")
+
+
+def check_reversal(db: Database, core: Core, gateway, reversal_id: int) -> str:
+    """Worker step: a reversal still unsettled is asked about (the next check scheduled first);
+    after MAX_STATUS_CHECKS it becomes a finding."""
+    with db.transaction() as session:
+        reversal = session.get(Reversal, reversal_id)
+        if reversal.status not in ("sent", "unknown"):
+            return reversal.status
+        rounds = session.scalar(select(func.count()).select_from(OutboxItem).where(
+            OutboxItem.dedupe_key.like(f"{REVERSAL_STATUS}:{reversal_id}:%")))
+        if rounds > MAX_STATUS_CHECKS:
+            record_finding(session, f"reversal-unknown:{reversal_id}", order_id=reversal.order_id,
+                           summary=f"reversal of {reversal.trans_id} (KES {reversal.amount:,}) still unknown after "
+                                   f"{MAX_STATUS_CHECKS} status checks; never re-sent: check the statement",
+                           trans_id=reversal.trans_id)
+            return "flagged"
+        schedule_status_check(session, core, reversal_id, rounds + 1)
+        trans_id = reversal.trans_id
+    gateway.query_reversal(trans_id=trans_id, reply_to=reply_tag(core, REVERSAL, reversal_id))
+    return "queried"
+
+
+def record_reversal_result(session: Session, core: Core, reversal_id: int, result: ReversalResult) -> str:
+    """Apply a definite outcome once: 'succeeded', 'failed', 'pending' or 'duplicate'."""
+    reversal = session.get(Reversal, reversal_id)
+    if reversal is None:
+        return "orphan"
+    if not result.settled:
+        return "pending"
+    if result.succeeded:
+        if not _set(session, reversal_id, ("queued",) + IN_FLIGHT, status="succeeded", result_code=result.result_code,
+                    result_desc=result.description[:200]):
+            return "duplicate"
+        ledger.post(session, kind="reversal", dedupe_key=f"reversal:{reversal_id}", order_id=reversal.order_id,
+                    lines=[debit(ledger.REFUNDS_PAYABLE, reversal.amount), credit(ledger.MPESA_CASH, reversal.amount)],
+                    memo=f"reversed {reversal.trans_id}")
+        return "succeeded"
+    if reversal.status not in IN_FLIGHT:
+        return "duplicate"
+    _fail(session, reversal, result.result_code, result.description)
+    return "failed"
+
+
+def _fail(session: Session, reversal: Reversal, code: str, why: str) -> None:
+    if _set(session, reversal.id, ("sending",) + IN_FLIGHT, status="failed", result_code=str(code)[:16],
+            result_desc=why[:200]):
+        record_finding(session, f"reversal-failed:{reversal.id}", order_id=reversal.order_id,
+                       summary=f"reversal of {reversal.trans_id} (KES {reversal.amount:,}) failed ({code}: {why}); "
+                               "the money is still owed back: not retried", trans_id=reversal.trans_id)
+
+
+def _unknown(session: Session, core: Core, reversal: Reversal, why: str) -> None:
+    if _set(session, reversal.id, ("sending",), status="unknown", result_desc=why[:200]):
+        schedule_status_check(session, core, reversal.id, 1)
+
+
+def _set(session: Session, reversal_id: int, expected: tuple[str, ...], **values) -> bool:
+    return bool(session.execute(update(Reversal).where(Reversal.id == reversal_id, Reversal.status.in_(expected))
+                                .values(updated_at=utcnow(), **values)).rowcount)
