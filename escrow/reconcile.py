@@ -50,6 +50,7 @@ from escrow.funding import apply_money_in
 from escrow.findings import FINDING, record_finding
 from escrow.inbox import mark_callback, raw_body
 from escrow.models import InboundCallback, OutboxItem, PaymentAttempt, Payout
+from escrow.numerals import is_ascii_digits
 from escrow.payments import QUERY_RECEIPT_PREFIX, PaymentResult, record_payment_result
 from escrow.payouts import record_transfer_timeout
 from escrow.ports import GatewayError, PaymentGateway, PaymentStatus
@@ -372,7 +373,7 @@ def apply_payment_query(session: Session, core: Core, attempt_id: int, status: P
 def split_attempt(originator_id: str) -> tuple[str, int]:
     """'Z1234567P9f..' -> (root, 1); 'Z1234567P9f..-2' -> (root, 2)."""
     root, sep, number = originator_id.rpartition("-")
-    if sep and number.isdigit():
+    if sep and is_ascii_digits(number, 3):
         return root, int(number)
     return originator_id, 1
 
