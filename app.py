@@ -181,12 +181,14 @@ def build_money_in_checks(db: Database, core: Core, gateway):
 def build_reconciler(env: Mapping[str, str], db: Database, core: Core, gateway):
     """Reconciliation settings (RECONCILE_EVERY_SECONDS, STK_QUERY_AFTER_SECONDS, B2C_*) and the reconciler."""
     from escrow.reconcile import Reconciler, ReconcileSettings
+    from escrow.float_check import BalanceChecker, FloatSettings
     from escrow.statement_pass import StatementReconciler, StatementSettings
     from mpesa.routes import CALLBACK_PARSERS
 
     settings = ReconcileSettings.from_mapping(env)
     reconciler = Reconciler(db, core, gateway, settings, CALLBACK_PARSERS)
     reconciler.statement = StatementReconciler(db, core, gateway, StatementSettings.from_mapping(env))  # STATEMENT_*
+    reconciler.balance = BalanceChecker(db, gateway, FloatSettings.from_mapping(env))  # BALANCE_*, B2C_FLOAT_MIN
     return settings, reconciler
 
 
@@ -291,4 +293,9 @@ def register_blueprints(app: Flask, components: Components) -> None:
     app.register_blueprint(make_money_in_blueprint(service, components.checks, callback_token=env["CALLBACK_TOKEN"],
                                                    guard=guard))
     app.register_blueprint(make_sms_blueprint(service, callback_token=env["CALLBACK_TOKEN"]))
+    from escrow.float_check import FloatSettings
+    from mpesa.balance_routes import make_balance_blueprint
+    app.register_blueprint(make_balance_blueprint(service, components.db, components.core, guard=guard,
+                                                  callback_token=env["CALLBACK_TOKEN"], settings=FloatSettings.from_mapping(env),
+                                                  b2c_shortcode=env.get("MPESA_B2C_SHORTCODE") or None))
     app.add_url_rule("/health", "health", lambda: {"status": "ok"})

@@ -184,11 +184,14 @@ ledger_group = AppGroup("ledger", help="The double-entry ledger.")
 @ledger_group.command("check")
 def ledger_check():
     """Verify the ledger; exits 1 on any violation."""
+    from escrow.float_check import FloatSettings, balance_notes
     from escrow.statement import completeness_notes
 
-    with components().db.transaction() as session:
+    zemi = components()
+    with zemi.db.transaction() as session:
         violations, notes = ledger_findings(session)
         notes += completeness_notes(session)
+        notes += balance_notes(session, zemi.settings.get("MPESA_B2C_SHORTCODE"), FloatSettings.from_mapping(zemi.settings))
     for line in notes:
         click.echo(line)
     for line in violations:
@@ -317,6 +320,31 @@ def reconcile_resolve(finding_id, note):
             return resolve_finding(session, finding_id, note)
     finding = _run(resolve)
     click.echo(f"finding #{finding_id} resolved ({finding.get('kind')}, order {finding.get('order') or '-'})")
+
+
+@mpesa_group.command("balance")
+@click.option("--no-query", is_flag=True, help="Only show the answers stored so far; ask M-Pesa nothing.")
+def mpesa_balance(no_query):
+    """Ask M-Pesa for every shortcode's balance (the answers arrive at our result URL and are stored),
+    then show the latest stored answer of each and the float comparison."""
+    from sqlalchemy import func, select
+
+    from escrow.float_check import FloatSettings, balance_notes
+    from escrow.models import AccountBalance
+
+    zemi = components()
+    if not no_query:
+        asked = zemi.reconciler.balance.query_all()
+        click.echo(f"asked for the balance of {', '.join(asked) or 'no shortcode'}; answers arrive asynchronously")
+    with zemi.db.transaction() as session:
+        latest = session.scalars(select(AccountBalance).where(AccountBalance.id.in_(
+            select(func.max(AccountBalance.id)).group_by(AccountBalance.shortcode, AccountBalance.account)))
+            .order_by(AccountBalance.shortcode, AccountBalance.account)).all()
+        for row in latest:
+            click.echo(f"  {row.shortcode} {row.account}: {row.currency} {row.available_cents / 100:,.2f} "
+                       f"(stored {row.created_at:%Y-%m-%d %H:%M} UTC)")
+        for line in balance_notes(session, zemi.settings.get("MPESA_B2C_SHORTCODE"), FloatSettings.from_mapping(zemi.settings)):
+            click.echo(line)
 
 
 @mpesa_group.command("register-pull")

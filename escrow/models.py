@@ -279,3 +279,17 @@ class StatementLine(Base):
     status: Mapped[str] = mapped_column(String(12))        # matched, posted, finding, other
     first_run_id: Mapped[int | None] = mapped_column(ForeignKey("statement_runs.id"))
     created_at: Mapped[datetime] = _now_column()
+
+
+class AccountBalance(Base):
+    """One account of one Account Balance answer from M-Pesa (escrow.float_check): every answer kept."""
+
+    __tablename__ = "account_balances"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    shortcode: Mapped[str] = mapped_column(String(16), index=True)
+    account: Mapped[str] = mapped_column(String(40))           # "Utility Account", "Working Account", ...
+    currency: Mapped[str] = mapped_column(String(3))
+    available_cents: Mapped[int] = mapped_column(BigInteger)
+    reported_at: Mapped[datetime | None] = mapped_column(DateTime)  # M-Pesa's BOCompletedTime, as UTC
+    conversation_id: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = _now_column()

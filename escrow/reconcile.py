@@ -50,7 +50,6 @@ from escrow.funding import apply_money_in
 from escrow.findings import FINDING, record_finding
 from escrow.inbox import mark_callback, raw_body
 from escrow.models import InboundCallback, OutboxItem, PaymentAttempt, Payout
-from escrow.numerals import is_ascii_digits
 from escrow.payments import QUERY_RECEIPT_PREFIX, PaymentResult, record_payment_result
 from escrow.payouts import record_transfer_timeout
 from escrow.ports import GatewayError, PaymentGateway, PaymentStatus
@@ -127,10 +126,11 @@ class Reconciler:
                  parsers: Parsers):
         self.db, self.core, self.gateway, self.settings, self.parsers = db, core, gateway, settings, parsers
         self.statement = None  # escrow.statement_pass.StatementReconciler, attached by app.py
+        self.balance = None    # escrow.float_check.BalanceChecker, attached by app.py
 
     def run(self) -> ReconcileReport:
         report = ReconcileReport()
-        statement = (self.statement.run_if_due,) if self.statement is not None else ()
+        statement = tuple(extra.run_if_due for extra in (self.statement, self.balance) if extra is not None)
         for step in (self.confirm_held_callbacks, self.retry_orphans, self.query_stale_payments,
                      self.check_unsettled_payouts, self.retry_failed_payouts) + statement:
             try:
@@ -373,7 +373,7 @@ def apply_payment_query(session: Session, core: Core, attempt_id: int, status: P
 def split_attempt(originator_id: str) -> tuple[str, int]:
     """'Z1234567P9f..' -> (root, 1); 'Z1234567P9f..-2' -> (root, 2)."""
     root, sep, number = originator_id.rpartition("-")
-    if sep and is_ascii_digits(number, 3):
+    if sep and number.isdigit():
         return root, int(number)
     return originator_id, 1
 

@@ -18,7 +18,7 @@ from escrow.phone import mask, normalize_msisdn
 from mpesa.errors import (DarajaAuthError, DarajaError, DarajaRejected, DarajaTimeout,
                           DarajaUnreachable)
 from mpesa.fields import (eat_timestamp, refuse_bad_urls, sanitize_account_reference, sanitize_description,
-                          stk_password, whole_amount, customer_msisdn)
+                          stk_password, whole_amount)
 from mpesa.results import (B2cAccepted, C2bAccepted, StatusAccepted, StkPushAccepted,
                            StkQueryResult)
 
@@ -119,7 +119,7 @@ class DarajaClient:
                  callback_url: str) -> StkPushAccepted:
         """Ask the customer's phone for their PIN. Acceptance is not payment: await the callback."""
         refuse_bad_urls(callback_url=callback_url)
-        msisdn = customer_msisdn(phone)
+        msisdn = normalize_msisdn(phone)
         cfg = self._config
         payload = {**self._stk_credentials(), "TransactionType": cfg.transaction_type,
                    "Amount": whole_amount(amount), "PartyA": msisdn,
@@ -164,7 +164,7 @@ class DarajaClient:
                     command_id: str = "BusinessPayment") -> B2cAccepted:
         """Send money to a customer. Never re-sent here: resolve doubt with transaction_status."""
         refuse_bad_urls(result_url=result_url, timeout_url=timeout_url)
-        msisdn = customer_msisdn(phone)
+        msisdn = normalize_msisdn(phone)
         payload = {**self._initiator(), "OriginatorConversationID": originator_conversation_id,
                    "CommandID": command_id, "Amount": whole_amount(amount),
                    "PartyA": self._config.b2c_shortcode, "PartyB": msisdn,

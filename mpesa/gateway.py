@@ -69,6 +69,17 @@ class DarajaPaymentGateway:
         with translated_errors():
             return PullTransactions(self.client).fetch(shortcode=shortcode, start=start, end=end)
 
+    def balance_shortcodes(self) -> dict[str, str]:
+        """{shortcode: 'b2c' or 'paybill'}: the float we pay from, and where money arrives."""
+        codes = {code: "paybill" for code in self.statement_shortcodes()}
+        return {**codes, self.client._config.b2c_shortcode: "b2c"} if self.client._config.b2c_shortcode else codes
+
+    def query_balance(self, shortcode: str) -> None:
+        from mpesa.balance import query_balance
+        with translated_errors():
+            query_balance(self.client, shortcode=shortcode, result_url=f"{self.url('balance/result')}/s{shortcode}",
+                          timeout_url=f"{self.url('balance/timeout')}/s{shortcode}")
+
     # --- checks on money in, and Reversal (issue 11 #3) -----------------------------------------
     def reply_url(self, path: str, reply_to: str) -> str:
         """A result URL naming what it answers: /hooks/<path>/<token>/<id>/<tag> (escrow.reversals)."""

@@ -18,6 +18,7 @@ from werkzeug.serving import make_server
 from escrow.errors import EscrowError
 from mpesa.simulator_scenarios import SCENARIOS, envelope
 from mpesa.simulator_state import Simulator
+from mpesa.simulator_balance import register_balance_routes
 from mpesa.simulator_statement import register_statement_routes
 from mpesa.simulator_reversal import register_reversal_routes
 
@@ -35,6 +36,7 @@ def create_simulator(config: dict | None = None) -> Flask:
     _register_daraja_routes(app, sim)
     _register_control_routes(app, sim)
     register_statement_routes(app, sim, _api)
+    register_balance_routes(app, sim, _api)
     register_reversal_routes(app, sim, _api)
     return app
 

@@ -17,7 +17,7 @@ from datetime import timedelta
 
 from escrow.phone import normalize_msisdn
 from mpesa import simulator_scenarios as daraja
-from mpesa.simulator_statement import SimStatement
+from mpesa.simulator_statement import INSUFFICIENT_FLOAT, SimStatement
 from mpesa.simulator_reversal import SimMoneyIn
 
 log = logging.getLogger(__name__)
@@ -282,6 +282,8 @@ class Simulator:
         scenario = (self.take_scenario(phone, "b2c")
                     if daraja.initiator_is_valid(body, self.config) else "b2c_failure")
         code, desc = daraja.B2C_FAILURES.get(scenario, (0, daraja.SUCCESS_DESC))
+        if code == 0 and not self.statement.can_pay(str(body["PartyA"]), daraja.whole_amount(body["Amount"])):
+            code, desc = INSUFFICIENT_FLOAT
         delay = self._delay(late=scenario == "b2c_queue_timeout_then_success")
         payout = {"originator_conversation_id": originator, "scenario": scenario,
                   "conversation_id": self.ids.conversation_id(), "phone": phone,

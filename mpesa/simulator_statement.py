@@ -21,6 +21,8 @@ from flask import Flask, jsonify, request
 from mpesa import simulator_scenarios as daraja
 
 STATEMENT_SCENARIOS = ("omit", "duplicate", "drift")
+PULLED_KINDS = ("CustomerPayBillOnline", "CustomerBuyGoodsOnline")   # Pull covers C2B payments only
+INSUFFICIENT_FLOAT = (1, "The balance is insufficient for the transaction.")
 PULL_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M")
 B2C_CHARGE = 22   # what the simulator charges per payout (KES); real tariffs vary by amount [?]
 
@@ -71,6 +73,22 @@ class SimStatement:
                       msisdn=payout["phone"])
         self.add(kind="BusinessPayment", amount=-payout["amount"], **common)
         self.add(kind="BusinessPaymentCharge", amount=-B2C_CHARGE, **common)
+
+    # -- balances: an opening balance (config "opening_balance") plus every line -----------------
+
+    def balance(self, shortcode: str) -> int:
+        with self._lock:
+            moved = sum(line["amount"] for line in self._lines if line["shortcode"] == str(shortcode))
+        return int(self.config.get("opening_balance", 10_000_000)) + moved
+
+    def can_pay(self, shortcode: str, amount: int | None) -> bool:
+        """Whether the shortcode's float covers a payout and its charge (else B2C fails: code 1)."""
+        return amount is not None and self.balance(shortcode) >= amount + B2C_CHARGE
+
+    def set_balance(self, shortcode: str, amount: int, receipt: str) -> None:
+        """An empty float, or a top-up: one line bringing the balance to `amount`."""
+        self.add(shortcode=shortcode, receipt=receipt, at=daraja.eat_now(), kind="FloatAdjustment",
+                 amount=int(amount) - self.balance(shortcode))
 
     def set_scenario(self, receipt: str, scenario: str, amount: int | None = None) -> None:
         if scenario not in STATEMENT_SCENARIOS:
@@ -126,7 +144,8 @@ class SimStatement:
         if start is None or end is None or not offset.isdigit():
             return daraja.envelope("400.002.02", "Bad Request - Invalid StartDate, EndDate or OffSetValue")
         size = int(self.config.get("pull_page_size") or 50)
-        window = [line for line in self.lines(shortcode) if line["amount"] > 0 and start <= line["at"] <= end]
+        window = [line for line in self.lines(shortcode)
+                  if line["kind"] in PULLED_KINDS and start <= line["at"] <= end]
         page = window[int(offset):int(offset) + size]
         ref = str(uuid.uuid4())
         if not page:

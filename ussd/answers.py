@@ -6,7 +6,6 @@ only the core's stand-in token goes into the session.
 """
 from escrow.errors import InvalidPhoneNumber
 from escrow.money import format_kes, parse_whole_amount
-from escrow.numerals import is_ascii_digits
 from escrow.phone import normalize_msisdn
 
 from ussd.errors import InvalidInput
@@ -43,7 +42,7 @@ def accept_item(raw: str, data: Data, ctx: Context) -> Data:
 def accept_code(raw: str, data: Data, ctx: Context) -> Data:
     """Six digits, matched by the core to one of the caller's orders; keeps only the token."""
     code = raw.strip()
-    if len(code) != CODE_DIGITS or not is_ascii_digits(code, CODE_DIGITS):
+    if len(code) != CODE_DIGITS or not code.isdigit():
         raise InvalidInput("ussd.err.code_format")
     match = ctx.service.check_delivery_code(caller=ctx.caller, code=code)
     order = match.order

@@ -1,8 +1,8 @@
-"""statement runs and lines
+"""statement runs and lines, account balances
 
 Statement reconciliation (issue 12): each pass over a window of a shortcode's M-Pesa statement is
 recorded in `statement_runs`, and each statement line once in `statement_lines`, with the money-in
-fact it matched.
+fact it matched. Every Account Balance answer is kept in `account_balances`.
 
 Revision ID: 0007
 Revises: 0003
@@ -59,8 +59,21 @@ def upgrade():
     op.create_index('ix_statement_lines_receipt', 'statement_lines', ['receipt'])
     op.create_index('ix_statement_lines_at', 'statement_lines', ['at'])
     op.create_index('ix_statement_lines_payment_id', 'statement_lines', ['payment_id'])
+    op.create_table(
+        'account_balances',
+        sa.Column('id', sa.Integer(), primary_key=True),
+        sa.Column('shortcode', sa.String(16), nullable=False),
+        sa.Column('account', sa.String(40), nullable=False),
+        sa.Column('currency', sa.String(3), nullable=False),
+        sa.Column('available_cents', sa.BigInteger(), nullable=False),
+        sa.Column('reported_at', sa.DateTime(), nullable=True),
+        sa.Column('conversation_id', sa.String(64), nullable=True),
+        sa.Column('created_at', sa.DateTime(), nullable=False, server_default=utcnow()),
+    )
+    op.create_index('ix_account_balances_shortcode', 'account_balances', ['shortcode'])
 
 
 def downgrade():
+    op.drop_table('account_balances')
     op.drop_table('statement_lines')
     op.drop_table('statement_runs')
