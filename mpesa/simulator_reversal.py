@@ -9,6 +9,10 @@
   (`RecieverIdentifierType` "11", misspelled as on the wire), answered synchronously, and its
   Result posted to ResultURL: success, R000001 already reversed, R000002 unknown TransactionID, or
   2001 for a wrong amount or receiving party.
+
+Test controls (on the Simulator object, `sim.money_in`): `drop_results(n)` carries out the next n
+reversals but never posts their Result (a lost callback); `reverse_elsewhere(trans_id)` reverses a
+payment as customer care would, so our own request then fails with R000001.
 """
 import threading
 from datetime import datetime
@@ -34,6 +38,7 @@ class SimMoneyIn:
         with self._lock:
             self._paid: dict[str, dict] = {}
             self._reversed: set[str] = set()
+            self._results_to_drop = 0
 
     def paid(self, payment: dict) -> None:
         with self._lock:
@@ -42,6 +47,14 @@ class SimMoneyIn:
     def reversed(self, trans_id: str) -> bool:
         with self._lock:
             return trans_id in self._reversed
+
+    def drop_results(self, count: int) -> None:
+        with self._lock:
+            self._results_to_drop = int(count)
+
+    def reverse_elsewhere(self, trans_id: str) -> None:
+        with self._lock:
+            self._reversed.add(trans_id)
 
     # -- Transaction Status ---------------------------------------------------------------------
 
@@ -73,7 +86,8 @@ class SimMoneyIn:
     # -- Reversal ---------------------------------------------------------------------------------
 
     def reverse(self, body: dict, ids: daraja.Identifiers) -> tuple[tuple[dict, int], dict | None]:
-        """(synchronous answer, Result to post to ResultURL or None when the request was refused)."""
+        """(synchronous answer, Result to post to ResultURL or None: the request was refused, or its
+    Result is to be lost)."""
         problem = check_reversal(body)
         if problem:
             return problem, None
@@ -90,6 +104,8 @@ class SimMoneyIn:
             else:
                 code, desc = 0, daraja.SUCCESS_DESC
                 self._reversed.add(trans_id)
+            silent = self._results_to_drop > 0
+            self._results_to_drop -= int(silent)
         result = _envelope(query, code, desc, ids.receipt() if code == 0 else "")
         if code == 0:
             result["ResultParameters"] = {"ResultParameter": [
@@ -101,7 +117,7 @@ class SimMoneyIn:
                 {"Key": "DebitPartyPublicName", "Value": f"{payment['shortcode']} - Zemi Escrow"}]}
         answer = {"OriginatorConversationID": query["originator_conversation_id"],
                   "ConversationID": query["conversation_id"], "ResponseCode": "0", "ResponseDescription": ACCEPTED}
-        return (answer, 200), {"Result": result}
+        return (answer, 200), None if silent else {"Result": result}
 
 
 def _envelope(query: dict, code, desc: str, transaction_id: str) -> dict:
