@@ -16,7 +16,7 @@ from escrow.notify import queue_sms
 from escrow.orders import buyer_phone, seller_phone, transition
 from escrow.returns import send_back
 from escrow.phone import mask
-from escrow.states import Event, State
+from escrow.states import PAYABLE, Event, State
 from escrow.money import format_kes
 
 
@@ -30,10 +30,21 @@ def apply_money_in(session: Session, core: Core, *, order_id: int, attempt_id: i
         return "duplicate"
     if amount != order.charge:
         return _hold_in_suspense(session, order, receipt, amount)
-    if order.state == State.AWAITING_PAYMENT.value and transition(
-            session, order, Event.PAYMENT_RECEIVED, actor="mpesa", reason=f"receipt {receipt}"):
+    if _funded_if_payable(session, order, receipt):
         return _fund(session, core, order, receipt)
     return _refund_unwanted(session, core, order, receipt, amount, channel)
+
+
+def _funded_if_payable(session: Session, order: Order, receipt: str) -> bool:
+    """Fund an order still payable; once more if the pay-by timer just moved it (to checking_payment,
+    where it is still payable: a payment racing that move must fund it, not be returned)."""
+    for _ in range(2):
+        if State(order.state) not in PAYABLE:
+            return False
+        if transition(session, order, Event.PAYMENT_RECEIVED, actor="mpesa", reason=f"receipt {receipt}"):
+            return True
+        session.refresh(order)
+    return False
 
 
 def _fund(session: Session, core: Core, order: Order, receipt: str) -> str:

@@ -17,15 +17,23 @@ from escrow.states import State
 log = logging.getLogger(__name__)
 
 
+# An attempt in these states may have reached M-Pesa: it is settled by its callback, an STK query
+# or the statement, never forgotten, and its order waits in checking_payment past its pay-by time.
+IN_DOUBT = ("sending", "sent", "unknown")
+MAX_CHECKOUT_ID = 64   # payment_attempts.checkout_request_id
+
+
 @dataclass(frozen=True)
 class PaymentResult:
-    """An STK result, from a callback or a query, in the core's words."""
+    """An STK result, from a callback or a query, in the core's words. `attempt_id` is our own
+    attempt id when the callback came to that attempt's own URL (/hooks/stk/<token>/a<id>)."""
     checkout_id: str
     succeeded: bool
     result_code: str
     description: str
     amount: int | None = None
     receipt: str | None = None
+    attempt_id: int | None = None
 
 
 def send_stk_push(db: Database, core: Core, gateway: PaymentGateway, attempt_id: int) -> str:
@@ -48,7 +56,7 @@ def send_stk_push(db: Database, core: Core, gateway: PaymentGateway, attempt_id:
         phone, reference, amount = buyer_phone(core, order), order.reference, attempt.amount
     try:
         accepted = gateway.request_payment(phone=phone, amount=amount, reference=reference,
-                                           description=f"Order {reference}")
+                                           description=f"Order {reference}", attempt_id=attempt_id)
     except GatewayError as error:
         return _record_push_failure(db, attempt_id, error)
     with db.transaction() as session:
@@ -73,8 +81,16 @@ def _set_attempt(session: Session, attempt_id: int, expected: str, **values) -> 
 
 
 def record_payment_result(session: Session, core: Core, result: PaymentResult) -> str:
-    """Apply an STK result once. Returns 'funded', 'failed', 'duplicate', 'orphan', 'suspense' or 'refunding'."""
-    attempt = session.scalar(select(PaymentAttempt).where(PaymentAttempt.checkout_request_id == result.checkout_id))
+    """Apply an STK result once. Returns 'funded', 'failed', 'duplicate', 'orphan', 'conflict',
+    'suspense' or 'refunding'. Found by its checkout id, else by the attempt id of its URL."""
+    attempt = _attempt_by_checkout(session, result.checkout_id)
+    if attempt is not None and result.attempt_id not in (None, attempt.id):
+        _record_conflict(session, result, attempt, f"{result.checkout_id} belongs to attempt {attempt.id}")
+        return "conflict"
+    if attempt is None and result.attempt_id is not None:
+        attempt, problem = link_checkout_id(session, result)
+        if problem:
+            return "conflict"
     if attempt is None:
         return "orphan"
     if not result.succeeded:
@@ -91,6 +107,56 @@ def record_payment_result(session: Session, core: Core, result: PaymentResult) -
     if outcome != "duplicate":  # a receipt already recorded elsewhere is money we already hold
         session.execute(update(PaymentAttempt).where(PaymentAttempt.id == attempt.id).values(receipt=result.receipt))
     return outcome
+
+
+def _attempt_by_checkout(session: Session, checkout_id: str) -> PaymentAttempt | None:
+    return session.scalar(select(PaymentAttempt).where(PaymentAttempt.checkout_request_id == checkout_id))
+
+
+def link_checkout_id(session: Session, result: PaymentResult) -> tuple[PaymentAttempt | None, str | None]:
+    """A callback to attempt N's own URL carries the CheckoutRequestID we may never have recorded
+    (the worker died, or the database was down, after Daraja accepted): record it on attempt N, so
+    the callback applies and an STK query can settle it. Trusted no more than a callback found by
+    its checkout id: only an attempt that may have reached Daraja and has no checkout id yet takes
+    it; any other disagreement is a finding. Returns (attempt or None, problem or None)."""
+    attempt = session.get(PaymentAttempt, result.attempt_id) if 0 < result.attempt_id < 2 ** 31 else None
+    if attempt is None:
+        return None, None
+    if attempt.checkout_request_id == result.checkout_id:
+        return attempt, None
+    problem = _link_problem(session, result, attempt)
+    if problem:
+        _record_conflict(session, result, attempt, problem)
+        return None, problem
+    session.execute(update(PaymentAttempt).where(PaymentAttempt.id == attempt.id,
+                                                 PaymentAttempt.checkout_request_id.is_(None))
+                    .values(checkout_request_id=result.checkout_id, updated_at=utcnow()))
+    session.refresh(attempt)
+    if attempt.checkout_request_id != result.checkout_id:  # another callback linked it first
+        return _attempt_by_checkout(session, result.checkout_id), None
+    log.warning("attempt %s: checkout id %s recorded from its callback", attempt.id, result.checkout_id)
+    return attempt, None
+
+
+def _link_problem(session: Session, result: PaymentResult, attempt: PaymentAttempt) -> str | None:
+    if not 0 < len(result.checkout_id or "") <= MAX_CHECKOUT_ID:
+        return "unusable checkout id"
+    owner = _attempt_by_checkout(session, result.checkout_id)
+    if owner is not None:
+        return f"{result.checkout_id} belongs to attempt {owner.id}"
+    if attempt.checkout_request_id:
+        return f"attempt {attempt.id} already has {attempt.checkout_request_id}"
+    if attempt.status not in ("sending", "unknown"):  # 'sent' has its id; anything else never left
+        return f"attempt {attempt.id} is {attempt.status}: it never reached M-Pesa"
+    return None
+
+
+def _record_conflict(session: Session, result: PaymentResult, attempt: PaymentAttempt, problem: str) -> None:
+    record_finding(session, f"stk-callback-conflict:{attempt.id}", order_id=attempt.order_id,
+                   summary=f"an STK callback for attempt {result.attempt_id} ("
+                           f"{'success' if result.succeeded else 'failure'}, receipt {result.receipt}) "
+                           f"was not applied: {problem}",
+                   checkout_id=str(result.checkout_id)[:80], attempt_id=result.attempt_id)
 
 
 def _record_failed_attempt(session: Session, attempt: PaymentAttempt, result: PaymentResult,

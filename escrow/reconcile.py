@@ -10,8 +10,8 @@ worker) does, in this order:
 2. Orphans. Stored callbacks whose id we did not know (the callback raced our own write,
    reliability.md I4) are parsed again and re-applied through the same use cases; after
    ORPHAN_RETRY_HOURS they become 'unmatched' and a finding is recorded.
-3. STK attempts still 'sent' (or 'unknown' with a checkout id) after STK_QUERY_AFTER_SECONDS are
-   queried. "Being processed" stays pending. A failure goes through `record_payment_result`,
+3. STK attempts still 'sent' (or 'sending'/'unknown' with a checkout id, perhaps recorded late from
+   a callback to the attempt's own URL) after STK_QUERY_AFTER_SECONDS are queried. "Being processed" stays pending. A failure goes through `record_payment_result`,
    the callbacks' use case. A success funds the order with a receipt we mint, `QRY-<attempt id>`:
    an STK query is an authenticated call we make to Safaricom (a callback can be forged, a query
    cannot), and the amount is the one our push asked for (the customer cannot change it), so
@@ -50,7 +50,7 @@ from escrow.funding import apply_money_in
 from escrow.findings import FINDING, record_finding
 from escrow.inbox import mark_callback, raw_body
 from escrow.models import InboundCallback, OutboxItem, PaymentAttempt, Payout
-from escrow.payments import QUERY_RECEIPT_PREFIX, PaymentResult, record_payment_result
+from escrow.payments import IN_DOUBT, QUERY_RECEIPT_PREFIX, PaymentResult, record_payment_result
 from escrow.payouts import record_transfer_timeout
 from escrow.ports import GatewayError, PaymentGateway, PaymentStatus
 from escrow.settlement import record_payout_result
@@ -220,7 +220,7 @@ class Reconciler:
         with self.db.transaction() as session:
             now = _now(session)
             due = session.execute(select(PaymentAttempt.id, PaymentAttempt.checkout_request_id).where(
-                PaymentAttempt.status.in_(("sent", "unknown")), PaymentAttempt.checkout_request_id.is_not(None),
+                PaymentAttempt.status.in_(IN_DOUBT), PaymentAttempt.checkout_request_id.is_not(None),
                 PaymentAttempt.updated_at <= now - timedelta(seconds=self.settings.stk_query_after_seconds),
                 PaymentAttempt.created_at >= now - STK_QUERY_MAX_AGE)
                 .order_by(PaymentAttempt.updated_at, PaymentAttempt.id).limit(BATCH)).all()
@@ -230,7 +230,7 @@ class Reconciler:
                 # ask again after another STK_QUERY_AFTER_SECONDS; touching it also rotates the batch
                 with self.db.transaction() as session:
                     session.execute(update(PaymentAttempt).where(PaymentAttempt.id == attempt_id,
-                                                                 PaymentAttempt.status.in_(("sent", "unknown")))
+                                                                 PaymentAttempt.status.in_(IN_DOUBT))
                                     .values(updated_at=utcnow()))
                 if status is not None:
                     report.add("payments still pending")
@@ -353,7 +353,7 @@ def apply_payment_query(session: Session, core: Core, attempt_id: int, status: P
             return "review"
         receipt = f"{QUERY_RECEIPT_PREFIX}{attempt.id}"
         won = session.execute(update(PaymentAttempt).where(PaymentAttempt.id == attempt.id,
-                                                           PaymentAttempt.status.in_(("sent", "unknown")))
+                                                           PaymentAttempt.status.in_(IN_DOUBT))
                               .values(status="succeeded", result_code="0", receipt=receipt, updated_at=utcnow(),
                                       result_desc="paid: confirmed by STK query, no callback received")).rowcount
         if not won:

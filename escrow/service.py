@@ -16,7 +16,7 @@ from escrow.views import CodeMatch, HelpInfo, OrderView, Quote
 
 
 # Outcomes that changed nothing; the stored callback keeps them as its status so they can be found.
-NOT_APPLIED = ("orphan", "duplicate", "unknown", "ignored", "inconclusive")
+NOT_APPLIED = ("orphan", "duplicate", "unknown", "ignored", "inconclusive", "conflict")
 
 
 class EscrowService:
@@ -107,6 +107,12 @@ class EscrowService:
     # --- M-Pesa results -----------------------------------------------------------------
     def record_payment_result(self, result: payments.PaymentResult, callback_id: int | None = None) -> str:
         return self._apply(callback_id, lambda session: payments.record_payment_result(session, self.core, result))
+
+    def link_payment_attempt(self, result: payments.PaymentResult) -> None:
+        """Record the checkout id a callback to an attempt's own URL carries (escrow.payments)."""
+        if result.attempt_id is not None:
+            with self.db.transaction() as session:
+                payments.link_checkout_id(session, result)
 
     def record_payout_result(self, result: PayoutResult, callback_id: int | None = None) -> str:
         return self._apply(callback_id, lambda session: settlement.record_payout_result(session, self.core, result))

@@ -7,6 +7,7 @@ from escrow.errors import InvalidTransition
 class State(str, Enum):
     REQUESTED = "requested"                # a seller asked; the buyer has not accepted yet
     AWAITING_PAYMENT = "awaiting_payment"
+    CHECKING_PAYMENT = "checking_payment"  # past pay-by, but a push may have reached M-Pesa: still payable
     FUNDED = "funded"
     DISPATCHED = "dispatched"
     DISPUTED = "disputed"                  # payout frozen until an operator decides
@@ -28,6 +29,7 @@ class Event(str, Enum):
     REQUEST_EXPIRED = "request_expired"
     PAYMENT_RECEIVED = "payment_received"
     PAYMENT_EXPIRED = "payment_expired"
+    PAYMENT_IN_DOUBT = "payment_in_doubt"          # pay-by passed while a push may have reached M-Pesa
     PAYMENT_MISMATCHED = "payment_mismatched"
     CANCELLED_BY_BUYER = "cancelled_by_buyer"
     CANCELLED_BY_SELLER = "cancelled_by_seller"
@@ -54,6 +56,10 @@ TRANSITIONS: dict[tuple[State, Event], State] = {
     (S.AWAITING_PAYMENT, E.PAYMENT_EXPIRED): S.EXPIRED,
     (S.AWAITING_PAYMENT, E.CANCELLED_BY_BUYER): S.CANCELLED,
     (S.AWAITING_PAYMENT, E.PAYMENT_MISMATCHED): S.NEEDS_REVIEW,
+    (S.AWAITING_PAYMENT, E.PAYMENT_IN_DOUBT): S.CHECKING_PAYMENT,
+    (S.CHECKING_PAYMENT, E.PAYMENT_RECEIVED): S.FUNDED,
+    (S.CHECKING_PAYMENT, E.PAYMENT_MISMATCHED): S.NEEDS_REVIEW,
+    (S.CHECKING_PAYMENT, E.PAYMENT_EXPIRED): S.EXPIRED,   # every push settled unpaid, or the statement says so
     (S.FUNDED, E.DISPATCHED): S.DISPATCHED,
     (S.FUNDED, E.DELIVERY_CONFIRMED): S.RELEASED,
     (S.DISPATCHED, E.DELIVERY_CONFIRMED): S.RELEASED,
@@ -75,6 +81,7 @@ TRANSITIONS: dict[tuple[State, Event], State] = {
 TERMINAL = frozenset({S.PAID_OUT, S.REFUNDED, S.SETTLED, S.EXPIRED, S.CANCELLED, S.DECLINED})
 OPEN_FOR_DELIVERY = frozenset({S.FUNDED, S.DISPATCHED})
 HOLDING = frozenset({S.FUNDED, S.DISPATCHED, S.DISPUTED})   # the escrow holds the whole charge
+PAYABLE = frozenset({S.AWAITING_PAYMENT, S.CHECKING_PAYMENT})  # money in for the order funds it
 
 
 def next_state(state: State | str, event: Event | str) -> State:

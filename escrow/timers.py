@@ -1,10 +1,14 @@
 """Deadlines, judged on the database's clock; each fires at most once, whatever the number of workers.
 
+An unpaid order whose pay-by time passed expires, unless a push for it may have reached M-Pesa: then
+it waits in checking_payment until that is settled (escrow.checking).
+
 On PostgreSQL the due rows are locked with FOR UPDATE SKIP LOCKED; on both databases the
 transition is a compare-and-swap, so a second worker that sees the same row changes nothing."""
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from escrow.checking import due_checks, hold_for_checking, payment_in_doubt, settle_checking
 from escrow.context import Core
 from escrow.db import Database, utcnow
 from escrow.delivery import release_funds
@@ -24,6 +28,9 @@ def run_timers(db: Database, core: Core) -> int:
         with db.transaction() as session:
             for order in _due(session, state, column):
                 fired += fire(session, core, order)
+    with db.transaction() as session:
+        for order in due_checks(session):
+            fired += expire_checked(session, core, order)
     return fired
 
 
@@ -36,7 +43,16 @@ def _due(session: Session, state: State, column) -> list[Order]:
 
 
 def expire_unpaid(session: Session, core: Core, order: Order) -> int:
+    if payment_in_doubt(session, order.id):
+        return hold_for_checking(session, order)
     if not transition(session, order, Event.PAYMENT_EXPIRED, actor="system", reason="not paid in time"):
+        return 0
+    queue_sms(session, core, phone=buyer_phone(core, order), kind="order_expired", order_id=order.id, **details(order))
+    return 1
+
+
+def expire_checked(session: Session, core: Core, order: Order) -> int:
+    if not settle_checking(session, core, order):
         return 0
     queue_sms(session, core, phone=buyer_phone(core, order), kind="order_expired", order_id=order.id, **details(order))
     return 1

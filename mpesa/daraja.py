@@ -3,7 +3,12 @@
 Nothing here is retried automatically except one re-send after Daraja refused our access token
 (it refused before processing, so that is safe). A read timeout on a money-moving call raises
 DarajaTimeout: the caller resolves it with a status query, never by sending again.
+
+What failed before any byte of a request left is told apart from what failed after: a request we
+could not build raises DarajaInvalidRequest, no access token (OAuth down or timing out, its Redis
+store down) DarajaNotSent, a refused connection DarajaUnreachable: all three surely not received.
 """
+import contextlib
 import hashlib
 import logging
 import time
@@ -15,8 +20,8 @@ import requests
 import urllib3.exceptions
 
 from escrow.phone import mask, normalize_msisdn
-from mpesa.errors import (DarajaAuthError, DarajaError, DarajaRejected, DarajaTimeout,
-                          DarajaUnreachable)
+from mpesa.errors import (DarajaAuthError, DarajaError, DarajaInvalidRequest, DarajaNotSent, DarajaRejected,
+                          DarajaTimeout, DarajaUnreachable)
 from mpesa.fields import (eat_timestamp, refuse_bad_urls, sanitize_account_reference, sanitize_description,
                           stk_password, whole_amount)
 from mpesa.results import (B2cAccepted, C2bAccepted, StatusAccepted, StkPushAccepted,
@@ -118,22 +123,24 @@ class DarajaClient:
     def stk_push(self, *, phone: str, amount: int, account_reference: str, description: str,
                  callback_url: str) -> StkPushAccepted:
         """Ask the customer's phone for their PIN. Acceptance is not payment: await the callback."""
-        refuse_bad_urls(callback_url=callback_url)
-        msisdn = normalize_msisdn(phone)
-        cfg = self._config
-        payload = {**self._stk_credentials(), "TransactionType": cfg.transaction_type,
-                   "Amount": whole_amount(amount), "PartyA": msisdn,
-                   "PartyB": cfg.till_number if self._is_till() else cfg.shortcode,
-                   "PhoneNumber": msisdn, "CallBackURL": callback_url,
-                   "AccountReference": sanitize_account_reference(account_reference),
-                   "TransactionDesc": sanitize_description(description)}
+        with _building():
+            refuse_bad_urls(callback_url=callback_url)
+            msisdn = normalize_msisdn(phone)
+            cfg = self._config
+            payload = {**self._stk_credentials(), "TransactionType": cfg.transaction_type,
+                       "Amount": whole_amount(amount), "PartyA": msisdn,
+                       "PartyB": cfg.till_number if self._is_till() else cfg.shortcode,
+                       "PhoneNumber": msisdn, "CallBackURL": callback_url,
+                       "AccountReference": sanitize_account_reference(account_reference),
+                       "TransactionDesc": sanitize_description(description)}
         log.info("STK push: KES %d from %s", amount, mask(msisdn))
         body = self._accepted(self._call("/mpesa/stkpush/v1/processrequest", payload))
-        return StkPushAccepted(
-            merchant_request_id=str(body.get("MerchantRequestID", "")),
-            checkout_request_id=str(body["CheckoutRequestID"]),
-            response_code=str(body["ResponseCode"]),
-            customer_message=str(body.get("CustomerMessage", "")))
+        with _reading_acceptance():
+            return StkPushAccepted(
+                merchant_request_id=str(body.get("MerchantRequestID", "")),
+                checkout_request_id=str(body["CheckoutRequestID"]),
+                response_code=str(body["ResponseCode"]),
+                customer_message=str(body.get("CustomerMessage", "")))
 
     def stk_query(self, checkout_request_id: str) -> StkQueryResult:
         """The STK result as M-Pesa knows it; pending=True while the customer has not acted."""
@@ -163,17 +170,23 @@ class DarajaClient:
                     remarks: str, occasion: str, result_url: str, timeout_url: str,
                     command_id: str = "BusinessPayment") -> B2cAccepted:
         """Send money to a customer. Never re-sent here: resolve doubt with transaction_status."""
-        refuse_bad_urls(result_url=result_url, timeout_url=timeout_url)
-        msisdn = normalize_msisdn(phone)
-        payload = {**self._initiator(), "OriginatorConversationID": originator_conversation_id,
-                   "CommandID": command_id, "Amount": whole_amount(amount),
-                   "PartyA": self._config.b2c_shortcode, "PartyB": msisdn,
-                   "Remarks": self._remarks(remarks), "QueueTimeOutURL": timeout_url,
-                   "ResultURL": result_url}
-        if occasion:
-            payload["Occassion"] = str(occasion)[:100]
+        with _building():
+            refuse_bad_urls(result_url=result_url, timeout_url=timeout_url)
+            msisdn = normalize_msisdn(phone)
+            payload = {**self._initiator(), "OriginatorConversationID": originator_conversation_id,
+                       "CommandID": command_id, "Amount": whole_amount(amount),
+                       "PartyA": self._config.b2c_shortcode, "PartyB": msisdn,
+                       "Remarks": self._remarks(remarks), "QueueTimeOutURL": timeout_url,
+                       "ResultURL": result_url}
+            if occasion:
+                payload["Occassion"] = str(occasion)[:100]
         log.info("B2C %s: KES %d to %s", originator_conversation_id, amount, mask(msisdn))
         body = self._accepted(self._call("/mpesa/b2c/v3/paymentrequest", payload))
+        with _reading_acceptance():
+            return self._b2c_accepted(body, originator_conversation_id)
+
+    @staticmethod
+    def _b2c_accepted(body: dict, originator_conversation_id: str) -> B2cAccepted:
         return B2cAccepted(
             conversation_id=str(body["ConversationID"]),
             originator_conversation_id=str(_originator_id(body) or originator_conversation_id),
@@ -276,14 +289,23 @@ class DarajaClient:
 
     def _call(self, path: str, payload: dict) -> dict:
         """POST with the cached token; once more with a fresh one if Daraja refused the token."""
-        token = self.access_token()
+        token = self._token_before_sending(path)
         try:
             return self._answer(self._post(path, payload, token))
         except DarajaAuthError as exc:
             log.warning("Daraja refused the access token on %s (%s); refreshing once", path,
                         exc.error_code or exc.http_status)
             self.invalidate_token(token)
-        return self._answer(self._post(path, payload, self.access_token()))
+        return self._answer(self._post(path, payload, self._token_before_sending(path)))
+
+    def _token_before_sending(self, path: str) -> str:
+        """The token for a request about to leave. Whatever fails here (OAuth refused, timing out
+        or unreachable, its store down, anything) fails before a byte of that request left."""
+        try:
+            return self.access_token()
+        except Exception as exc:  # noqa: BLE001 - every cause means the same: nothing was sent
+            log.warning("no access token for %s (%s): request not sent", path, exc.__class__.__name__)
+            raise DarajaNotSent(f"no access token ({exc.__class__.__name__}: {exc}); request not sent") from exc
 
     def _post(self, path: str, payload: dict, token: str) -> requests.Response:
         return self._send("POST", path, json=payload, headers={"Authorization": f"Bearer {token}"})
@@ -325,6 +347,24 @@ class DarajaClient:
             raise DarajaRejected(str(body.get("ResponseDescription") or "request not accepted"),
                                  error_code=code or None)
         return body
+
+
+@contextlib.contextmanager
+def _building():
+    """Building a request: a value it refuses means nothing was sent, and nothing will be."""
+    try:
+        yield
+    except (ValueError, TypeError) as exc:
+        raise DarajaInvalidRequest(f"request not sent: {exc}") from exc
+
+
+@contextlib.contextmanager
+def _reading_acceptance():
+    """Daraja answered 'accepted' but the answer lacks what we need: the request was received."""
+    try:
+        yield
+    except (KeyError, TypeError, ValueError) as exc:
+        raise DarajaTimeout(f"accepted without {exc}; outcome unknown") from exc
 
 
 def _originator_id(body: dict) -> str | None:

@@ -30,6 +30,16 @@ class DarajaUnreachable(DarajaError):
     """The connection was never established: the request surely did not reach Daraja."""
 
 
+class DarajaNotSent(DarajaUnreachable):
+    """Failed before any byte of the request left (no access token: OAuth or its Redis store
+    failed): surely not received, and the same request may be sent again later."""
+
+
+class DarajaInvalidRequest(DarajaError, ValueError):
+    """We refused to build the request (a value Daraja would refuse): surely not received, and
+    sending it again would not help."""
+
+
 class DarajaRejected(DarajaError):
     """Daraja answered with an error envelope or a non-2xx status."""
 

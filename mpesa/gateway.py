@@ -3,7 +3,7 @@ from escrow.phone import normalize_msisdn
 from escrow.ports import GatewayError, PaymentRequested, PaymentStatus, PayoutRequested
 from escrow.reversals import ReversalRequested
 from mpesa.daraja import DarajaClient
-from mpesa.errors import DarajaError, DarajaRejected, DarajaTimeout, DarajaUnreachable
+from mpesa.errors import DarajaError, DarajaInvalidRequest, DarajaRejected, DarajaTimeout, DarajaUnreachable
 
 # Daraja answers that mean "this exact request was already received": the earlier one may
 # have moved money, so the transfer is unknown, never failed.
@@ -19,10 +19,16 @@ class DarajaPaymentGateway:
     def url(self, path: str) -> str:
         return f"{self.base}/hooks/{path}/{self.token}"
 
-    def request_payment(self, *, phone: str, amount: int, reference: str, description: str) -> PaymentRequested:
+    def stk_callback_url(self, attempt_id: int | None) -> str:
+        """Our own attempt id in the path (`/a<id>`: no filtered word, digits only), so the callback
+        finds its attempt even when Daraja's answer to the push was never recorded."""
+        return self.url("stk") + (f"/a{int(attempt_id)}" if attempt_id is not None else "")
+
+    def request_payment(self, *, phone: str, amount: int, reference: str, description: str,
+                        attempt_id: int | None = None) -> PaymentRequested:
         with translated_errors():
-            accepted = self.client.stk_push(phone=normalize_msisdn(phone), amount=amount, account_reference=reference,
-                                            description=description, callback_url=self.url("stk"))
+            accepted = self.client.stk_push(phone=_msisdn(phone), amount=amount, account_reference=reference,
+                                            description=description, callback_url=self.stk_callback_url(attempt_id))
         return PaymentRequested(checkout_id=accepted.checkout_request_id,
                                 merchant_request_id=accepted.merchant_request_id)
 
@@ -33,7 +39,7 @@ class DarajaPaymentGateway:
 
     def send_payout(self, *, originator_id: str, phone: str, amount: int, remarks: str) -> PayoutRequested:
         with translated_errors():
-            accepted = self.client.b2c_payment(originator_conversation_id=originator_id, phone=normalize_msisdn(phone),
+            accepted = self.client.b2c_payment(originator_conversation_id=originator_id, phone=_msisdn(phone),
                                                amount=amount, remarks=remarks, occasion="Escrow release",
                                                result_url=self.url("b2c/result"), timeout_url=self.url("b2c/timeout"))
         return PayoutRequested(conversation_id=accepted.conversation_id)
@@ -110,6 +116,13 @@ class DarajaPaymentGateway:
 
 
 
+def _msisdn(phone: str) -> str:
+    try:
+        return normalize_msisdn(phone)
+    except ValueError as error:
+        raise DarajaInvalidRequest(f"request not sent: {error}") from error
+
+
 class translated_errors:
     """Daraja's errors in the core's terms: ambiguous (may have reached M-Pesa), retryable, or final."""
 
@@ -123,10 +136,14 @@ class translated_errors:
 
 
 def _as_gateway_error(error: DarajaError) -> GatewayError:
+    """Not sent (unbuildable: final; no token or no connection: retry later), or ambiguous (it may
+    have reached M-Pesa), or Daraja's own refusal."""
     message = f"{type(error).__name__}: {error}"
+    if isinstance(error, DarajaInvalidRequest):
+        return GatewayError(message, retryable=False)
     if isinstance(error, DarajaTimeout) or getattr(error, "error_code", None) in ALREADY_RECEIVED:
         return GatewayError(message, ambiguous=True, retryable=False)
-    if isinstance(error, DarajaUnreachable):
+    if isinstance(error, DarajaUnreachable):  # DarajaNotSent included: nothing left
         return GatewayError(message, retryable=True)
     if isinstance(error, DarajaRejected):
         status = getattr(error, "http_status", None) or 0

@@ -1,6 +1,7 @@
 """Daraja's callbacks: check the path token, store the raw body, parse, apply once, acknowledge."""
 import hmac
 import logging
+from dataclasses import replace
 
 from flask import Blueprint, abort, jsonify, request
 
@@ -27,6 +28,11 @@ def make_mpesa_blueprint(service, *, callback_token: str, guard=None, confirm=No
     for path, (source, parse, apply) in routes.items():
         blueprint.add_url_rule(path, source, _handler(service, callback_token, source, parse, apply, guard, confirm),
                                methods=["POST"])
+    # The STK CallBackURL names our attempt (mpesa.gateway.stk_callback_url, issue 11 #1); the bare
+    # path above still serves pushes sent before it did.
+    blueprint.add_url_rule("/hooks/stk/<token>/a<int(max=2147483647):attempt_id>", "stk_attempt",
+                           _handler(service, callback_token, "stk", stk_payment_result, service.record_payment_result,
+                                    guard, confirm), methods=["POST"])
     return blueprint
 
 
@@ -46,7 +52,7 @@ def admit_callback(service, callback_token: str, guard, source: str, token: str)
 
 
 def _handler(service, callback_token, source, parse, apply, guard=None, confirm=None):
-    def handle(token):
+    def handle(token, attempt_id=None):
         callback_id, allowed = admit_callback(service, callback_token, guard, source, token)
         if not allowed:
             return jsonify(ACCEPTED)
@@ -58,6 +64,9 @@ def _handler(service, callback_token, source, parse, apply, guard=None, confirm=
         if result is None:
             service.mark_callback(callback_id, "inconclusive")
             return jsonify(ACCEPTED)
+        if attempt_id is not None:
+            result = replace(result, attempt_id=attempt_id)
+            service.link_payment_attempt(result)   # a held success is then found (and queried) by its checkout id
         if confirm is not None and source == "stk" and result.succeeded and confirm.requires(result.amount):
             service.mark_callback(callback_id, "unconfirmed", "held for an STK query before funding")
             log.info("%s callback #%s: held for confirmation", source, callback_id)

@@ -43,6 +43,7 @@ MESSAGES: dict[str, str] = {
     "ussd.order.as_buyer": "You buy from {party}",
     "ussd.order.as_seller": "You sell to {party}",
     "ussd.state.awaiting_payment": "Unpaid",
+    "ussd.state.checking_payment": "Payment being checked",
     "ussd.state.funded": "Held",
     "ussd.state.released": "Released",
     "ussd.state.paid_out": "Paid out",

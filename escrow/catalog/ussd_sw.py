@@ -39,6 +39,7 @@ MESSAGES: dict[str, str] = {
     "ussd.order.as_buyer": "Unanunua kwa {party}",
     "ussd.order.as_seller": "Unamuuzia {party}",
     "ussd.state.awaiting_payment": "Haijalipwa",
+    "ussd.state.checking_payment": "Malipo yanakaguliwa",
     "ussd.state.funded": "Imeshikwa",
     "ussd.state.released": "Imetolewa",
     "ussd.state.paid_out": "Imelipwa",

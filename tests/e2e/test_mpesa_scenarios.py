@@ -204,7 +204,9 @@ def test_a_late_callback_still_funds_the_order_and_the_query_meanwhile_says_pend
     ledger_ok(live)
 
 
-def test_a_callback_after_the_order_expired_is_returned_never_lost(start_live, sim):
+def test_a_callback_after_the_pay_by_time_funds_the_order_being_checked(start_live, sim):
+    """Issue 11 #1: a push that may still be paid keeps its order payable (checking_payment) past
+    pay-by; a late payment to an order that did expire is returned (test_lifecycle)."""
     live = start_live(STK_QUERY_AFTER_SECONDS="600")  # only the late callback may tell us
     buyer = "0711000005"
     order = order_for(live, sim, buyer, "late_callback", wait=False)
@@ -212,13 +214,11 @@ def test_a_callback_after_the_order_expired_is_returned_never_lost(start_live, s
         session.execute(update(Order).where(Order.reference == order.reference)
                         .values(pay_by=func.datetime("now", "-1 minute") if live.zemi.db.dialect == "sqlite"
                                 else func.now() - func.make_interval(0, 0, 0, 0, 0, 1)))
-    live.run_worker()   # the expiry timer
-    assert state(live, buyer, order.reference) == "expired"
-    settle(live, sim, rounds=3)   # the late success arrives, then the return B2C and its result
-    assert state(live, buyer, order.reference) == "expired"
-    [returned] = rows(live, Payout)
-    assert (returned.purpose, returned.status, returned.amount) == ("return", "succeeded", order.charge)
-    assert any("returned" in text for text in live.texts_to(buyer))
+    live.run_worker()   # the pay-by timer
+    assert state(live, buyer, order.reference) == "checking_payment"
+    settle(live, sim, rounds=3)   # the late success arrives
+    assert state(live, buyer, order.reference) == "funded"
+    assert rows(live, Payout) == []
     ledger_ok(live)
 
 

@@ -15,7 +15,7 @@ class FakePaymentGateway:
             error, self.fail_next = self.fail_next, None
             raise error
 
-    def request_payment(self, *, phone, amount, reference, description):
+    def request_payment(self, *, phone, amount, reference, description, attempt_id=None):
         self._maybe_fail()
         number = next(self._ids)
         self.pushes.append(dict(phone=phone, amount=amount, reference=reference, checkout_id=f"ws_CO_{number}"))

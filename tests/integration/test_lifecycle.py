@@ -124,8 +124,12 @@ def test_an_unpaid_order_expires_and_a_late_payment_is_returned(world, database)
     worker.run_once()
     move_deadline(database, "pay_by")
     worker.run_once()
+    assert state_of(service, order.reference) == "checking_payment"   # the push may still be paid
+    checkout = gateway.pushes[-1]["checkout_id"]
+    assert service.record_payment_result(PaymentResult(checkout, False, "1037", "DS timeout")) == "failed"
+    worker.run_once()
     assert state_of(service, order.reference) == "expired"
-    late = PaymentResult(gateway.pushes[-1]["checkout_id"], True, "0", "ok", order.charge, "RCPLATE001")
+    late = PaymentResult(checkout, True, "0", "ok", order.charge, "RCPLATE001")
     assert service.record_payment_result(late) == "refunding"
     worker.run_once()
     assert gateway.payouts[-1]["amount"] == order.charge
