@@ -11,6 +11,7 @@ from escrow.findings import list_findings
 from escrow.inbox import mark_callback, store_callback
 from escrow.models import Order, Profile
 from escrow.orders import order_of_party, view_for
+from escrow.text import clean_item
 from escrow.payouts import PayoutResult, record_transfer_timeout
 from escrow.views import CodeMatch, HelpInfo, OrderView, Quote
 
@@ -30,6 +31,10 @@ class EscrowService:
 
     def limits(self) -> tuple[int, int]:
         return self.core.settings.order_min, self.core.settings.order_max
+
+    def item_as_stored(self, typed: str) -> str:
+        """The item exactly as an order would store it, which is what a summary must show."""
+        return clean_item(typed, self.core.settings)
 
     def create_order(self, *, buyer: str, seller: str, price: int, item: str) -> OrderView:
         with self.db.transaction() as session:

@@ -6,13 +6,12 @@ only the core's stand-in token goes into the session.
 """
 from escrow.errors import InvalidPhoneNumber
 from escrow.money import format_kes, parse_whole_amount
+from escrow.numerals import is_ascii_digits
 from escrow.phone import normalize_msisdn
 
 from ussd.errors import InvalidInput
-from ussd.gsm7 import clip, transliterate
 from ussd.screens import Context, Data
 
-ITEM_MAX_CHARS = 20
 CODE_DIGITS = 6
 
 
@@ -32,8 +31,8 @@ def accept_amount(raw: str, data: Data, ctx: Context) -> Data:
 
 
 def accept_item(raw: str, data: Data, ctx: Context) -> Data:
-    """A short description in plain GSM-7, at most 20 characters."""
-    item = clip(transliterate(raw), ITEM_MAX_CHARS)
+    """A short description exactly as the core will store it (plain GSM-7, its length limit)."""
+    item = ctx.service.item_as_stored(raw)
     if not any(ch.isalnum() for ch in item):
         raise InvalidInput("ussd.err.item")
     return {"item": item}
@@ -42,7 +41,7 @@ def accept_item(raw: str, data: Data, ctx: Context) -> Data:
 def accept_code(raw: str, data: Data, ctx: Context) -> Data:
     """Six digits, matched by the core to one of the caller's orders; keeps only the token."""
     code = raw.strip()
-    if len(code) != CODE_DIGITS or not code.isdigit():
+    if len(code) != CODE_DIGITS or not is_ascii_digits(code, CODE_DIGITS):
         raise InvalidInput("ussd.err.code_format")
     match = ctx.service.check_delivery_code(caller=ctx.caller, code=code)
     order = match.order

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from escrow.errors import (CodeLocked, InvalidAmount, InvalidTransition, LimitExceeded, NotAllowed,
                            OrderNotFound, WrongCode)
 from escrow.phone import mask, normalize_msisdn
+from escrow.text import clip, transliterate
 from escrow.views import DISPUTE_REASONS, CodeMatch, HelpInfo, OrderView, Quote
 
 
@@ -35,6 +36,7 @@ class FakeEscrowService:
     paybill: str = "600100"
     support_phone: str = "0800720000"
     max_code_tries: int = 5
+    item_max_chars: int = 20
     orders: dict = field(default_factory=dict)
     languages: dict = field(default_factory=dict)
     code_tries: dict = field(default_factory=dict)
@@ -67,6 +69,9 @@ class FakeEscrowService:
 
     def limits(self) -> tuple[int, int]:
         return self.order_min, self.order_max
+
+    def item_as_stored(self, typed: str) -> str:
+        return clip(transliterate(typed), self.item_max_chars) or "item"
 
     def create_order(self, *, buyer, seller, price, item) -> OrderView:
         return self._open("create_order", buyer, buyer, seller, price, item, requested=False)
