@@ -296,13 +296,25 @@ WHEN = click.DateTime(["%Y-%m-%d", "%Y-%m-%d %H:%M", "%Y-%m-%d %H:%M:%S"])
 @click.option("--from", "start", type=WHEN, help="Window start, UTC (default: where the last complete run ended, "
                                                 "less STATEMENT_OVERLAP_SECONDS).")
 @click.option("--to", "end", type=WHEN, help="Window end, UTC (default: now less STATEMENT_SETTLE_SECONDS).")
-def reconcile_statement(start, end):
-    """Reconcile M-Pesa's statement (Pull Transactions) for a window, for every shortcode we receive on:
-    match every line to a payment and every payment to a line, post what we never recorded, record the run."""
+@click.option("--csv", "csv_file", type=click.File("rb"), help="Reconcile the org portal's statement export instead.")
+@click.option("--shortcode", help="The shortcode the --csv export is of.")
+def reconcile_statement(start, end, csv_file, shortcode):
+    """Reconcile M-Pesa's statement (Pull Transactions, or a portal export with --csv) for a window: match
+    every line to a payment and every payment to a line, post what we never recorded, record the run."""
     if (start is None) != (end is None) or (start and start >= end):
         raise click.UsageError("give both --from and --to, --from before --to (or neither)")
+    if bool(csv_file) != bool(shortcode):
+        raise click.UsageError("--csv and --shortcode go together")
     statement = components().reconciler.statement
-    summaries = _run(lambda: statement.run(start, end))
+    if csv_file:
+        from mpesa.statement_csv import StatementFileError, read_portal_csv
+        try:
+            entries = read_portal_csv(csv_file.read(), shortcode)
+        except StatementFileError as error:
+            raise click.ClickException(str(error))
+        summaries = [_run(lambda: statement.import_lines(shortcode, entries, start, end))]
+    else:
+        summaries = _run(lambda: statement.run(start, end))
     for summary in summaries:
         click.echo(f"statement {summary}")
     sys.exit(0 if all(summary.status == "complete" for summary in summaries) else 1)

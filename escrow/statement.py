@@ -24,7 +24,8 @@ from escrow.models import StatementRun
 class StatementEntry:
     """One line of a shortcode's M-Pesa statement, in the core's words. `amount` is whole KES,
     positive in; `at` is naive UTC; `party` is the payer's number as given (clear, masked or
-    hashed); `problem` says why the adapter could not read the line (the rest is then best effort)."""
+    hashed); `problem` says why the adapter could not read the line (the rest is then best effort);
+    only a `movement` of "payment" is matched against money in, anything else is kept as it is."""
     shortcode: str
     receipt: str
     at: datetime | None
@@ -33,6 +34,7 @@ class StatementEntry:
     account: str = ""
     party: str = ""
     problem: str | None = None
+    movement: str = "payment"   # a customer's payment in; "other": the shortcode's own (charges, transfers)
 
 
 class StatementSource(Protocol):

@@ -17,7 +17,7 @@ statement line:
 import re
 from datetime import datetime, timedelta
 
-from sqlalchemy import exists, func, select, update
+from sqlalchemy import exists, select, update
 from sqlalchemy.orm import Session
 
 from escrow.context import Core
@@ -52,7 +52,7 @@ def apply_line(session: Session, core: Core, entry: StatementEntry, run_id: int)
     line_id = _keep_line(session, core, entry, run_id)
     if line_id is None:
         return _seen_before(session, entry)
-    if entry.amount <= 0:
+    if not _is_payment(entry):
         return "other"
     payment = _payment_for(session, core, entry)
     if payment is None:
@@ -66,7 +66,11 @@ def _keep_line(session: Session, core: Core, entry: StatementEntry, run_id: int)
                       at=entry.at, amount=entry.amount, account=entry.account or None,
                       party_masked=mask(clear) if clear else (entry.party[:24] or None),
                       party_sealed=core.vault.seal(clear) if clear else None,
-                      status="other" if entry.amount <= 0 else "pending", first_run_id=run_id)
+                      status="pending" if _is_payment(entry) else "other", first_run_id=run_id)
+
+
+def _is_payment(entry: StatementEntry) -> bool:
+    return entry.movement == "payment" and entry.amount > 0
 
 
 def _seen_before(session: Session, entry: StatementEntry) -> str:
@@ -218,7 +222,3 @@ def report_missing(session: Session, payment: PaymentReceived, shortcode: str) -
         summary=f"receipt {payment.receipt} (KES {payment.amount:,}, {payment.channel}, {payment.outcome}) is in "
                 f"our books but not on M-Pesa's statement of {shortcode}: money we think we hold and may not",
         receipt=payment.receipt, amount=payment.amount)
-
-
-def line_count(session: Session) -> int:
-    return int(session.scalar(select(func.count()).select_from(StatementLine)))

@@ -21,7 +21,7 @@ from sqlalchemy import func, select
 
 from escrow.context import Core
 from escrow.db import Database, db_now
-from escrow.errors import ConfigError
+from escrow.errors import ConfigError, EscrowError
 from escrow.findings import record_finding
 from escrow.models import StatementRun
 from escrow.ports import ProviderError
@@ -94,6 +94,17 @@ class StatementReconciler:
             window = (start, end) if start and end else self._next_window(shortcode)
             summaries.append(self.run_window(shortcode, channels, *window))
         return summaries
+
+    def import_lines(self, shortcode: str, entries: list[StatementEntry], start: datetime | None = None,
+                     end: datetime | None = None) -> RunSummary:
+        """Reconcile lines read from elsewhere (the org portal's export) as one run; the window is
+        the one given, else the lines' own first and last times."""
+        times = [entry.at for entry in entries if entry.at is not None]
+        if not (start and end) and not times:
+            raise EscrowError("no readable line to take a window from: give --from and --to")
+        channels = self.source.statement_shortcodes().get(shortcode, ("stk", "paybill"))
+        return self.run_window(shortcode, channels, start or min(times), end or max(times), entries=entries,
+                               source="csv")
 
     def _next_window(self, shortcode: str) -> tuple[datetime, datetime]:
         settings = self.settings

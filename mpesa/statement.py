@@ -17,7 +17,7 @@ REGISTER_PATH = "/pulltransactions/v1/register"
 QUERY_PATH = "/pulltransactions/v1/query"
 FOUND, NOTHING = "1000", "1001"
 MAX_PAGES = 500          # a runaway offset stops here (with a page of 100, 50,000 lines)
-_RECEIPT = re.compile(r"[A-Z0-9]{6,20}")
+RECEIPT_SHAPE = re.compile(r"[A-Z0-9]{6,20}")
 _AMOUNT = re.compile(r"([0-9]{1,9})(?:\.([0-9]{1,2}))?")
 _CLEAR_MSISDN = re.compile(r"254[17][0-9]{8}")
 _TIME_FORMATS = (("%Y-%m-%dT%H:%M:%SZ", timezone.utc), ("%Y-%m-%dT%H:%M:%S.%fZ", timezone.utc),
@@ -86,7 +86,7 @@ def read_line(raw: dict, shortcode: str) -> StatementEntry:
     fields = {str(key).lower(): value for key, value in list(raw.items())[:40]}
     receipt = _text(fields.get("transactionid"), 32).strip()
     at, amount = read_time(fields.get("trxdate")), read_amount(fields.get("amount"))
-    problems = [name for name, bad in (("transactionId", not _RECEIPT.fullmatch(receipt)),
+    problems = [name for name, bad in (("transactionId", not RECEIPT_SHAPE.fullmatch(receipt)),
                                        ("trxDate", at is None), ("amount", amount is None)) if bad]
     return StatementEntry(shortcode=str(shortcode), receipt=receipt or "?", at=at,
                           kind=_text(fields.get("transactiontype"), 40), amount=amount,

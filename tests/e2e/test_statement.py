@@ -280,3 +280,41 @@ def test_a_statement_that_cannot_be_fetched_is_a_failed_run_that_covers_nothing(
     assert run.status == "failed" and run.finished_at is not None
     with live.zemi.db.transaction() as session:
         assert covered_until(session) is None
+
+
+# --- the org portal's export, for what Pull Transactions no longer reaches -----------------------
+def test_a_portal_statement_export_reconciles_a_window_pull_can_no_longer_reach(live, sim, tmp_path):
+    buyer = "0711000110"
+    order = pushed(live, sim, buyer, "no_callback")
+    lose_the_checkout_id(live, order)
+    _, other = funded_by_callback(live, sim, "0711000111")
+    [line] = [l for l in sim.simulator.statement.lines() if l["account"] == order.reference]
+    when = line["at"].strftime("%Y-%m-%d %H:%M:%S")   # the export's times are M-Pesa's (EAT)
+    export = tmp_path / "statement.csv"
+    export.write_text(
+        "Receipt No.,Completion Time,Initiation Time,Details,Transaction Status,Paid In,Withdrawn,Balance,"
+        "Balance Confirmed,Reason Type,Other Party Info,Linked Transaction ID,A/C No.\n"
+        f"{line['receipt']},{when},{when},Pay Bill Online,Completed,{order.charge}.00,,9000.00,true,"
+        f"Pay Bill Online,2547*****101 - J D,,{order.reference}\n"
+        f"{other.receipt},{when},{when},Pay Bill Online,Completed,{other.amount}.00,,9000.00,true,"
+        f"Pay Bill Online,2547*****111 - J D,,x\n"
+        f"SWEEP00001,{when},{when},Transfer to bank,Completed,,-5000.00,4000.00,true,"
+        f"Organization Funds Transfer,BANK,,\n"
+        f"FAILED0001,{when},{when},Pay Bill Online,Failed,999.00,,4000.00,true,Pay Bill Online,x,,"
+        f"{order.reference}\n")
+    result = live.cli("reconcile", "statement", "--csv", str(export), "--shortcode", "174379")
+    assert result.exit_code == 0, result.output
+    assert "3 lines, 1 matched, 1 new, 0 missing, 0 findings" in result.output
+    assert one(live, Order, Order.id == order.id).state == "funded"
+    assert one(live, StatementLine, StatementLine.receipt == "SWEEP00001").status == "other"
+    [run] = rows(live, StatementRun)
+    assert (run.source, run.status) == ("csv", "complete")
+    ledger_ok(live)
+
+
+def test_a_file_that_is_not_a_statement_export_is_refused_whole(live, tmp_path):
+    export = tmp_path / "junk.csv"
+    export.write_text("name,phone\nJohn,0712345678\n")
+    result = live.cli("reconcile", "statement", "--csv", str(export), "--shortcode", "174379")
+    assert result.exit_code == 1 and "not an M-Pesa statement export" in result.output
+    assert rows(live, StatementRun) == []
