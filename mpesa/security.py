@@ -20,6 +20,7 @@ from typing import Mapping
 from urllib.parse import urlsplit
 
 from escrow.errors import ConfigError
+from escrow.settings import read_bool, read_networks
 
 SIMULATOR_CONSUMER_KEY = "sim-key"   # the built-in simulator's public test credentials
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
@@ -41,19 +42,7 @@ class CallbackGuard:
 
     @classmethod
     def from_mapping(cls, env: Mapping[str, str]) -> "CallbackGuard":
-        networks = []
-        for item in (env.get("MPESA_ALLOWED_IPS") or "").split(","):
-            item = item.strip()
-            if not item:
-                continue
-            try:
-                networks.append(ipaddress.ip_network(item, strict=False))
-            except ValueError:
-                raise ConfigError(f"MPESA_ALLOWED_IPS: {item!r} is not an IP address or network") from None
-        trust = (env.get("TRUST_PROXY") or "0").strip().lower()
-        if trust not in ("0", "1", "true", "false", "yes", "no", ""):
-            raise ConfigError("TRUST_PROXY must be 1 or 0")
-        return cls(networks=tuple(networks), trust_proxy=trust in ("1", "true", "yes"))
+        return cls(networks=read_networks(env, "MPESA_ALLOWED_IPS"), trust_proxy=read_bool(env, "TRUST_PROXY"))
 
     @property
     def enabled(self) -> bool:

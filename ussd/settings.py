@@ -3,7 +3,7 @@ import ipaddress
 from dataclasses import dataclass, field
 from typing import Mapping
 
-from escrow.errors import ConfigError
+from escrow.settings import read_bool, read_int, read_networks, read_text
 
 
 @dataclass(frozen=True)
@@ -12,7 +12,7 @@ class UssdSettings:
     path_token      USSD_PATH_TOKEN: when set, AT must call /ussd/<token> (and /ussd/<token>/events);
                     the bare /ussd paths then answer 404, and so does a wrong token.
     allowed_ips     USSD_ALLOWED_IPS: comma list of addresses or CIDR networks; empty = anyone.
-    trust_proxy     TRUST_PROXY=1: take the caller's address from X-Forwarded-For's last hop.
+    trust_proxy     TRUST_PROXY (1/true/yes/on): take the caller's address from X-Forwarded-For's last hop.
     screen_limit    USSD_SCREEN_LIMIT (160): characters per screen, including "CON "/"END ".
     session_ttl     USSD_SESSION_TTL (300 s): how long a session's state lives in Redis.
     resume_ttl      USSD_RESUME_TTL (300 s): how long an unfinished task is offered again.
@@ -33,15 +33,16 @@ class UssdSettings:
 
     @classmethod
     def from_mapping(cls, env: Mapping[str, str]) -> "UssdSettings":
+        """Every value is read by the core's one settings parser (escrow/settings.py)."""
         return cls(
-            path_token=(env.get("USSD_PATH_TOKEN") or "").strip(),
-            allowed_ips=_networks(env.get("USSD_ALLOWED_IPS") or ""),
-            trust_proxy=(env.get("TRUST_PROXY") or "").strip().lower() in ("1", "true", "yes"),
-            screen_limit=_positive(env, "USSD_SCREEN_LIMIT", 160),
-            session_ttl=_positive(env, "USSD_SESSION_TTL", 300),
-            resume_ttl=_positive(env, "USSD_RESUME_TTL", 300),
-            rate_limit=_positive(env, "USSD_RATE_LIMIT_PER_MINUTE", 30),
-            support_phone=(env.get("SUPPORT_PHONE") or "").strip(),
+            path_token=read_text(env, "USSD_PATH_TOKEN"),
+            allowed_ips=read_networks(env, "USSD_ALLOWED_IPS"),
+            trust_proxy=read_bool(env, "TRUST_PROXY"),
+            screen_limit=read_int(env, "USSD_SCREEN_LIMIT", 160, minimum=1),
+            session_ttl=read_int(env, "USSD_SESSION_TTL", 300, minimum=1),
+            resume_ttl=read_int(env, "USSD_RESUME_TTL", 300, minimum=1),
+            rate_limit=read_int(env, "USSD_RATE_LIMIT_PER_MINUTE", 30, minimum=1),
+            support_phone=read_text(env, "SUPPORT_PHONE"),
             hash_key=env.get("SECRET_KEY") or "",
         )
 
@@ -55,23 +56,3 @@ class UssdSettings:
             return False
         return any(ip in network for network in self.allowed_ips)
 
-
-def _networks(raw: str) -> tuple:
-    try:
-        return tuple(ipaddress.ip_network(part.strip(), strict=False)
-                     for part in raw.split(",") if part.strip())
-    except ValueError:
-        raise ConfigError("USSD_ALLOWED_IPS must be a comma list of IP addresses or networks") from None
-
-
-def _positive(env: Mapping[str, str], name: str, default: int) -> int:
-    raw = env.get(name)
-    if raw in (None, ""):
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ConfigError(f"{name} must be a whole number, got {raw!r}") from None
-    if value <= 0:
-        raise ConfigError(f"{name} must be positive")
-    return value
