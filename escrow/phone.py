@@ -3,16 +3,27 @@ import re
 
 from escrow.errors import InvalidPhoneNumber
 
-_KENYAN_MOBILE = re.compile(r"^(?:\+?254|0)?([17]\d{8})$")
+# ASCII digits only ([0-9], never \d: that matches any script's digits, such as 07١٢٣٤٥٦٧٨).
+_KENYAN_MOBILE = re.compile(r"(?:\+?254|0)?([17][0-9]{8})")
+MSISDN_MAX_CHARS = 32   # the longest spaced-out form ("+254 712 345 678") with room; longer is refused unread
 
 
 def normalize_msisdn(raw: str) -> str:
     """07.., 01.., +254.., 254.. (spaces and dashes ignored) -> '2547XXXXXXXX'."""
-    cleaned = re.sub(r"[\s\-()]", "", str(raw or ""))
-    match = _KENYAN_MOBILE.match(cleaned)
+    cleaned = re.sub(r"[\s\-()]", "", _bounded_text(raw))
+    match = _KENYAN_MOBILE.fullmatch(cleaned)
     if not match:
         raise InvalidPhoneNumber(f"not a Kenyan mobile number: {mask_loose(cleaned)}")
     return "254" + match.group(1)
+
+
+def _bounded_text(raw) -> str:
+    """`raw` as text when it is short enough to be a number at all (a JSON number arrives as an int)."""
+    if isinstance(raw, int) and not isinstance(raw, bool) and 0 < raw < 10 ** 15:
+        return str(raw)
+    if isinstance(raw, str) and len(raw) <= MSISDN_MAX_CHARS:
+        return raw
+    return ""
 
 
 def to_e164(msisdn: str) -> str:

@@ -5,6 +5,8 @@ single wrong digit and every swap of two neighbouring digits.
 """
 import secrets
 
+from escrow.numerals import is_ascii_digits
+
 _DAMM = (
     (0, 3, 1, 7, 5, 9, 8, 6, 4, 2),
     (7, 0, 9, 2, 1, 5, 4, 8, 6, 3),
@@ -34,5 +36,5 @@ def new_reference() -> str:
 
 
 def is_valid_reference(text: str) -> bool:
-    text = (text or "").strip()
-    return len(text) == BODY_DIGITS + 1 and text.isdigit() and damm_digit(text) == "0"
+    text = text.strip() if isinstance(text, str) and len(text) <= 64 else ""
+    return len(text) == BODY_DIGITS + 1 and is_ascii_digits(text, BODY_DIGITS + 1) and damm_digit(text) == "0"

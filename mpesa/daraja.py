@@ -23,7 +23,7 @@ from escrow.phone import mask, normalize_msisdn
 from mpesa.errors import (DarajaAuthError, DarajaError, DarajaInvalidRequest, DarajaNotSent, DarajaRejected,
                           DarajaTimeout, DarajaUnreachable)
 from mpesa.fields import (eat_timestamp, refuse_bad_urls, sanitize_account_reference, sanitize_description,
-                          stk_password, whole_amount)
+                          stk_password, whole_amount, customer_msisdn)
 from mpesa.results import (B2cAccepted, C2bAccepted, StatusAccepted, StkPushAccepted,
                            StkQueryResult)
 
@@ -125,7 +125,7 @@ class DarajaClient:
         """Ask the customer's phone for their PIN. Acceptance is not payment: await the callback."""
         with _building():
             refuse_bad_urls(callback_url=callback_url)
-            msisdn = normalize_msisdn(phone)
+            msisdn = customer_msisdn(phone)
             cfg = self._config
             payload = {**self._stk_credentials(), "TransactionType": cfg.transaction_type,
                        "Amount": whole_amount(amount), "PartyA": msisdn,
@@ -172,7 +172,7 @@ class DarajaClient:
         """Send money to a customer. Never re-sent here: resolve doubt with transaction_status."""
         with _building():
             refuse_bad_urls(result_url=result_url, timeout_url=timeout_url)
-            msisdn = normalize_msisdn(phone)
+            msisdn = customer_msisdn(phone)
             payload = {**self._initiator(), "OriginatorConversationID": originator_conversation_id,
                        "CommandID": command_id, "Amount": whole_amount(amount),
                        "PartyA": self._config.b2c_shortcode, "PartyB": msisdn,

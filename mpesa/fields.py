@@ -4,6 +4,8 @@ import base64
 import re
 from datetime import datetime
 
+from escrow.errors import InvalidPhoneNumber
+from escrow.phone import mask_loose, normalize_msisdn
 from mpesa.results import EAT
 
 FILTERED_WORDS = ("m-pesa", "mpesa", "safaricom", "exec", "exe", "cmd", "sql", "query")
@@ -56,3 +58,19 @@ def whole_amount(amount) -> int:
     if isinstance(amount, bool) or not isinstance(amount, int) or amount < 1:
         raise ValueError(f"amount must be a whole number of shillings >= 1, not {amount!r}")
     return amount
+
+
+_CUSTOMER_MSISDN = re.compile(r"254[17][0-9]{8}")   # [0-9], never \d: no other script's digits
+
+
+def customer_msisdn(phone) -> str:
+    """The last line before a request names a customer (STK PartyA/PhoneNumber, B2C PartyB):
+    a Kenyan mobile number, 2547XXXXXXXX or 2541XXXXXXXX in ASCII digits, or ValueError."""
+    try:
+        msisdn = normalize_msisdn(phone)
+    except InvalidPhoneNumber:
+        msisdn = ""
+    if not (isinstance(msisdn, str) and _CUSTOMER_MSISDN.fullmatch(msisdn)):
+        raise ValueError(f"refusing to send: the customer number {mask_loose(str(phone)[:32])} "
+                         "is not a Kenyan mobile number")
+    return msisdn

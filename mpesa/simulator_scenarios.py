@@ -114,7 +114,7 @@ def whole_amount(value) -> int | None:
 
 
 def is_msisdn(value) -> bool:
-    return bool(re.fullmatch(r"254[17]\d{8}", str(value)))
+    return bool(re.fullmatch(r"254[17][0-9]{8}", str(value)))
 
 
 def url_is_acceptable(url) -> bool:

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from escrow.errors import InvalidPhoneNumber
+from escrow.numerals import read_count
 from escrow.phone import normalize_msisdn, to_e164
 from sms.errors import MalformedReport
 
@@ -140,10 +141,9 @@ def _present(value) -> str | None:
 
 
 def _int_or_none(value) -> int | None:
-    try:
-        return int(str(value).strip())
-    except (TypeError, ValueError):
-        return None
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value if 0 <= value < 10 ** 9 else None
+    return read_count(value, max_length=9)
 
 
 def _failure_reason(value) -> str | None:

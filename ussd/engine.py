@@ -7,6 +7,7 @@ I/O of its own; it calls the escrow service injected in `ctx` (a fake in tests).
 from dataclasses import dataclass, replace
 
 from escrow.errors import EscrowError
+from escrow.numerals import read_count
 
 from ussd.errors import InvalidInput
 from ussd.failures import explain
@@ -16,6 +17,7 @@ from ussd.screens import (BACK, HOME, MORE, Confirm, Context, Finish, Goto, Inpu
                           PagedList)
 
 HISTORY_DEPTH = 12
+CHOICE_MAX_DIGITS = 2   # menus and pages offer at most 9 choices (98 is "more", matched as text)
 
 
 @dataclass(frozen=True)
@@ -115,8 +117,9 @@ def _handle_list(screen: PagedList, data: dict, answer: str, ctx: Context):
 
 
 def _choice(answer: str, count: int) -> int:
-    if answer.isdigit() and 1 <= int(answer) <= count:
-        return int(answer) - 1
+    number = read_count(answer, max_length=CHOICE_MAX_DIGITS)
+    if number is not None and 1 <= number <= count:
+        return number - 1
     raise InvalidInput("ussd.err.choice")
 
 
