@@ -28,7 +28,7 @@ from escrow.context import Core
 from escrow.db import Database, db_now
 from escrow.findings import record_finding
 from escrow.inbox import mark_callback, raw_body
-from escrow.models import InboundCallback, Order, OutboxItem, PaymentReceived
+from escrow.models import InboundCallback, Order, OutboxItem, PaymentAttempt, PaymentReceived
 from escrow.money import format_kes
 from escrow.paybill import PaybillPayment, record_paybill_payment
 
@@ -156,6 +156,26 @@ class MoneyInChecks:
                 mark_callback(session, callback_id, "applied" if outcome in ("succeeded", "failed") else outcome,
                               f"reversal #{reversal_id}: {outcome}")
         return outcome
+
+
+# --- STK: a held success the query confirmed, whose callback lied about the amount ---------------
+def attempt_with_forged_amount(session: Session, checkout_id: str, amount: int | None) -> PaymentAttempt | None:
+    """The attempt, when a held success names an amount other than the one our push asked for: the
+    customer cannot change an STK amount, so that callback is forged (its receipt too). The caller
+    funds from the query instead (our amount, a QRY- receipt) and rejects the callback."""
+    attempt = session.scalar(select(PaymentAttempt).where(PaymentAttempt.checkout_request_id == checkout_id))
+    return attempt if attempt is not None and amount != attempt.amount else None
+
+
+def reject_forged_amount(session: Session, callback_id: int, attempt: PaymentAttempt, amount: int | None,
+                         receipt: str | None, outcome: str) -> None:
+    mark_callback(session, callback_id, "rejected", f"says KES {amount}, our push asked {attempt.amount}: "
+                                                    f"funded from the STK query ({outcome})")
+    record_finding(session, f"stk-callback-amount-forged:{callback_id}", order_id=attempt.order_id,
+                   summary=f"a success callback for {attempt.checkout_request_id} said KES {amount} (receipt "
+                           f"{receipt}) but our push asked KES {attempt.amount:,}; the STK query confirmed the "
+                           f"payment, so it was funded for KES {attempt.amount:,} ({outcome}) and the callback "
+                           "ignored", checkout_id=attempt.checkout_request_id, receipt=receipt)
 
 
 def _schedule_check(session: Session, core: Core, callback_id: int, round_: int) -> None:

@@ -45,6 +45,7 @@ from sqlalchemy.orm import Session
 from escrow import outbox
 from escrow.context import Core
 from escrow.db import Database, db_now, insert_once, utcnow
+from escrow.confirmation import attempt_with_forged_amount, reject_forged_amount
 from escrow.errors import ConfigError
 from escrow.funding import apply_money_in
 from escrow.findings import FINDING, record_finding
@@ -158,6 +159,12 @@ class Reconciler:
             if status is None or status.pending:
                 continue
             with self.db.transaction() as session:
+                forged = attempt_with_forged_amount(session, result.checkout_id, result.amount)
+                if str(status.result_code) == "0" and forged is not None:   # escrow/confirmation.py
+                    outcome = apply_payment_query(session, self.core, forged.id, status)
+                    reject_forged_amount(session, callback_id, forged, result.amount, result.receipt, outcome)
+                    report.add(f"held callbacks with a forged amount ({outcome})")
+                    continue
                 if str(status.result_code) == "0":
                     outcome = record_payment_result(session, self.core, result)
                     mark_callback(session, callback_id, "applied" if outcome not in ("orphan", "duplicate")

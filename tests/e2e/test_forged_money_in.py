@@ -148,3 +148,20 @@ def test_a_forged_stk_success_waits_for_the_query_and_is_never_funded_while_pend
     live.run_worker()   # the query says "being processed"
     assert state(live, order.reference) == "awaiting_payment" and count(live, PaymentReceived) == 0
     assert [c.status for c in rows(live, InboundCallback, InboundCallback.source == "stk")] == ["unconfirmed"]
+
+
+def test_a_forged_stk_success_the_query_confirms_funds_what_we_asked_never_the_forged_amount(start_live, sim):
+    live = start_live(**CONFIRMING)
+    buyer = "0711000306"
+    order = order_for(live, sim, buyer, "late_callback", wait=False)
+    [attempt] = attempts(live, order.reference)
+    forged = stk_success_body(attempt.checkout_request_id, order.charge + 5_000, "FORGED0306")
+    assert post(live, f"/hooks/stk/{CALLBACK_TOKEN}", forged).status_code == 200
+    assert sim.drain(10)       # the buyer really pays; M-Pesa's own callback is held too
+    settle(live, sim)
+    assert state(live, order.reference) == "funded"
+    [received] = rows(live, PaymentReceived)
+    assert (received.amount, received.outcome) == (order.charge, "funded")
+    assert "FORGED0306" not in (received.receipt, attempts(live, order.reference)[0].receipt)
+    assert [f["kind"] for f in findings(live)] == ["stk-callback-amount-forged"]
+    assert "suspense holds" not in ledger_ok(live)
