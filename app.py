@@ -10,6 +10,7 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping
+from urllib.parse import urlsplit
 
 from flask import Flask
 
@@ -18,7 +19,7 @@ from escrow.db import Database
 from escrow.errors import ConfigError
 from escrow.return_limits import ReturnLimits
 from escrow.service import EscrowService
-from escrow.settings import EscrowSettings, read_bool, read_choice
+from escrow.settings import EscrowSettings, read_bool, read_choice, read_text
 from escrow.vault import Vault, new_data_key
 from escrow.worker import Worker
 
@@ -118,8 +119,25 @@ def read_settings(env: dict) -> dict:
             env.setdefault(name, value)
     if env["SMS_BACKEND"] == "africastalking":
         _require(env, LIVE_SMS_REQUIRED, "SMS_BACKEND=africastalking")
+    _require_ussd_authentication(env)
     _fill_development_secrets(env)
     return env
+
+
+def _require_ussd_authentication(env: Mapping[str, str]) -> None:
+    """USSD trusts the gateway's word for the caller's number, so with a live provider /ussd must be
+    reachable only by the gateway: USSD_PATH_TOKEN (USSD_ALLOWED_IPS is an optional extra; Africa's
+    Talking publishes no address list). The simulator and local doubles need none."""
+    from mpesa.security import LOOPBACK_HOSTS, daraja_is_simulated
+
+    live = [] if daraja_is_simulated(env) else ["MPESA_BASE_URL is live Daraja"]
+    if env["SMS_BACKEND"] == "africastalking" and urlsplit(env.get("AT_API_BASE_URL") or "https://x").hostname \
+            not in LOOPBACK_HOSTS:
+        live.append("SMS_BACKEND=africastalking")
+    if live and not read_text(env, "USSD_PATH_TOKEN"):
+        raise ConfigError(f"USSD_PATH_TOKEN is required because {' and '.join(live)}: without it anyone who "
+                          "can reach /ussd acts as any phone number. Set a long random token and give Africa's "
+                          "Talking https://<your host>/ussd/<token> as the USSD callback URL")
 
 
 def _require(env: Mapping[str, str], names, because: str) -> None:
