@@ -9,8 +9,7 @@ AUTO_RETURNS_KES_PER_DAY shillings in any 24 hours. Beyond them the money is owe
 from dataclasses import dataclass, fields
 from typing import Mapping
 
-from escrow.errors import ConfigError
-from escrow.settings import _int
+from escrow.settings import read_int
 
 SETTINGS = {"per_order": "AUTO_RETURNS_PER_ORDER", "per_day": "AUTO_RETURNS_PER_DAY",
             "amount_per_day": "AUTO_RETURNS_KES_PER_DAY"}
@@ -24,8 +23,4 @@ class ReturnLimits:
 
     @classmethod
     def from_mapping(cls, env: Mapping[str, str]) -> "ReturnLimits":
-        values = {field.name: _int(env, SETTINGS[field.name], field.default) for field in fields(cls)}
-        for name, value in values.items():
-            if value < 0:
-                raise ConfigError(f"{SETTINGS[name]} must not be negative")
-        return cls(**values)
+        return cls(**{field.name: read_int(env, SETTINGS[field.name], field.default) for field in fields(cls)})

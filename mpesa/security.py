@@ -69,7 +69,7 @@ class CallbackGuard:
 
 @dataclass(frozen=True)
 class ConfirmPolicy:
-    """Which STK successes must be confirmed by an STK Push Query before funding."""
+    """Which payments in (STK successes, paybill confirmations) are held until M-Pesa confirms them."""
     mode: str = "never"          # never, always, above
     threshold: int = 0
 
@@ -91,7 +91,7 @@ class ConfirmPolicy:
             return cls("never")
         if text == "always":
             return cls("always")
-        if text.isdigit():
+        if text.isascii() and text.isdigit():
             return cls("above", int(text))
         raise ConfigError("MPESA_CONFIRM_WITH_QUERY must be 'never', 'always' or a whole-shilling amount")
 
