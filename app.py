@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 
 from flask import Flask
 
+from escrow.callback_journal import CallbackJournal
 from escrow.context import Core
 from escrow.db import Database
 from escrow.errors import ConfigError
@@ -58,6 +59,7 @@ class Components:
             worker.handlers.update(self.checks.worker_handlers())
         if self.reconciler is not None:
             worker.attach_reconciler(self.reconciler, self.reconcile_every)
+        worker.attach_intake(self.service.intake)   # replays the callback journal every pass
         return worker
 
 
@@ -66,7 +68,7 @@ def create_app(config: Mapping[str, str] | None = None) -> Flask:
     app = Flask(__name__, instance_path=env["INSTANCE_PATH"])
     components = build_components(env)
     app.extensions["zemi"] = components
-    keep_path_tokens_out_of_access_logs(env)
+    keep_path_tokens_out_of_logs(env)
     register_blueprints(app, components)
     from commands import register_commands
     register_commands(app)
@@ -74,31 +76,63 @@ def create_app(config: Mapping[str, str] | None = None) -> Flask:
 
 
 class _RedactPathTokens(logging.Filter):
-    """Access logs (gunicorn's, werkzeug's) and urllib3's debug lines print request paths, and the
-    callback and USSD path tokens are secrets inside paths: each is printed as ***."""
+    """Request paths reach the logs (access logs, urllib3's debug lines, Flask's "Exception on
+    <path>", tracebacks), and the callback and USSD path tokens are secrets inside paths: each is
+    printed as ***, in the message and in the traceback text."""
 
     def __init__(self):
         super().__init__()
         self.tokens: set[str] = set()
 
     def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        if any(token in message for token in self.tokens):
-            for token in self.tokens:
-                message = message.replace(token, "***")
-            record.msg, record.args = message, ()
+        self.redact(record)
         return True
+
+    def redact(self, record: logging.LogRecord) -> None:
+        if not self.tokens:
+            return
+        try:
+            message = record.getMessage()
+        except Exception:  # noqa: BLE001 -- a bad format string is logging's problem, shown as given
+            message = f"{record.msg!s} {record.args!r}"
+        if any(token in message for token in self.tokens):
+            record.msg, record.args = self._hide(message), ()
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = self._hide(record.exc_text)
+        if record.stack_info:
+            record.stack_info = self._hide(record.stack_info)
+
+    def _hide(self, text: str) -> str:
+        for token in self.tokens:
+            text = text.replace(token, "***")
+        return text
 
 
 _PATH_TOKEN_FILTER = _RedactPathTokens()  # logging is process-wide, so one filter serves every app built
 ACCESS_LOGGERS = ("gunicorn.access", "werkzeug", "urllib3.connectionpool")
 
 
-def keep_path_tokens_out_of_access_logs(env: Mapping[str, str]) -> None:
+def keep_path_tokens_out_of_logs(env: Mapping[str, str]) -> None:
+    """Every record from every logger is redacted as it is made (a record factory), so handlers
+    added later (gunicorn's, a test's) and loggers nobody named here print no token either."""
     _PATH_TOKEN_FILTER.tokens.update(token for token in (env.get("CALLBACK_TOKEN"), env.get("USSD_PATH_TOKEN"))
                                      if token)
     for name in ACCESS_LOGGERS:
         logging.getLogger(name).addFilter(_PATH_TOKEN_FILTER)
+    make_record = logging.getLogRecordFactory()
+    if getattr(make_record, "redacts_path_tokens", False):
+        return
+
+    def make_redacted_record(*args, **kwargs) -> logging.LogRecord:
+        record = make_record(*args, **kwargs)
+        _PATH_TOKEN_FILTER.redact(record)
+        return record
+
+    make_redacted_record.redacts_path_tokens = True
+    logging.setLogRecordFactory(make_redacted_record)
+
 
 
 def read_settings(env: dict) -> dict:
@@ -180,7 +214,9 @@ def build_components(env: Mapping[str, str]) -> Components:
                 support_phone=env.get("SUPPORT_PHONE", "0700000000"), returns=ReturnLimits.from_mapping(env))
     gateway = build_gateway(env, redis_client)
     reconcile_settings, reconciler = build_reconciler(env, db, core, gateway)
-    return Components(settings=env, db=db, redis=redis_client, core=core, service=EscrowService(db, core),
+    service = EscrowService(db, core, journal=CallbackJournal(callback_journal_dir(env)))
+    reconciler.intake = service.intake   # its pass retries stored callbacks left unprocessed
+    return Components(settings=env, db=db, redis=redis_client, core=core, service=service,
                       gateway=gateway, sms_sender=build_sms_sender(env), embedded_redis=embedded,
                       reconciler=reconciler, reconcile_every=reconcile_settings.every_seconds,
                       checks=build_money_in_checks(db, core, gateway))
@@ -192,6 +228,12 @@ def build_money_in_checks(db: Database, core: Core, gateway):
     from mpesa.c2b_routes import paybill_payment_from
 
     return MoneyInChecks(db, core, gateway, paybill_payment_from, our_shortcode=gateway.c2b_shortcode)
+
+
+def callback_journal_dir(env: Mapping[str, str]) -> Path:
+    """CALLBACK_JOURNAL_DIR: where callbacks go while the database cannot take them (a local disk
+    the worker on this host reads too); default instance/callback-journal."""
+    return Path(env.get("CALLBACK_JOURNAL_DIR") or Path(env["INSTANCE_PATH"]) / "callback-journal")
 
 
 def build_reconciler(env: Mapping[str, str], db: Database, core: Core, gateway):

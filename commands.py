@@ -183,7 +183,9 @@ ledger_group = AppGroup("ledger", help="The double-entry ledger.")
 
 @ledger_group.command("check")
 def ledger_check():
-    """Verify the ledger; exits 1 on any violation."""
+    """Verify the ledger; exits 1 on any violation (implausible amounts included); prints a
+    WARNING for each unresolved anomaly (escrow/anomalies.py)."""
+    from escrow.anomalies import ledger_anomalies
     from escrow.float_check import FloatSettings, balance_notes
     from escrow.statement import completeness_notes
 
@@ -192,8 +194,12 @@ def ledger_check():
         violations, notes = ledger_findings(session)
         notes += completeness_notes(session)
         notes += balance_notes(session, zemi.settings.get("MPESA_B2C_SHORTCODE"), FloatSettings.from_mapping(zemi.settings))
+        failures, warnings = ledger_anomalies(session)   # escrow/anomalies.py: which fail, which warn
+    violations += failures
     for line in notes:
         click.echo(line)
+    for line in warnings:
+        click.echo(f"WARNING: {line}")
     for line in violations:
         click.echo(f"VIOLATION: {line}", err=True)
     click.echo("ledger OK" if not violations else f"{len(violations)} violation(s)")

@@ -7,6 +7,8 @@ Accounts (balances are debit-positive):
   refunds_payable  liability: owed back to a buyer, refund not yet confirmed
   fee_revenue      income: our fees
   suspense         liability: money in that matches nothing we asked for
+  overpaid         asset: paid out beyond what was owed (a double payment, a result for more than we
+                   sent), to be recovered (Daraja's Reversal) or written off; each has a finding
 """
 from dataclasses import dataclass
 
@@ -23,7 +25,8 @@ SELLER_PAYABLE = "seller_payable"
 REFUNDS_PAYABLE = "refunds_payable"
 FEE_REVENUE = "fee_revenue"
 SUSPENSE = "suspense"
-ACCOUNTS = (MPESA_CASH, ESCROW_HELD, SELLER_PAYABLE, REFUNDS_PAYABLE, FEE_REVENUE, SUSPENSE)
+OVERPAID = "overpaid"
+ACCOUNTS = (MPESA_CASH, ESCROW_HELD, SELLER_PAYABLE, REFUNDS_PAYABLE, FEE_REVENUE, SUSPENSE, OVERPAID)
 
 
 class UnbalancedEntry(EscrowError):

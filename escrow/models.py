@@ -91,7 +91,7 @@ class PaymentReceived(Base):
     created_at: Mapped[datetime] = _now_column()
 
 
-_ONE_LIVE = "status <> 'failed' AND purpose IN ('payout', 'refund')"
+_ONE_LIVE = "status NOT IN ('failed', 'double_paid') AND purpose IN ('payout', 'refund')"
 
 
 class Payout(Base):
@@ -100,8 +100,10 @@ class Payout(Base):
     __tablename__ = "payouts"
     __table_args__ = (
         # At most one live or successful payout (and one refund) per order: a retry needs the
-        # earlier attempt to be known failed first. Returns of unwanted payments are keyed by
-        # the payment's receipt instead (in their originator id).
+        # earlier attempt to be known failed first. A failed one M-Pesa later reports paid is
+        # 'double_paid' (escrow/payouts.py), outside the index: the truth is recorded, and flagged.
+        # Returns of unwanted payments are keyed by the payment's receipt instead (in their
+        # originator id).
         Index("uq_payouts_one_live", "order_id", "purpose", unique=True,
               sqlite_where=text(_ONE_LIVE), postgresql_where=text(_ONE_LIVE)),
     )

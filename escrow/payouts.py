@@ -13,11 +13,17 @@ from sqlalchemy.orm import Session
 from escrow import ledger, outbox
 from escrow.context import Core
 from escrow.db import Database, db_now, insert_row, utcnow
+from escrow.findings import record_finding
 from escrow.ledger import credit, debit
 from escrow.models import Order, Payout
+from escrow.phone import mask
 from escrow.ports import GatewayError, PaymentGateway
 
 IN_FLIGHT = ("sending", "sent", "unknown")
+# A transfer we had given up on (failed, and retried) that M-Pesa later reported paid: money out
+# twice for one order. Outside the one-live index, so recording it never breaks "one payout we
+# initiate per order"; its money sits in ledger.OVERPAID until recovered.
+DOUBLE_PAID = "double_paid"
 # Which liability a confirmed transfer settles.
 SETTLES = {"payout": ledger.SELLER_PAYABLE, "refund": ledger.REFUNDS_PAYABLE, "return": ledger.REFUNDS_PAYABLE}
 
@@ -120,20 +126,106 @@ def find_transfer(session: Session, result: PayoutResult) -> Payout | None:
     return None
 
 
-def settle_transfer(session: Session, payout: Payout, result: PayoutResult) -> str:
-    """Apply a definite result once: 'succeeded', 'failed' or 'duplicate'."""
+def settle_transfer(session: Session, payout: Payout, result: PayoutResult, core: Core | None = None) -> str:
+    """Apply a definite result once: 'succeeded', 'failed', 'duplicate', or (with a finding)
+    'short_paid', 'double_paid' or 'review'. What M-Pesa says was paid is what the ledger records."""
     if result.succeeded:
-        won = _set(session, payout.id, ("queued",) + IN_FLIGHT + ("failed",), status="succeeded",
-                   receipt=result.receipt, result_code=result.result_code, result_desc=result.description[:200])
-        if not won:
-            return "duplicate"
-        ledger.post(session, kind=payout.purpose, dedupe_key=f"out:{payout.id}", order_id=payout.order_id,
-                    lines=[debit(SETTLES[payout.purpose], payout.amount), credit(ledger.MPESA_CASH, payout.amount)],
-                    memo=f"receipt {result.receipt}")
-        return "succeeded"
+        return _record_success(session, core, payout, result)
     won = _set(session, payout.id, IN_FLIGHT, status="failed", result_code=result.result_code,
                result_desc=result.description[:200])
     return "failed" if won else "duplicate"
+
+
+def _record_success(session: Session, core: Core | None, payout: Payout, result: PayoutResult) -> str:
+    if payout.status in ("succeeded", DOUBLE_PAID):
+        return "duplicate"
+    if result.receipt and session.scalar(select(Payout.id).where(Payout.receipt == result.receipt,
+                                                                 Payout.id != payout.id)):
+        record_finding(session, f"payout-receipt-reused:{payout.id}", order_id=payout.order_id,
+                       summary=f"{payout.purpose} {payout.originator_conversation_id} reported paid with receipt "
+                               f"{result.receipt}, which another transfer already has; not settled (forged or "
+                               f"misrouted result?)", receipt=result.receipt,
+                       originator_id=payout.originator_conversation_id)
+        return "review"
+    paid = payout.amount if result.amount is None else result.amount
+    if payout.status == "failed":
+        live = _live_sibling(session, payout)
+        if live is not None and not _cancel_if_unsent(session, live, payout):
+            return _record_double_payment(session, core, payout, live, result, paid)
+    won = _set(session, payout.id, ("queued",) + IN_FLIGHT + ("failed",), status="succeeded",
+               receipt=result.receipt, result_code=result.result_code, result_desc=result.description[:200])
+    if not won:
+        return "duplicate"
+    _post_paid(session, payout, paid, result.receipt)
+    if paid == payout.amount:
+        return "succeeded"
+    _flag_other_amount(session, core, payout, paid, result.receipt)
+    return "succeeded" if paid > payout.amount else "short_paid"
+
+
+def _post_paid(session: Session, payout: Payout, paid: int, receipt: str | None) -> None:
+    """Cash out is what M-Pesa paid; it settles what we owed, and any excess is owed back to us."""
+    settled = min(paid, payout.amount)
+    lines = [debit(SETTLES[payout.purpose], settled), credit(ledger.MPESA_CASH, paid)]
+    if paid > settled:
+        lines.append(debit(ledger.OVERPAID, paid - settled))
+    ledger.post(session, kind=payout.purpose, dedupe_key=f"out:{payout.id}", order_id=payout.order_id,
+                lines=lines, memo=f"receipt {receipt}" + (f", paid {paid} of {payout.amount}" if paid != payout.amount
+                                                          else ""))
+
+
+def _flag_other_amount(session: Session, core: Core | None, payout: Payout, paid: int, receipt: str | None) -> None:
+    if paid < payout.amount:
+        what = (f"KES {payout.amount - paid:,} is still owed and the order stays open: pay the difference by hand, "
+                f"then resolve this finding")
+    else:
+        what = (f"KES {paid - payout.amount:,} more than owed went out (ledger: overpaid): recover it with "
+                f"Daraja's Reversal on TransactionID {receipt} and pay again, or from the recipient")
+    record_finding(session, f"payout-amount-mismatch:{payout.id}", order_id=payout.order_id,
+                   summary=f"{payout.purpose} {payout.originator_conversation_id} was sent for KES "
+                           f"{payout.amount:,} but M-Pesa reports KES {paid:,} paid (receipt {receipt}); {what}",
+                   expected=payout.amount, paid=paid, receipt=receipt, recipient=_recipient(core, payout))
+
+
+def _live_sibling(session: Session, payout: Payout) -> Payout | None:
+    """The transfer that replaced a failed one (the one-live index allows at most one)."""
+    if payout.purpose not in ("payout", "refund"):
+        return None
+    return session.scalar(select(Payout).where(Payout.order_id == payout.order_id, Payout.purpose == payout.purpose,
+                                               Payout.id != payout.id, Payout.status.not_in(("failed", DOUBLE_PAID))))
+
+
+def _cancel_if_unsent(session: Session, live: Payout, paid: Payout) -> bool:
+    """A retry not yet sent is cancelled: the first attempt paid after all."""
+    return _set(session, live.id, ("queued",), status="failed", result_code="superseded",
+                result_desc=f"not sent: {paid.originator_conversation_id} was paid after all")
+
+
+def _record_double_payment(session: Session, core: Core | None, payout: Payout, live: Payout, result: PayoutResult,
+                           paid: int) -> str:
+    """M-Pesa paid a transfer we had retried: record the money truthfully (owed back to us) and
+    flag it with what a Reversal needs. Never a second live payout row: it is 'double_paid'."""
+    failed_with = payout.result_code   # read before the update below refreshes it
+    if not _set(session, payout.id, ("failed",), status=DOUBLE_PAID, receipt=result.receipt,
+                result_code=result.result_code, result_desc=f"paid after {live.originator_conversation_id} "
+                                                            f"replaced it"[:200]):
+        return "duplicate"
+    ledger.post(session, kind="double_payment", dedupe_key=f"out:{payout.id}", order_id=payout.order_id,
+                lines=[debit(ledger.OVERPAID, paid), credit(ledger.MPESA_CASH, paid)], memo=f"receipt {result.receipt}")
+    recipient = _recipient(core, payout)
+    state = "was also paid" if live.status == "succeeded" else f"is {live.status} (it may be paid too)"
+    record_finding(session, f"double-payment:{payout.id}", order_id=payout.order_id,
+                   summary=f"double payment: {payout.purpose} {payout.originator_conversation_id} failed "
+                           f"({failed_with}) and was re-sent as {live.originator_conversation_id}, which "
+                           f"{state}; M-Pesa now reports the first paid too: KES {paid:,} to {recipient}, "
+                           f"TransactionID {result.receipt}. Recover it with Daraja's Reversal on that "
+                           f"TransactionID", receipt=result.receipt, amount=paid, recipient=recipient,
+                   originator_id=payout.originator_conversation_id, other_originator_id=live.originator_conversation_id)
+    return DOUBLE_PAID
+
+
+def _recipient(core: Core | None, payout: Payout) -> str:
+    return mask(core.vault.unseal(payout.recipient_sealed)) if core is not None else "(sealed)"
 
 
 def record_transfer_timeout(session: Session, core: Core, result: PayoutResult) -> str:

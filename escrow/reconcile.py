@@ -118,13 +118,14 @@ class Reconciler:
     def __init__(self, db: Database, core: Core, gateway: PaymentGateway, settings: ReconcileSettings,
                  parsers: Parsers):
         self.db, self.core, self.gateway, self.settings, self.parsers = db, core, gateway, settings, parsers
+        self.intake = None   # escrow.intake.CallbackIntake, set by the composition root
         self.statement = None  # escrow.statement_pass.StatementReconciler, attached by app.py
         self.balance = None    # escrow.float_check.BalanceChecker, attached by app.py
 
     def run(self) -> ReconcileReport:
         report = ReconcileReport()
         statement = tuple(extra.run_if_due for extra in (self.statement, self.balance) if extra is not None)
-        for step in (self.confirm_held_callbacks, self.retry_orphans, self.query_stale_payments,
+        for step in (self.process_stored_callbacks, self.confirm_held_callbacks, self.retry_orphans, self.query_stale_payments,
                      self.check_unsettled_payouts, self.retry_failed_payouts) + statement:
             try:
                 step(report)
@@ -134,6 +135,12 @@ class Reconciler:
         if report.counts:
             log.info("reconcile: %s", report)
         return report
+
+    # --- 0. callbacks stored but never processed (escrow/intake.py) ----------------------
+    def process_stored_callbacks(self, report: ReconcileReport) -> None:
+        if self.intake is not None:
+            for outcome, n in self.intake.process_received().items():
+                report.add(f"stored callbacks processed late ({outcome})", n)
 
     # --- 1. STK successes held for confirmation ------------------------------------------
     def confirm_held_callbacks(self, report: ReconcileReport) -> None:

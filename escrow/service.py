@@ -9,6 +9,7 @@ from escrow.errors import EscrowError
 from escrow.fees import quote
 from escrow.findings import list_findings
 from escrow.inbox import mark_callback, store_callback
+from escrow.intake import CallbackIntake
 from escrow.models import Order, Profile
 from escrow.orders import order_of_party, view_for
 from escrow.text import clean_item
@@ -17,13 +18,14 @@ from escrow.views import CodeMatch, HelpInfo, OrderView, Quote
 
 
 # Outcomes that changed nothing; the stored callback keeps them as its status so they can be found.
-NOT_APPLIED = ("orphan", "duplicate", "unknown", "ignored", "inconclusive", "conflict")
+NOT_APPLIED = ("orphan", "duplicate", "unknown", "ignored", "inconclusive", "conflict", "review")
 
 
 class EscrowService:
-    def __init__(self, db: Database, core: Core):
+    def __init__(self, db: Database, core: Core, journal=None):
         self.db = db
         self.core = core
+        self.intake = CallbackIntake(db, core, journal)   # adapters register their processors on it
 
     # --- orders -------------------------------------------------------------------------
     def quote(self, price: int) -> Quote:

@@ -15,7 +15,7 @@ def record_payout_result(session: Session, core: Core, result: PayoutResult) -> 
     payout = find_transfer(session, result)
     if payout is None:
         return "orphan"
-    outcome = settle_transfer(session, payout, result)
+    outcome = settle_transfer(session, payout, result, core)
     if outcome == "succeeded":
         _close_if_settled(session, core, session.get(Order, payout.order_id), payout, result.receipt)
     return outcome

@@ -30,11 +30,22 @@ class Worker:
         self.reconciler = None
         self.reconcile_every = 30.0
         self._last_reconcile: float | None = None
+        self.intake = None
 
     def attach_reconciler(self, reconciler, every_seconds: float) -> "Worker":
         """Run `reconciler.run()` at most every `every_seconds` inside run_once (escrow/reconcile.py)."""
         self.reconciler, self.reconcile_every = reconciler, float(every_seconds)
         return self
+
+    def attach_intake(self, intake) -> "Worker":
+        """Replay `intake`'s callback journal (escrow/intake.py) at the start of every pass."""
+        self.intake = intake
+        return self
+
+    def _replay_journal(self) -> int:
+        if self.intake is None or self.intake.journal is None:
+            return 0
+        return self.intake.replay_journal()
 
     def _maybe_reconcile(self) -> int:
         if self.reconciler is None:
@@ -51,7 +62,8 @@ class Worker:
 
     def run_once(self) -> int:
         """Carry out everything due now; returns how many items were handled."""
-        handled = run_timers(self.db, self.core)
+        handled = self._replay_journal()   # callbacks kept while the database was away come first
+        handled += run_timers(self.db, self.core)
         handled += self._maybe_reconcile()
         while True:
             with self.db.transaction() as session:

@@ -3,16 +3,62 @@
 Parsers never raise anything but `MalformedCallback`: Daraja's payloads mix strings and numbers,
 omit `Value` keys and drop metadata on failures, so every lookup here is by name and tolerant.
 """
+import json
+import math
+import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 from escrow.errors import EscrowError
-from escrow.money import parse_whole_amount
 from escrow.phone import normalize_msisdn
+from escrow.settings import MPESA_MAX_PER_TRANSACTION
 from mpesa.errors import MalformedCallback
 
 EAT = timezone(timedelta(hours=3), "EAT")
 SUCCESS = "0"
+# Bounds on what a callback may hold, checked before anything is parsed or written. The lengths
+# are the columns the values end up in (escrow/models.py).
+MAX_JSON_CHARS = 64 * 1024      # Daraja's bodies are a few KB
+MAX_JSON_DEPTH = 16             # Daraja's deepest body (a B2C result) is 5 levels
+CODE_LEN, RECEIPT_LEN, ID_LEN, WORD_LEN = 16, 32, 64, 32
+MAX_AMOUNT = MPESA_MAX_PER_TRANSACTION   # M-Pesa's own ceiling per transaction, KES
+_AMOUNT_TEXT = re.compile(r"([0-9]{1,12})(?:\.([0-9]{1,2}))?", re.ASCII)
+_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)
+_BRACKETS = re.compile(r"[\[\]{}]")
+
+
+def read_json(raw: str):
+    """A callback body as JSON, bounded in size and nesting depth *before* the parser sees it
+    (Python's json recurses per level); NaN/Infinity and NUL anywhere are refused."""
+    if len(raw) > MAX_JSON_CHARS:
+        raise MalformedCallback(f"body longer than {MAX_JSON_CHARS} characters")
+    depth = deepest = 0
+    for bracket in _BRACKETS.findall(_JSON_STRING.sub("", raw)):
+        depth += 1 if bracket in "[{" else -1
+        deepest = max(deepest, depth)
+        if deepest > MAX_JSON_DEPTH:
+            raise MalformedCallback(f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
+    try:
+        value = json.loads(raw, parse_constant=_no_constant)
+    except (ValueError, RecursionError) as error:
+        raise MalformedCallback(f"not JSON: {str(error)[:80]}") from None
+    if _holds_nul(value):
+        raise MalformedCallback("a field holds a NUL character")
+    return value
+
+
+def _no_constant(name: str):
+    raise ValueError(f"{name} is not a number")
+
+
+def _holds_nul(value) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_holds_nul(key) or _holds_nul(item) for key, item in value.items())
+    if isinstance(value, list):
+        return any(_holds_nul(item) for item in value)
+    return False
 
 
 @dataclass(frozen=True)
@@ -142,24 +188,49 @@ def _guarded(what: str):
     return wrap
 
 
-def _required(mapping: dict, key: str, what: str):
+def _required(mapping: dict, key: str, what: str, limit: int | None = None):
     value = mapping.get(key) if isinstance(mapping, dict) else None
     if value is None or value == "":
         raise MalformedCallback(f"{what}: missing {key}")
-    return value
+    return _fits(value, limit, key) if limit else value
 
 
-def _text(value) -> str | None:
-    return None if value is None or value == "" else str(value)
+def _text(value, limit: int | None = None, name: str = "field") -> str | None:
+    if value is None or value == "":
+        return None
+    return _fits(value, limit, name) if limit else str(value)
+
+
+def _fits(value, limit: int, name: str) -> str:
+    """A scalar as text no longer than its column: anything else is malformed, never truncated."""
+    if isinstance(value, (dict, list)):
+        raise MalformedCallback(f"{name} is a {type(value).__name__}, not a value")
+    text = str(value)
+    if len(text) > limit:
+        raise MalformedCallback(f"{name} longer than {limit} characters")
+    return text
 
 
 def _amount(value) -> int | None:
+    """Whole shillings from Daraja's 1500, 1500.0 or "1500.00": ASCII digits only, no exponent,
+    no separators, within M-Pesa's limits (1 to MAX_AMOUNT); anything else is malformed."""
     if value is None or value == "":
         return None
-    amount = parse_whole_amount(value)
-    if amount < 1:
-        raise MalformedCallback(f"amount below 1: {value!r}")
+    amount = _whole_shillings(value)
+    if not 1 <= amount <= MAX_AMOUNT:
+        raise MalformedCallback(f"amount outside M-Pesa's limits (1 to {MAX_AMOUNT:,}): {str(value)[:24]!r}")
     return amount
+
+
+def _whole_shillings(value) -> int:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, float) and math.isfinite(value) and value.is_integer():
+        return int(value)
+    match = _AMOUNT_TEXT.fullmatch(value.strip()) if isinstance(value, str) and len(value) <= 20 else None
+    if match and not (match.group(2) or "0").strip("0"):
+        return int(match.group(1))
+    raise MalformedCallback(f"not a whole amount of shillings: {str(value)[:24]!r}")
 
 
 def _named_items(items, name_key: str) -> dict:
@@ -184,14 +255,14 @@ def _phone_or_none(value) -> str | None:
 def parse_stk_callback(body: dict) -> StkCallback:
     """{"Body": {"stkCallback": {...}}} -> StkCallback; success must carry amount and receipt."""
     cb = _required(_required(body, "Body", "STK callback"), "stkCallback", "STK callback")
-    code = str(_required(cb, "ResultCode", "STK callback"))
+    code = str(_required(cb, "ResultCode", "STK callback", CODE_LEN))
     meta = cb.get("CallbackMetadata") or {}
     items = _named_items(meta.get("Item") if isinstance(meta, dict) else None, "Name")
     parsed = StkCallback(
-        merchant_request_id=str(cb.get("MerchantRequestID") or ""),
-        checkout_request_id=str(_required(cb, "CheckoutRequestID", "STK callback")),
+        merchant_request_id=_text(cb.get("MerchantRequestID"), ID_LEN, "MerchantRequestID") or "",
+        checkout_request_id=str(_required(cb, "CheckoutRequestID", "STK callback", ID_LEN)),
         result_code=code, result_desc=str(cb.get("ResultDesc") or ""),
-        amount=_amount(items.get("Amount")), receipt=_text(items.get("MpesaReceiptNumber")),
+        amount=_amount(items.get("Amount")), receipt=_text(items.get("MpesaReceiptNumber"), RECEIPT_LEN, "receipt"),
         phone=_phone_or_none(items.get("PhoneNumber")),
         transaction_date=_text(items.get("TransactionDate")))
     if parsed.succeeded and (parsed.amount is None or parsed.receipt is None):
@@ -221,13 +292,13 @@ def parse_b2c_result(body: dict) -> B2cResult:
     """{"Result": {...}} posted to ResultURL -> B2cResult; success must carry amount and receipt."""
     result, params = _result_envelope(body, "B2C result")
     parsed = B2cResult(
-        result_code=str(_required(result, "ResultCode", "B2C result")),
+        result_code=str(_required(result, "ResultCode", "B2C result", CODE_LEN)),
         result_desc=str(result.get("ResultDesc") or ""),
-        originator_conversation_id=str(_required(result, "OriginatorConversationID", "B2C result")),
-        conversation_id=_text(result.get("ConversationID")),
-        transaction_id=_text(result.get("TransactionID")),
+        originator_conversation_id=str(_required(result, "OriginatorConversationID", "B2C result", ID_LEN)),
+        conversation_id=_text(result.get("ConversationID"), ID_LEN, "ConversationID"),
+        transaction_id=_text(result.get("TransactionID"), RECEIPT_LEN, "TransactionID"),
         amount=_amount(params.get("TransactionAmount")),
-        receipt=_text(params.get("TransactionReceipt")),
+        receipt=_text(params.get("TransactionReceipt"), RECEIPT_LEN, "TransactionReceipt"),
         receiver_public_name=_text(params.get("ReceiverPartyPublicName")),
         completed_at=_completed_at(params.get("TransactionCompletedDateTime")))
     if parsed.succeeded and (parsed.amount is None or parsed.receipt is None):
@@ -239,13 +310,13 @@ def parse_b2c_result(body: dict) -> B2cResult:
 def parse_b2c_timeout(body: dict) -> B2cTimeout:
     """Whatever arrives at QueueTimeOutURL: a Result envelope or bare ids; needs one id."""
     source = body.get("Result") if isinstance(body.get("Result"), dict) else body
-    originator = _text(source.get("OriginatorConversationID"))
-    conversation = _text(source.get("ConversationID"))
+    originator = _text(source.get("OriginatorConversationID"), ID_LEN, "OriginatorConversationID")
+    conversation = _text(source.get("ConversationID"), ID_LEN, "ConversationID")
     if originator is None and conversation is None:
         raise MalformedCallback("B2C queue timeout: no conversation id")
     code = source.get("ResultCode")
     return B2cTimeout(originator_conversation_id=originator, conversation_id=conversation,
-                      result_code=None if code is None else str(code),
+                      result_code=None if code is None else _fits(code, CODE_LEN, "ResultCode"),
                       result_desc=str(source.get("ResultDesc") or ""))
 
 
@@ -254,13 +325,14 @@ def parse_transaction_status_result(body: dict) -> TransactionStatusResult:
     """{"Result": {...}} of a Transaction Status query -> TransactionStatusResult."""
     result, params = _result_envelope(body, "transaction status result")
     return TransactionStatusResult(
-        result_code=str(_required(result, "ResultCode", "transaction status result")),
+        result_code=str(_required(result, "ResultCode", "transaction status result", CODE_LEN)),
         result_desc=str(result.get("ResultDesc") or ""),
-        originator_conversation_id=_text(result.get("OriginatorConversationID")),
-        conversation_id=_text(result.get("ConversationID")),
-        queried_originator_conversation_id=_text(params.get("OriginatorConversationID")),
-        receipt=_text(params.get("ReceiptNo")),
-        transaction_status=_text(params.get("TransactionStatus")),
+        originator_conversation_id=_text(result.get("OriginatorConversationID"), ID_LEN, "OriginatorConversationID"),
+        conversation_id=_text(result.get("ConversationID"), ID_LEN, "ConversationID"),
+        queried_originator_conversation_id=_text(params.get("OriginatorConversationID"), ID_LEN,
+                                                 "OriginatorConversationID"),
+        receipt=_text(params.get("ReceiptNo"), RECEIPT_LEN, "ReceiptNo"),
+        transaction_status=_text(params.get("TransactionStatus"), WORD_LEN, "TransactionStatus"),
         amount=_amount(params.get("Amount")))
 
 
@@ -269,10 +341,10 @@ def parse_c2b(body: dict) -> C2bPayment:
     """A C2B validation or confirmation body -> C2bPayment (MSISDN stays masked or hashed)."""
     return C2bPayment(
         transaction_type=str(body.get("TransactionType") or ""),
-        trans_id=str(_required(body, "TransID", "C2B payment")),
+        trans_id=str(_required(body, "TransID", "C2B payment", RECEIPT_LEN)),
         trans_time=str(body.get("TransTime") or ""),
         amount=_amount(_required(body, "TransAmount", "C2B payment")),
-        business_shortcode=str(body.get("BusinessShortCode") or ""),
+        business_shortcode=_text(body.get("BusinessShortCode"), CODE_LEN, "BusinessShortCode") or "",
         bill_ref_number=str(body.get("BillRefNumber") or ""),
         invoice_number=str(body.get("InvoiceNumber") or ""),
         msisdn_masked=str(body.get("MSISDN") or ""),

@@ -3,13 +3,14 @@ import hmac
 import logging
 from dataclasses import replace
 
-from flask import Blueprint, abort, jsonify, request
+from flask import Blueprint, abort, has_request_context, jsonify, request
 
+from escrow.intake import CallbackNotKept, replayed_attempt_id
 from escrow.payments import PaymentResult
 from escrow.payouts import PayoutResult
 from mpesa.errors import MalformedCallback
 from mpesa.results import (parse_b2c_result, parse_b2c_timeout, parse_stk_callback,
-                           parse_transaction_status_result)
+                           parse_transaction_status_result, read_json)
 
 log = logging.getLogger(__name__)
 ACCEPTED = {"ResultCode": 0, "ResultDesc": "Accepted"}
@@ -17,7 +18,9 @@ ACCEPTED = {"ResultCode": 0, "ResultDesc": "Accepted"}
 
 def make_mpesa_blueprint(service, *, callback_token: str, guard=None, confirm=None) -> Blueprint:
     """`guard` (mpesa.security.CallbackGuard) refuses callbacks from addresses off the allowlist;
-    `confirm` (mpesa.security.ConfirmPolicy) holds STK successes for an STK query first."""
+    `confirm` (mpesa.security.ConfirmPolicy) holds STK successes for an STK query first.
+    Each source's processor is also registered with the service's intake, which replays journaled
+    callbacks and retries stored ones through it (escrow/intake.py)."""
     blueprint = Blueprint("mpesa", __name__)
     routes = {
         "/hooks/stk/<token>": ("stk", stk_payment_result, service.record_payment_result),
@@ -26,55 +29,74 @@ def make_mpesa_blueprint(service, *, callback_token: str, guard=None, confirm=No
         "/hooks/b2c/status/<token>": ("b2c_status", status_query_result, service.record_payout_result),
     }
     for path, (source, parse, apply) in routes.items():
-        blueprint.add_url_rule(path, source, _handler(service, callback_token, source, parse, apply, guard, confirm),
-                               methods=["POST"])
+        service.intake.register(source, _processor(service, source, parse, apply, confirm))
+        blueprint.add_url_rule(path, source, _handler(service, callback_token, source, guard), methods=["POST"])
     # The STK CallBackURL names our attempt (mpesa.gateway.stk_callback_url, issue 11 #1); the bare
     # path above still serves pushes sent before it did.
     blueprint.add_url_rule("/hooks/stk/<token>/a<int(max=2147483647):attempt_id>", "stk_attempt",
-                           _handler(service, callback_token, "stk", stk_payment_result, service.record_payment_result,
-                                    guard, confirm), methods=["POST"])
+                           _handler(service, callback_token, "stk", guard), methods=["POST"])
     return blueprint
 
 
-def admit_callback(service, callback_token: str, guard, source: str, token: str) -> tuple[int, bool]:
-    """Every Daraja callback's first steps, in order: the path token (404 if wrong), the raw body
-    stored, then the source address. Returns (callback_id, allowed)."""
+def admit_callback(service, callback_token: str, guard, source: str, token: str) -> tuple[int | None, bool]:
+    """Every Daraja callback's first steps, in order: the path token (404 if wrong), the source
+    address, then the raw body kept in one INSERT ('rejected' if the address is not allowed).
+    Returns (callback_id, allowed); the id is None when the body went to the journal because the
+    database could not take it, and the request is answered 503 only if the journal failed too."""
     if not hmac.compare_digest(token.encode(), callback_token.encode()):
         abort(404)
     address = guard.client_address(request.remote_addr, request.headers.get("X-Forwarded-For")) \
         if guard else request.remote_addr
-    callback_id = service.store_callback(source=source, body=request.get_data(), remote_addr=address)
-    if guard is not None and not guard.allows(address):
-        service.mark_callback(callback_id, "rejected", f"source address {address} is not allowed")
+    allowed = guard is None or guard.allows(address)
+    try:
+        callback_id = service.intake.keep(
+            source=source, body=request.get_data(), remote_addr=address, status="received" if allowed else "rejected",
+            note=None if allowed else f"source address {address} is not allowed",
+            attempt_id=(request.view_args or {}).get("attempt_id"))
+    except CallbackNotKept:
+        abort(503)
+    if not allowed:
         log.warning("%s callback #%s from %s refused: not on MPESA_ALLOWED_IPS", source, callback_id, address)
-        return callback_id, False
-    return callback_id, True
+    return callback_id, allowed
 
 
-def _handler(service, callback_token, source, parse, apply, guard=None, confirm=None):
+def _handler(service, callback_token, source, guard=None):
     def handle(token, attempt_id=None):
         callback_id, allowed = admit_callback(service, callback_token, guard, source, token)
-        if not allowed:
-            return jsonify(ACCEPTED)
+        if callback_id is not None and allowed:
+            outcome = service.intake.process(callback_id, source, request.get_data(as_text=True))
+            log.info("%s callback #%s: %s", source, callback_id, outcome)
+        return jsonify(ACCEPTED)
+    return handle
+
+
+def _processor(service, source, parse, apply, confirm=None):
+    """(raw body, stored callback id) -> outcome: parse (bounded), hold or apply, mark the row."""
+    def process(raw: str, callback_id: int) -> str:
         try:
-            result = parse(request.get_json(force=True, silent=True))
+            result = parse(read_json(raw))
         except MalformedCallback as error:
             service.mark_callback(callback_id, "malformed", str(error))
-            return jsonify(ACCEPTED)
+            return "malformed"
         if result is None:
             service.mark_callback(callback_id, "inconclusive")
-            return jsonify(ACCEPTED)
-        if attempt_id is not None:
-            result = replace(result, attempt_id=attempt_id)
+            return "inconclusive"
+        if source == "stk" and _path_attempt_id() is not None:
+            result = replace(result, attempt_id=_path_attempt_id())
             service.link_payment_attempt(result)   # a held success is then found (and queried) by its checkout id
         if confirm is not None and source == "stk" and result.succeeded and confirm.requires(result.amount):
             service.mark_callback(callback_id, "unconfirmed", "held for an STK query before funding")
-            log.info("%s callback #%s: held for confirmation", source, callback_id)
-            return jsonify(ACCEPTED)
-        outcome = apply(result, callback_id)
-        log.info("%s callback #%s: %s", source, callback_id, outcome)
-        return jsonify(ACCEPTED)
-    return handle
+            return "unconfirmed"
+        return apply(result, callback_id)
+    return process
+
+
+def _path_attempt_id() -> int | None:
+    """Our attempt id from an STK callback's own URL, while handling that request (or replaying
+    it from the callback journal, which kept it)."""
+    if has_request_context():
+        return (request.view_args or {}).get("attempt_id")
+    return replayed_attempt_id()
 
 
 def stk_payment_result(body) -> PaymentResult:

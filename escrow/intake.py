@@ -1,0 +1,202 @@
+"""Callback intake: keep every callback, then turn it into its effect, mapping every error in one place.
+
+1. `keep` stores the raw body in one INSERT. If the database cannot take it, the callback goes to
+   the journal (escrow.callback_journal), flushed to disk; only if that fails too does the caller
+   get `CallbackNotKept` (the endpoint answers 503 and the provider retries).
+2. `process` runs a source's processor (registered by its adapter: parse, then apply through a use
+   case) on a stored callback. Whatever it raises is mapped here: a database that went away leaves
+   the row `received` for the next pass; anything else marks it `malformed` with the reason, so it
+   is listed by `flask callbacks list --review`. A processor never makes a route answer 500.
+3. `replay_journal` (the worker, every pass) moves journaled callbacks into the database, each once
+   (dedupe key `journal:<record id>`), and processes them; `process_received` (the reconcile pass)
+   retries rows still `received` after RECEIVED_RETRY_AFTER (a web worker that died mid-request),
+   and flags a source nobody can process.
+"""
+import logging
+from contextvars import ContextVar
+from datetime import datetime, timedelta, timezone
+from typing import Callable
+
+from sqlalchemy import select
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+from sqlalchemy.orm import Session
+
+from escrow.callback_journal import CallbackJournal, JournalError
+from escrow.context import Core
+from escrow.db import Database, db_now, insert_once
+from escrow.errors import EscrowError
+from escrow.findings import record_finding
+from escrow.inbox import (callback_row, mark_callback, mark_callback_alone, raw_body, raw_bytes, seal_form,
+                          store_callback)
+from escrow.models import InboundCallback
+from escrow.phone import mask_numbers_in
+
+log = logging.getLogger(__name__)
+
+RECEIVED_RETRY_AFTER = timedelta(seconds=60)
+BATCH = 50
+# (raw body as text, stored callback id) -> outcome; registered per source by the adapters.
+Processor = Callable[[str, int], str]
+# The attempt id a journaled callback's path carried (/hooks/stk/<token>/a<id>), while it is replayed.
+_REPLAYED_ATTEMPT: ContextVar = ContextVar("replayed_attempt", default=None)
+
+
+def replayed_attempt_id():
+    """For a processor running outside a request: the path attempt id of the journal record it replays."""
+    return _REPLAYED_ATTEMPT.get()
+
+
+class CallbackNotKept(EscrowError):
+    """Neither the database nor the journal could keep a callback: answer non-2xx so it is sent again."""
+
+
+class CallbackIntake:
+    def __init__(self, db: Database, core: Core, journal: CallbackJournal | None = None):
+        self.db, self.core, self.journal = db, core, journal
+        self.processors: dict[str, Processor] = {}
+
+    def register(self, source: str, processor: Processor) -> None:
+        self.processors[source] = processor
+
+    # --- 1. keeping ----------------------------------------------------------------------
+    def keep(self, *, source: str, body: bytes, remote_addr: str | None, status: str = "received",
+             note: str | None = None, attempt_id: str | None = None) -> int | None:
+        """The stored callback's id, or None when it went to the journal (acknowledge it: the
+        worker applies it once the database is back)."""
+        try:
+            return store_callback(self.db, self.core.vault, source=source, body=body, remote_addr=remote_addr,
+                                  status=status, note=note)
+        except SQLAlchemyError as error:
+            if self.journal is None or source not in self.processors:  # nothing could apply it later: 503
+                raise CallbackNotKept(f"database refused a {source} callback and it cannot be journaled") from error
+            try:
+                record_id = self.journal.append(self.journal_record(
+                    source=source, body=body, remote_addr=remote_addr, status=status, note=note,
+                    attempt_id=attempt_id))
+            except JournalError as journal_error:
+                log.error("%s callback NOT kept: database (%s) and journal (%s) both failed; answering 503",
+                          source, type(error).__name__, journal_error)
+                raise CallbackNotKept(str(journal_error)) from error
+            log.warning("%s callback kept in the journal as %s: the database refused it (%s)", source, record_id,
+                        type(error).__name__)
+            return None
+
+    def journal_record(self, *, source: str, body: bytes, remote_addr: str | None, status: str = "received",
+                       note: str | None = None, attempt_id: str | None = None) -> dict:
+        return {"source": source, "remote_addr": remote_addr, "attempt_id": attempt_id, "status": status,
+                "note": note, "received_at": datetime.now(timezone.utc).replace(tzinfo=None).isoformat(),
+                "sealed": self.core.vault.seal(seal_form(bytes(body)))}
+
+    # --- 2. processing: the one place errors are mapped ------------------------------------
+    def process(self, callback_id: int, source: str, raw: str, processor: Processor | None = None) -> str:
+        """Run `processor` (default: the one registered for `source`) with every error mapped."""
+        processor = processor or self.processors.get(source)
+        if processor is None:
+            return "received"
+        try:
+            return processor(raw, callback_id)
+        except DBAPIError as error:
+            if error.connection_invalidated or _is_disconnect(error):
+                log.warning("%s callback #%s left for the next pass: database unavailable", source, callback_id)
+                return "received"
+            return self._malformed(callback_id, source, error)
+        except Exception as error:  # noqa: BLE001 -- the whole point: no callback error escapes as a 500
+            return self._malformed(callback_id, source, error)
+
+    def _malformed(self, callback_id: int, source: str, error: Exception) -> str:
+        reason = f"could not be applied: {type(error).__name__}: {_first_line(error)}"
+        log.error("%s callback #%s %s", source, callback_id, reason[:60])
+        try:
+            mark_callback_alone(self.db, callback_id, "malformed", mask_numbers_in(reason))
+        except SQLAlchemyError:
+            log.warning("%s callback #%s stays received: could not mark it", source, callback_id)
+            return "received"
+        return "malformed"
+
+    # --- 3. catching up ----------------------------------------------------------------------
+    def replay_journal(self) -> int:
+        """Journaled callbacks into the database and through their processors; how many were new."""
+        if self.journal is None:
+            return 0
+        replayed = 0
+        for path, records in self.journal.batches():
+            new = []
+            with self.db.transaction() as session:
+                for record in records:
+                    callback_id = _insert_journaled(session, self.core, record)
+                    if callback_id is not None:
+                        new.append((callback_id, record))
+            for callback_id, record in new:
+                if record.get("status", "received") == "received":
+                    token = _REPLAYED_ATTEMPT.set(record.get("attempt_id"))
+                    try:
+                        self.process(callback_id, record["source"], _unsealed_text(self.core, record))
+                    finally:
+                        _REPLAYED_ATTEMPT.reset(token)
+            self.journal.done(path)
+            replayed += len(new)
+            if new:
+                log.info("callback journal: %s callback(s) replayed from %s", len(new), path.name)
+        return replayed
+
+    def process_received(self) -> dict:
+        """Rows still `received` after RECEIVED_RETRY_AFTER: processed again, or flagged."""
+        counts: dict[str, int] = {}
+        with self.db.transaction() as session:
+            cutoff = db_now(session) - RECEIVED_RETRY_AFTER
+            stuck = session.execute(select(InboundCallback.id, InboundCallback.source, InboundCallback.body,
+                                           InboundCallback.body_sealed)
+                                    .where(InboundCallback.status == "received", InboundCallback.received_at <= cutoff)
+                                    .order_by(InboundCallback.id).limit(BATCH)).all()
+        for callback_id, source, body, body_sealed in stuck:
+            if source not in self.processors:
+                with self.db.transaction() as session:
+                    mark_callback(session, callback_id, "unprocessable", f"no processor for {source!r}")
+                    record_finding(session, f"callback-unprocessable:{callback_id}", order_id=None,
+                                   summary=f"{source} callback #{callback_id} has no processor; look at it by hand",
+                                   callback_id=callback_id)
+                outcome = "unprocessable"
+            else:
+                outcome = self.process(callback_id, source, raw_body(self.core.vault, body, body_sealed))
+            counts[outcome] = counts.get(outcome, 0) + 1
+        return counts
+
+
+def _insert_journaled(session: Session, core: Core, record: dict) -> int | None:
+    """Insert one journal record once (its id is the dedupe key); the new row's id, or None if it was in."""
+    key = f"journal:{record['id']}"
+    sealed = record["sealed"]
+    raw = _unsealed_bytes(core, record)
+    row = callback_row(core.vault, source=str(record.get("source") or "unknown"), body=raw,
+                       remote_addr=record.get("remote_addr"), status=str(record.get("status") or "received"),
+                       note=record.get("note"), sealed=sealed)
+    received_at = _received_at(record)
+    if received_at is not None:
+        row["received_at"] = received_at
+    if not insert_once(session, InboundCallback, dedupe_key=key, **row):
+        return None
+    return session.scalar(select(InboundCallback.id).where(InboundCallback.dedupe_key == key))
+
+
+def _unsealed_bytes(core: Core, record: dict) -> bytes:
+    return raw_bytes(core.vault, "", record["sealed"])
+
+
+def _unsealed_text(core: Core, record: dict) -> str:
+    return raw_body(core.vault, "", record["sealed"])
+
+
+def _received_at(record: dict):
+    try:
+        return datetime.fromisoformat(str(record.get("received_at")))
+    except ValueError:
+        return None
+
+
+def _is_disconnect(error: DBAPIError) -> bool:
+    from sqlalchemy.exc import InterfaceError, OperationalError
+    return isinstance(error, (OperationalError, InterfaceError))
+
+
+def _first_line(error: Exception) -> str:
+    return (str(error).splitlines() or [""])[0][:200]
