@@ -18,7 +18,7 @@ from flask import Blueprint, jsonify, request
 from escrow.paybill import OTHER_ERROR, PaybillPayment
 from mpesa.errors import MalformedCallback
 from mpesa.routes import admit_callback
-from mpesa.results import parse_c2b
+from mpesa.results import parse_c2b, read_json
 
 log = logging.getLogger(__name__)
 CONFIRMED = {"ResultCode": 0, "ResultDesc": "Success"}
@@ -40,34 +40,54 @@ def make_c2b_blueprint(service, *, callback_token: str, shortcode: str, guard=No
     def checked(source: str):
         return admit_callback(service, callback_token, guard, source, request.view_args["token"])
 
-    def payment(callback_id: int) -> PaybillPayment | None:
+    def payment(callback_id: int, raw: str) -> PaybillPayment | None:
         try:
-            parsed = parse_c2b(request.get_json(force=True, silent=True))
+            parsed = parse_c2b(read_json(raw))
         except MalformedCallback as error:
             service.mark_callback(callback_id, "malformed", str(error))
             return None
         return PaybillPayment(trans_id=parsed.trans_id, amount=parsed.amount, account=parsed.bill_ref_number,
                               shortcode=parsed.business_shortcode)
 
+    def confirmation_step(raw: str, callback_id: int) -> str:
+        found = payment(callback_id, raw)
+        if found is None:
+            return "malformed"
+        if confirm is not None and confirm.requires(found.amount):   # held for a Transaction Status check
+            return checks.hold_paybill_payment(found, callback_id)
+        return service.record_paybill_payment(found, callback_id, shortcode)
+
+    def validation_too_late(raw: str, callback_id: int) -> str:
+        service.mark_callback(callback_id, "ignored", "a validation is answered at once or not at all")
+        return "ignored"
+
+    service.intake.register("c2b_confirmation", confirmation_step)
+    service.intake.register("c2b_validation", validation_too_late)
+
     @blueprint.post("/hooks/c2b/validation/<token>")
     def validation(token):
         callback_id, allowed = checked("c2b_validation")
-        found = payment(callback_id) if allowed else None
-        if found is None:
-            return jsonify({"ResultCode": OTHER_ERROR[0], "ResultDesc": OTHER_ERROR[1]})
-        code, description = service.validate_paybill(found, shortcode)
-        service.mark_callback(callback_id, "accepted" if code == "0" else "refused", code)
-        return jsonify({"ResultCode": code, "ResultDesc": description})
+        answer = {"ResultCode": OTHER_ERROR[0], "ResultDesc": OTHER_ERROR[1]}
+
+        def validate(raw: str, callback_id: int) -> str:
+            found = payment(callback_id, raw)
+            if found is None:
+                return "malformed"
+            code, description = service.validate_paybill(found, shortcode)
+            service.mark_callback(callback_id, "accepted" if code == "0" else "refused", code)
+            answer.update(ResultCode=code, ResultDesc=description)
+            return code
+
+        if callback_id is not None and allowed:
+            service.intake.process(callback_id, "c2b_validation", request.get_data(as_text=True), validate)
+        return jsonify(answer)
 
     @blueprint.post("/hooks/c2b/confirmation/<token>")
     def confirmation(token):
         callback_id, allowed = checked("c2b_confirmation")
-        found = payment(callback_id) if allowed else None
-        if found is not None:
-            held = confirm is not None and confirm.requires(found.amount)
-            outcome = (checks.hold_paybill_payment(found, callback_id) if held
-                       else service.record_paybill_payment(found, callback_id, shortcode))
-            log.info("c2b confirmation #%s %s: %s", callback_id, found.trans_id, outcome)
+        if callback_id is not None and allowed:
+            outcome = service.intake.process(callback_id, "c2b_confirmation", request.get_data(as_text=True))
+            log.info("c2b confirmation #%s: %s", callback_id, outcome)
         return jsonify(CONFIRMED)
 
     return blueprint
