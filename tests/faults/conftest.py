@@ -23,18 +23,23 @@ def _cannot_run(reason: str):
 @pytest.fixture(scope="session")
 def fault_servers():
     base = Path(tempfile.mkdtemp(prefix="zemi-faults-"))
+    problem, postgres, redis = None, None, None
     try:
-        postgres, redis = PostgresServer(base), RedisServer(base)
+        postgres = PostgresServer(base)
+        redis = RedisServer(base)
         postgres.init()
         postgres.start()
         postgres.create_database("zemi_faults")
         redis.start()
     except Unavailable as error:
-        shutil.rmtree(base, ignore_errors=True)
-        _cannot_run(str(error))
+        problem = str(error)
     except Exception as error:  # noqa: BLE001 - any start failure is reported the same way
+        problem = f"{type(error).__name__}: {getattr(error, 'stderr', '') or error}"
+    if problem:
+        if postgres is not None and postgres.data.exists():
+            postgres.stop()
         shutil.rmtree(base, ignore_errors=True)
-        _cannot_run(f"{type(error).__name__}: {getattr(error, 'stderr', '') or error}")
+        _cannot_run(problem)
     yield base, postgres, redis
     redis.kill9()
     postgres.stop()

@@ -61,6 +61,19 @@ def test_a_push_lost_on_the_way_when_the_worker_died_leaves_its_order_checking_n
     assert stack.stk_requests_for(reference) == []
     assert stack.sql("SELECT status FROM payment_attempts")[0][0] not in ("failed", "queued")
     assert_money_whole(stack, reference)
+    # Two hours pass (fast-forwarded) and M-Pesa's statement covers them, with no payment: only now
+    # does the order expire, with a finding giving the buyer's masked number and the amount.
+    stack.sql("UPDATE payment_attempts SET created_at = created_at - interval '2 hours'")
+    window = stack.sql("SELECT to_char((now() AT TIME ZONE 'utc') - interval '3 hours', 'YYYY-MM-DD HH24:MI:SS'), "
+                       "to_char(now() AT TIME ZONE 'utc', 'YYYY-MM-DD HH24:MI:SS')")[0]
+    registered = stack.flask("mpesa", "register-pull", "--nominated-number", "0722000000")  # once, at go-live
+    assert registered.returncode == 0, registered.stdout + registered.stderr
+    statement = stack.flask("reconcile", "statement", "--from", window[0], "--to", window[1])
+    assert statement.returncode == 0, statement.stdout + statement.stderr
+    stack.wait_for_state(reference, "expired", timeout=15)
+    finding = [f for f in stack.findings() if f.get("order") == reference]
+    assert finding and "0711***101" in finding[0]["summary"] and "1,500" in finding[0]["summary"], finding
+    assert_money_whole(stack, reference)
 
 
 def test_a_callback_that_arrives_while_postgresql_is_down_is_kept_and_applied_when_it_returns(stack):
@@ -115,6 +128,27 @@ def test_a_push_while_redis_is_down_is_sent_once_and_funds_the_order(stack):
     stack.kill_worker(signal.SIGCONT)
     wait_for(lambda: _stk_item_tried(stack), 20, "the worker to try the push while Redis is down")
     stack.redis.start()
+    stack.wait_for_state(reference, "funded")
+    assert len(stack.stk_requests_for(reference)) == 1
+    assert_money_whole(stack, reference)
+
+
+def test_postgresql_crash_between_the_push_answer_and_our_commit_still_funds_the_order(stack):
+    """F2 + I4: PostgreSQL dies after M-Pesa accepted the push and before we recorded its
+    CheckoutRequestID; the paid callback arrives while it is down. After the restart the callback
+    (kept, and naming our attempt) funds the order: nothing else could, there is no id to query."""
+    answer = stack.daraja.hold(STK_PATH, phase="reply")
+    callback = stack.hooks.hold("/hooks/stk/", phase="request")
+    reference = stack.place_order(BUYER, SELLER_LOCAL, 1500)
+    assert answer.arrived.wait(20), "the worker never sent the STK push"
+    stack.postgres.crash()
+    answer.release()
+    assert callback.arrived.wait(20), "M-Pesa never called back"
+    callback.release()
+    wait_for(lambda: [c for c in stack.sim_callbacks("/hooks/stk/") if c["status"] or c["error"]], 20,
+             "the app to answer the callback")
+    stack.postgres.start()
+    stack.expire_leases()  # the dead call's lease (60 s) runs out
     stack.wait_for_state(reference, "funded")
     assert len(stack.stk_requests_for(reference)) == 1
     assert_money_whole(stack, reference)

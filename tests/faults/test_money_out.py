@@ -134,3 +134,18 @@ def test_a_payout_while_redis_is_down_is_sent_once_and_paid(stack):
     stack.wait_for_state(reference, "paid_out")
     assert_one_transfer(stack, reference)
     assert_money_whole(stack, reference)
+
+
+def test_a_worker_killed_after_recording_the_payout_leaves_the_result_to_settle_it(stack):
+    """I7 (c): the worker recorded M-Pesa's acceptance, then died; the result callback settles it."""
+    reference = funded_order(stack)
+    result = stack.hooks.hold("/hooks/b2c/result/", phase="request")
+    stack.confirm_delivery(SELLER, BUYER, reference)
+    assert result.arrived.wait(20), "M-Pesa never sent the payout's result"
+    wait_for(lambda: payout_status(stack) == "sent", 10, "the worker to record the accepted payout")
+    stack.kill_worker()
+    result.release()
+    stack.restart_worker()
+    stack.wait_for_state(reference, "paid_out")
+    assert_one_transfer(stack, reference)
+    assert_money_whole(stack, reference)
