@@ -79,6 +79,7 @@ def test_a_forged_paybill_confirmation_never_funds_an_order_and_is_held_for_revi
     assert finding["kind"] == "paybill-contradicted" and finding["trans_id"] == "FORGED9999"
     [status] = status_requests(sim)
     assert (status["TransactionID"], status["PartyA"], status["IdentifierType"]) == ("FORGED9999", "174379", "4")
+    assert "contradicted" in live.cli("callbacks", "list", "--review").output   # listed for an operator
     ledger_ok(live)
 
 
