@@ -1,0 +1,74 @@
+"""Reading what a callback holds, bounded in time and memory before anything trusts it: its JSON
+(size and nesting depth checked before Python's recursive parser runs; NaN, Infinity and NUL
+refused) and its amounts (ASCII digits, no exponent or separators, within M-Pesa's own limits)."""
+import json
+import math
+import re
+
+from escrow.settings import MPESA_MAX_PER_TRANSACTION
+from mpesa.errors import MalformedCallback
+
+# Bounds on what a callback may hold, checked before anything is parsed or written. The lengths
+# are the columns the values end up in (escrow/models.py).
+MAX_JSON_CHARS = 64 * 1024      # Daraja's bodies are a few KB
+MAX_JSON_DEPTH = 16             # Daraja's deepest body (a B2C result) is 5 levels
+MAX_AMOUNT = MPESA_MAX_PER_TRANSACTION   # M-Pesa's own ceiling per transaction, KES
+_AMOUNT_TEXT = re.compile(r"([0-9]{1,12})(?:\.([0-9]{1,2}))?", re.ASCII)
+_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)
+_BRACKETS = re.compile(r"[\[\]{}]")
+
+
+def read_json(raw: str):
+    """A callback body as JSON, bounded in size and nesting depth *before* the parser sees it
+    (Python's json recurses per level); NaN/Infinity and NUL anywhere are refused."""
+    if len(raw) > MAX_JSON_CHARS:
+        raise MalformedCallback(f"body longer than {MAX_JSON_CHARS} characters")
+    depth = deepest = 0
+    for bracket in _BRACKETS.findall(_JSON_STRING.sub("", raw)):
+        depth += 1 if bracket in "[{" else -1
+        deepest = max(deepest, depth)
+        if deepest > MAX_JSON_DEPTH:
+            raise MalformedCallback(f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
+    try:
+        value = json.loads(raw, parse_constant=_no_constant)
+    except (ValueError, RecursionError) as error:
+        raise MalformedCallback(f"not JSON: {str(error)[:80]}") from None
+    if _holds_nul(value):
+        raise MalformedCallback("a field holds a NUL character")
+    return value
+
+
+def _no_constant(name: str):
+    raise ValueError(f"{name} is not a number")
+
+
+def _holds_nul(value) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_holds_nul(key) or _holds_nul(item) for key, item in value.items())
+    if isinstance(value, list):
+        return any(_holds_nul(item) for item in value)
+    return False
+
+
+def amount(value) -> int | None:
+    """Whole shillings from Daraja's 1500, 1500.0 or "1500.00": ASCII digits only, no exponent,
+    no separators, within M-Pesa's limits (1 to MAX_AMOUNT); anything else is malformed."""
+    if value is None or value == "":
+        return None
+    amount = _whole_shillings(value)
+    if not 1 <= amount <= MAX_AMOUNT:
+        raise MalformedCallback(f"amount outside M-Pesa's limits (1 to {MAX_AMOUNT:,}): {str(value)[:24]!r}")
+    return amount
+
+
+def _whole_shillings(value) -> int:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, float) and math.isfinite(value) and value.is_integer():
+        return int(value)
+    match = _AMOUNT_TEXT.fullmatch(value.strip()) if isinstance(value, str) and len(value) <= 20 else None
+    if match and not (match.group(2) or "0").strip("0"):
+        return int(match.group(1))
+    raise MalformedCallback(f"not a whole amount of shillings: {str(value)[:24]!r}")
