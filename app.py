@@ -299,7 +299,9 @@ def build_gateway(env: Mapping[str, str], redis_client):
         c2b_shortcode=env.get("MPESA_C2B_SHORTCODE") or None,
         c2b_initiator_name=env.get("MPESA_C2B_INITIATOR_NAME") or None,  # default: the B2C initiator
         c2b_security_credential=env.get("MPESA_C2B_SECURITY_CREDENTIAL") or None)
-    client = DarajaClient(config, RedisTokenStore(redis_client))
+    from mpesa.budget import BudgetedSession, BudgetSettings, CallBudget
+    budget = CallBudget(redis_client, BudgetSettings.from_mapping(env))   # DARAJA_CALLS_PER_SECOND, ...
+    client = DarajaClient(config, RedisTokenStore(redis_client), http=BudgetedSession(budget))
     return DarajaPaymentGateway(client, public_base_url=env["PUBLIC_BASE_URL"], callback_token=env["CALLBACK_TOKEN"])
 
 
