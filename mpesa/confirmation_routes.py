@@ -18,7 +18,7 @@ from flask import Blueprint, jsonify, request
 from escrow.confirmation import C2B_STATUS, PaybillVerdict
 from escrow.reversals import REVERSAL, ReversalResult
 from mpesa.errors import MalformedCallback
-from mpesa.results import parse_transaction_status_result
+from mpesa.results import parse_transaction_status_result, read_json
 from mpesa.routes import admit_callback
 
 log = logging.getLogger(__name__)
@@ -36,6 +36,7 @@ def make_money_in_blueprint(service, checks, *, callback_token: str, guard=None)
         "reversal/timeout": ("reversal_timeout", REVERSAL, None, None),
     }
     for path, (source, kind, parse, apply) in routes.items():
+        service.intake.register(source, _asked_again(service, source))
         blueprint.add_url_rule(f"/hooks/{path}/<token>/<int:subject_id>/<tag>", source,
                                _handler(service, checks, callback_token, guard, source, kind, parse, apply),
                                methods=["POST"])
@@ -54,15 +55,21 @@ def _handler(service, checks, callback_token, guard, source, kind, parse, apply)
         if parse is None:
             service.mark_callback(callback_id, "inconclusive", "queue timeout: the next check settles it")
             return jsonify(ACCEPTED)
-        try:
-            answer = parse(request.get_json(force=True, silent=True))
-        except MalformedCallback as error:
-            service.mark_callback(callback_id, "malformed", str(error))
-            return jsonify(ACCEPTED)
-        outcome = apply(subject_id, answer, callback_id)
+        outcome = service.intake.process(callback_id, source, request.get_data(as_text=True),
+                                         lambda raw, stored_id: apply(subject_id, parse(read_json(raw)), stored_id))
         log.info("%s callback #%s for #%s: %s", source, callback_id, subject_id, outcome)
         return jsonify(ACCEPTED)
     return handle
+
+
+def _asked_again(service, source: str):
+    """An answer kept but not applied (journaled while the database was away, or a web worker that
+    died mid-request) cannot be applied later: what it answers was in its URL only. It is marked
+    and left: the next scheduled check asks M-Pesa again."""
+    def process(raw: str, callback_id: int) -> str:
+        service.mark_callback(callback_id, "inconclusive", f"{source}: not applied; the next check asks again")
+        return "inconclusive"
+    return process
 
 
 def _paybill_verdict(body) -> PaybillVerdict:

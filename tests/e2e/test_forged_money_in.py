@@ -166,3 +166,19 @@ def test_a_forged_stk_success_the_query_confirms_funds_what_we_asked_never_the_f
     assert "FORGED0306" not in (received.receipt, attempts(live, order.reference)[0].receipt)
     assert [f["kind"] for f in findings(live)] == ["stk-callback-amount-forged"]
     assert "suspense holds" not in ledger_ok(live)
+
+
+def test_an_unreadable_answer_to_a_signed_status_url_is_kept_as_malformed_and_the_payment_stays_held(start_live, sim):
+    from escrow.reversals import reply_tag
+    live = start_live(**CONFIRMING)
+    order = order_for(live, sim, "0711000307", "cancelled")
+    settle(live, sim)
+    post(live, CONFIRM_PATH, paybill_body(order, "FORGED0307"))
+    [held] = rows(live, InboundCallback, InboundCallback.source == "c2b_confirmation")
+    url = f"{live.base_url}/hooks/c2b/status/{CALLBACK_TOKEN}/{reply_tag(live.zemi.core, 'c2b_status', held.id)}"
+    import requests
+    assert requests.post(url, data=b'{"Result": [1e999999', timeout=10).status_code == 200
+    [answer] = rows(live, InboundCallback, InboundCallback.source == "c2b_status")
+    assert answer.status == "malformed"
+    assert rows(live, InboundCallback, InboundCallback.id == held.id)[0].status == "unconfirmed"
+    assert state(live, order.reference) == "awaiting_payment"
