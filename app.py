@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import Mapping
 from urllib.parse import urlsplit
 
-from flask import Flask
+from flask import Flask, request
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from escrow.callback_journal import CallbackJournal
 from escrow.context import Core
@@ -66,6 +67,7 @@ class Components:
 def create_app(config: Mapping[str, str] | None = None) -> Flask:
     env = read_settings(dict(os.environ) if config is None else dict(config))
     app = Flask(__name__, instance_path=env["INSTANCE_PATH"])
+    limit_request_bodies(app)
     components = build_components(env)
     app.extensions["zemi"] = components
     keep_path_tokens_out_of_logs(env)
@@ -133,6 +135,31 @@ def keep_path_tokens_out_of_logs(env: Mapping[str, str]) -> None:
     make_redacted_record.redacts_path_tokens = True
     logging.setLogRecordFactory(make_redacted_record)
 
+
+
+# Daraja's and Africa's Talking's callbacks are 1-5 KB; the rest is margin. A blueprint may declare a
+# smaller `max_body_bytes` (USSD does) and its own answer to RequestEntityTooLarge.
+MAX_BODY_BYTES = 32 * 1024
+
+
+def limit_request_bodies(app: Flask) -> None:
+    """No request body past its limit is read (413, before any view runs): a larger Content-Length is
+    refused unread; a body without one (chunked) is read here up to one byte past the limit, refused
+    if it goes past, else kept for the view (Werkzeug alone would silently cut it at the limit)."""
+    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
+    app.config["MAX_FORM_MEMORY_SIZE"] = MAX_BODY_BYTES
+
+    @app.before_request
+    def refuse_large_bodies():
+        limit = getattr(app.blueprints.get(request.blueprint or ""), "max_body_bytes", MAX_BODY_BYTES)
+        if request.content_length is not None:
+            if request.content_length > limit:
+                raise RequestEntityTooLarge()
+            return
+        if request.method in ("POST", "PUT", "PATCH"):
+            request.max_content_length = limit + 1
+            if len(request.get_data(cache=True)) > limit:
+                raise RequestEntityTooLarge()
 
 
 def read_settings(env: dict) -> dict:

@@ -4,17 +4,23 @@ Routes (POST, form-encoded, answered 200 text/plain):
   /ussd and /ussd/events                      when no USSD_PATH_TOKEN is set
   /ussd/<token> and /ussd/<token>/events      when it is set; the bare paths and any wrong
                                               token then answer 404
-A caller outside USSD_ALLOWED_IPS gets 403. Everything else gets "CON ..." or "END ...".
+A caller outside USSD_ALLOWED_IPS gets 403. Everything else gets "CON ..." or "END ...", including
+a body longer than MAX_BODY_BYTES, which is not read: it gets a polite END (status 200, as AT expects).
 """
 import hmac
 import logging
 
 from flask import Blueprint, Response, abort, request
+from werkzeug.exceptions import RequestEntityTooLarge
+
+from escrow.catalog import DEFAULT_LANGUAGE, render
 
 from ussd.conversation import Conversation, Hop
 from ussd.events import event_record
 
 log = logging.getLogger("ussd")
+# AT's form is a few ids and the session's text (every answer so far, ~1 KB in a long session).
+MAX_BODY_BYTES = 8 * 1024
 
 
 def make_ussd_blueprint(service, store, settings, *, recorder=None) -> Blueprint:
@@ -24,6 +30,12 @@ def make_ussd_blueprint(service, store, settings, *, recorder=None) -> Blueprint
     conversation = Conversation(service, store, settings)
     record = recorder or store.record_event
     blueprint = Blueprint("ussd", __name__)
+    blueprint.max_body_bytes = MAX_BODY_BYTES   # enforced by the app before any view runs (app.py)
+
+    @blueprint.errorhandler(RequestEntityTooLarge)
+    def too_long(_error):
+        # The caller's number (and so their language) is in the body we refused to read.
+        return _plain("END " + render(DEFAULT_LANGUAGE, "ussd.err.too_long"))
 
     @blueprint.post("/ussd", defaults={"token": None})
     @blueprint.post("/ussd/<token>")

@@ -111,5 +111,6 @@ MESSAGES: dict[str, str] = {
     "ussd.err.general": "Sorry, we could not do that. Please try again.",
     "ussd.err.busy": "Sorry, the service is busy. Please dial again in a moment.",
     "ussd.err.expired": "Your session has ended. Please dial again.",
+    "ussd.err.too_long": "Sorry, that was too long to read. Please dial again.",
     "ussd.err.rate": "Too many requests from this number. Please wait a minute and dial again.",
 }

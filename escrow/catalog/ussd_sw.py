@@ -108,5 +108,6 @@ MESSAGES: dict[str, str] = {
     "ussd.err.general": "Samahani, hatukuweza kufanya hivyo. Tafadhali jaribu tena.",
     "ussd.err.busy": "Samahani, huduma ina shughuli nyingi. Tafadhali piga tena baada ya muda mfupi.",
     "ussd.err.expired": "Kipindi chako kimeisha. Tafadhali piga tena.",
+    "ussd.err.too_long": "Samahani, ujumbe ni mrefu mno. Tafadhali piga tena.",
     "ussd.err.rate": "Maombi mengi mno kutoka nambari hii. Subiri dakika moja kisha upige tena.",
 }
