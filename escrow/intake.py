@@ -10,14 +10,14 @@
 3. `replay_journal` (the worker, every pass) moves journaled callbacks into the database, each once
    (dedupe key `journal:<record id>`), and processes them; `process_received` (the reconcile pass)
    retries rows still `received` after RECEIVED_RETRY_AFTER (a web worker that died mid-request),
-   and flags a source nobody can process.
+   and after UNPROCESSABLE_AFTER flags (a finding) one from a source that has no processor here.
 """
 import logging
 from contextvars import ContextVar
 from datetime import datetime, timedelta, timezone
 from typing import Callable
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
@@ -34,6 +34,7 @@ from escrow.phone import mask_numbers_in
 log = logging.getLogger(__name__)
 
 RECEIVED_RETRY_AFTER = timedelta(seconds=60)
+UNPROCESSABLE_AFTER = timedelta(hours=1)   # a source with no processor here: its own route had this long
 BATCH = 50
 # (raw body as text, stored callback id) -> outcome; registered per source by the adapters.
 Processor = Callable[[str, int], str]
@@ -144,9 +145,12 @@ class CallbackIntake:
         counts: dict[str, int] = {}
         with self.db.transaction() as session:
             cutoff = db_now(session) - RECEIVED_RETRY_AFTER
+            give_up = db_now(session) - UNPROCESSABLE_AFTER
             stuck = session.execute(select(InboundCallback.id, InboundCallback.source, InboundCallback.body,
                                            InboundCallback.body_sealed)
-                                    .where(InboundCallback.status == "received", InboundCallback.received_at <= cutoff)
+                                    .where(InboundCallback.status == "received", InboundCallback.received_at <= cutoff,
+                                           or_(InboundCallback.source.in_(list(self.processors)),
+                                               InboundCallback.received_at <= give_up))
                                     .order_by(InboundCallback.id).limit(BATCH)).all()
         for callback_id, source, body, body_sealed in stuck:
             if source not in self.processors:

@@ -187,7 +187,10 @@ class InboundCallback(Base):
     Findings (escrow.findings) live here too, as our own JSON in `body` with no seal."""
 
     __tablename__ = "inbound_callbacks"
-    __table_args__ = (Index("uq_inbound_callbacks_dedupe_key", "dedupe_key", unique=True),)
+    __table_args__ = (Index("uq_inbound_callbacks_dedupe_key", "dedupe_key", unique=True),
+                      # callbacks not yet processed, which every reconcile pass looks for (escrow/intake.py)
+                      Index("ix_inbound_callbacks_unprocessed", "received_at",
+                            sqlite_where=text("status = 'received'"), postgresql_where=text("status = 'received'")))
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     source: Mapped[str] = mapped_column(String(24), index=True)
     dedupe_key: Mapped[str | None] = mapped_column(String(80))  # a provider's own message id, where it has one

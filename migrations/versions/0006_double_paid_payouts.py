@@ -1,8 +1,11 @@
-"""double-paid payouts outside the one-live index
+"""double-paid payouts outside the one-live index; stored callbacks not yet processed, indexed
 
 A transfer we had retried (it failed) that M-Pesa later reports paid is recorded as it happened,
 with status 'double_paid' and a finding; the index that keeps one live or successful payout (and
 one refund) per order leaves it out, so recording the truth never collides with the retry.
+
+Callbacks still 'received' are looked for by every reconcile pass (escrow/intake.py): a partial
+index keeps that a look at the few unprocessed rows, not a scan of every callback ever stored.
 
 Revision ID: 0006
 Revises: 0003
@@ -27,9 +30,15 @@ def _replace_index(predicate: str) -> None:
                     sqlite_where=sa.text(predicate), postgresql_where=sa.text(predicate))
 
 
+RECEIVED = "status = 'received'"
+
+
 def upgrade():
     _replace_index(NEW)
+    op.create_index('ix_inbound_callbacks_unprocessed', 'inbound_callbacks', ['received_at'],
+                    sqlite_where=sa.text(RECEIVED), postgresql_where=sa.text(RECEIVED))
 
 
 def downgrade():
+    op.drop_index('ix_inbound_callbacks_unprocessed', table_name='inbound_callbacks')
     _replace_index(OLD)

@@ -147,11 +147,12 @@ def test_bytes_that_are_not_utf8_are_sealed_exactly(app, client, source):
 
 @pytest.mark.parametrize("source", JSON_SOURCES)
 def test_json_nested_fifty_thousand_deep_is_malformed_not_a_crash(app, client, source):
-    for depth in (50_000, 30_000):   # refused for its size, then (under the size limit) for its depth
-        assert_acknowledged(post_raw(client, source, ("[" * depth + "]" * depth).encode()), source)
+    huge = post_raw(client, source, ("[" * 50_000 + "]" * 50_000).encode())
+    assert huge.status_code in (200, 413)   # refused unread past the body limit (finding 8), or kept
+    assert_acknowledged(post_raw(client, source, ("[" * 15_000 + "]" * 15_000).encode()), source)
     rows = stored(app, source)
-    assert [row.status for row in rows] == ["malformed", "malformed"]
-    assert "longer than" in rows[0].note and "deep" in rows[1].note
+    assert rows and all(row.status == "malformed" for row in rows)
+    assert "deep" in rows[-1].note
     assert all(len(row.body) <= 64 * 1024 for row in rows)
 
 
