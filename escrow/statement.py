@@ -34,7 +34,7 @@ class StatementEntry:
     account: str = ""
     party: str = ""
     problem: str | None = None
-    movement: str = "payment"   # a customer's payment in; "other": the shortcode's own (charges, transfers)
+    movement: str = "payment"   # a customer's payment in; "payout": a B2C transfer out; "other": the rest
 
 
 class StatementSource(Protocol):

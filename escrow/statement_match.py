@@ -24,7 +24,7 @@ from escrow.context import Core
 from escrow.db import insert_new, utcnow
 from escrow.findings import record_finding
 from escrow.funding import apply_money_in
-from escrow.models import Order, PaymentAttempt, PaymentReceived, StatementLine
+from escrow.models import Order, PaymentAttempt, PaymentReceived, Payout, StatementLine
 from escrow.orders import buyer_phone
 from escrow.paybill import PaybillPayment, record_paybill_payment
 from escrow.payments import QUERY_RECEIPT_PREFIX
@@ -52,6 +52,8 @@ def apply_line(session: Session, core: Core, entry: StatementEntry, run_id: int)
     line_id = _keep_line(session, core, entry, run_id)
     if line_id is None:
         return _seen_before(session, entry)
+    if entry.movement == "payout":
+        return _match_transfer(session, core, entry, line_id)
     if not _is_payment(entry):
         return "other"
     payment = _payment_for(session, core, entry)
@@ -66,7 +68,8 @@ def _keep_line(session: Session, core: Core, entry: StatementEntry, run_id: int)
                       at=entry.at, amount=entry.amount, account=entry.account or None,
                       party_masked=mask(clear) if clear else (entry.party[:24] or None),
                       party_sealed=core.vault.seal(clear) if clear else None,
-                      status="pending" if _is_payment(entry) else "other", first_run_id=run_id)
+                      status="pending" if _is_payment(entry) or entry.movement == "payout" else "other",
+                      first_run_id=run_id)
 
 
 def _is_payment(entry: StatementEntry) -> bool:
@@ -202,6 +205,39 @@ def _settle_attempt(session: Session, core: Core, attempt: PaymentAttempt, entry
                 result_desc="paid: found on the M-Pesa statement, no callback received")).rowcount
     return apply_money_in(session, core, order_id=attempt.order_id, attempt_id=attempt.id if won else None,
                           receipt=entry.receipt, amount=entry.amount, channel="stk")
+
+
+# --- money out: a B2C shortcode's statement (the portal export; Pull carries no B2C) ------------
+
+def _match_transfer(session: Session, core: Core, entry: StatementEntry, line_id: int) -> str:
+    """A transfer M-Pesa made from a B2C shortcode: ours by receipt, else a finding (one we are
+    still unsure of is named with it; nothing is settled from the statement alone)."""
+    amount = -entry.amount
+    payout = session.scalar(select(Payout).where(Payout.receipt == entry.receipt))
+    if payout is not None and payout.amount == amount:
+        return _set_line(session, line_id, "matched")
+    if payout is not None:
+        record_finding(session, f"statement-transfer-amount:{entry.receipt}", order_id=payout.order_id,
+                       summary=f"transfer {entry.receipt} went out for KES {amount:,} on M-Pesa's statement; our "
+                               f"payout recorded KES {payout.amount:,}", receipt=entry.receipt)
+        return _set_line(session, line_id, "finding")
+    doubtful = session.scalars(select(Payout).where(
+        Payout.status.in_(OPEN_ATTEMPT), Payout.amount == amount,
+        Payout.created_at.between(entry.at - QUERY_MATCH_WINDOW, entry.at + QUERY_MATCH_WINDOW))).all()
+    if clear_party(entry):
+        doubtful = [p for p in doubtful if core.vault.unseal(p.recipient_sealed) == clear_party(entry)]
+    names = ", ".join(p.originator_conversation_id for p in doubtful[:3])
+    record_finding(session, f"statement-unknown-transfer:{entry.receipt}",
+                   order_id=doubtful[0].order_id if len(doubtful) == 1 else None,
+                   summary=f"M-Pesa's statement of {entry.shortcode} shows transfer {entry.receipt} of KES {amount:,} "
+                           f"that we have no record of" + (f"; it may be our unconfirmed payout {names}" if names else ""),
+                   receipt=entry.receipt, amount=amount)
+    return _set_line(session, line_id, "finding")
+
+
+def _set_line(session: Session, line_id: int, status: str) -> str:
+    session.execute(update(StatementLine).where(StatementLine.id == line_id).values(status=status))
+    return status
 
 
 # --- the reverse: money in our books that the statement does not show ---------------------------

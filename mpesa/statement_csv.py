@@ -4,8 +4,9 @@
 Columns are found by name (case and punctuation ignored): Receipt No., Completion Time, Details,
 Transaction Status, Paid In, Withdrawn, Reason Type, Other Party Info, A/C No. [?: taken from public
 parsers of the export, not from a Safaricom document; see docs/mpesa-statement.md]. Only completed
-rows count; a row is a customer's payment when money came in under a pay bill / buy goods reason,
-anything else (charges, transfers, top-ups, payouts) is the shortcode's own movement, kept as is.
+rows count; a row is a customer's payment when money came in under a pay bill / buy goods reason, a
+payout when money went out as a business payment (B2C); anything else (charges, transfers, top-ups)
+is the shortcode's own movement, kept as is.
 """
 import csv
 import io
@@ -18,6 +19,7 @@ MAX_BYTES = 20 * 1024 * 1024
 MAX_ROWS = 200_000
 _PAYMENT_REASON = re.compile(r"pay ?bill|buy ?goods|c2b|customer", re.I)
 _OWN_REASON = re.compile(r"charge|reversal|transfer|business payment|b2c|salary|withdraw|settle", re.I)
+_PAYOUT_REASON = re.compile(r"business payment|salary payment|promotion payment|b2c", re.I)
 COLUMNS = {"receipt": ("receiptno", "receipt", "transactionid"), "time": ("completiontime", "date", "time"),
            "status": ("transactionstatus", "status"), "paid_in": ("paidin", "credit"),
            "withdrawn": ("withdrawn", "debit"), "reason": ("reasontype", "details", "description"),
@@ -70,11 +72,13 @@ def _entry(value: dict, shortcode: str) -> StatementEntry:
                                        ("Completion Time", at is None), ("Paid In/Withdrawn", amount is None)) if bad]
     payment = amount is not None and amount > 0 and bool(_PAYMENT_REASON.search(reason)) \
         and not _OWN_REASON.search(reason)
+    payout = amount is not None and amount < 0 and bool(_PAYOUT_REASON.search(reason)) \
+        and "charge" not in reason.lower()
     return StatementEntry(shortcode=str(shortcode), receipt=receipt or "?", at=at, kind=reason[:40] or "portal",
                           amount=amount, account=value.get("account", "")[:40],
                           party=value.get("party", "").split(" ")[0][:64],
                           problem=f"unreadable {', '.join(problems)}" if problems else None,
-                          movement="payment" if payment else "other")
+                          movement="payment" if payment else "payout" if payout else "other")
 
 
 def _signed_amount(paid_in: str, withdrawn: str) -> int | None:

@@ -11,7 +11,7 @@ from sqlalchemy import func, select, update
 from werkzeug.serving import make_server
 
 from app import create_app
-from escrow.models import (InboundCallback, JournalEntry, Order, OutboxItem, PaymentAttempt, PaymentReceived,
+from escrow.models import (InboundCallback, JournalEntry, Order, OutboxItem, PaymentAttempt, PaymentReceived, Payout,
                            StatementLine, StatementRun)
 from escrow.statement import covered_until
 from mpesa.simulator import SimulatorServer
@@ -318,3 +318,27 @@ def test_a_file_that_is_not_a_statement_export_is_refused_whole(live, tmp_path):
     result = live.cli("reconcile", "statement", "--csv", str(export), "--shortcode", "174379")
     assert result.exit_code == 1 and "not an M-Pesa statement export" in result.output
     assert rows(live, StatementRun) == []
+
+
+def test_the_b2c_statement_confirms_our_payouts_and_names_a_transfer_we_never_made(live, sim, tmp_path):
+    from mpesa.simulator_scenarios import eat_now
+    buyer = "0711000112"
+    order, _ = funded_by_callback(live, sim, buyer)
+    match = live.zemi.service.check_delivery_code(caller=SELLER, code=live.delivery_code(buyer))
+    live.zemi.service.confirm_delivery(caller=SELLER, reference=order.reference, token=match.token)
+    settle(live, sim)
+    [payout] = rows(live, Payout)
+    assert payout.status == "succeeded"
+    sim.simulator.statement.add(shortcode="600000", receipt="UNKNOWN001", at=eat_now(), kind="BusinessPayment",
+                                amount=-700, msisdn="254711999999")
+    export = tmp_path / "b2c.csv"
+    export.write_text(requests.get(f"{sim.base_url}/_sim/statement.csv", params={"shortcode": "600000"},
+                                   timeout=10).text)
+    result = live.cli("reconcile", "statement", "--csv", str(export), "--shortcode", "600000")
+    assert result.exit_code == 0, result.output
+    assert "3 lines, 1 matched, 0 new, 0 missing, 1 findings" in result.output   # payout, its charge, unknown
+    [unknown] = findings(live)
+    assert unknown["kind"] == "statement-unknown-transfer" and "UNKNOWN001" in unknown["summary"]
+    assert one(live, StatementLine, StatementLine.receipt == payout.receipt,
+               StatementLine.kind == "Business Payment to Customer via API").status == "matched"
+    ledger_ok(live)
