@@ -23,9 +23,28 @@ def register_commands(app: Flask) -> None:
     app.cli.add_command(phone_command)
     app.cli.add_command(embedded_redis_command)
     app.cli.add_command(reconcile_command)
+    app.cli.add_command(keys_group)
 
 
 db_group = AppGroup("db", help="Database migrations (Alembic).")
+keys_group = AppGroup("keys", help="The data key (DATA_KEY) sealing personal data at rest.")
+
+
+@keys_group.command("reseal")
+@click.option("--batch", type=click.IntRange(min=1), default=200, show_default=True, help="Rows per transaction.")
+def keys_reseal(batch):
+    """Re-seal every sealed column under DATA_KEY's newest (first) key; safe while the service runs,
+    and a rerun only does what is left. Afterwards the older keys can be dropped from DATA_KEY."""
+    from escrow.rekey import reseal_everything
+
+    zemi = components()
+    report = reseal_everything(zemi.db, zemi.core.vault.reseal, batch=batch)
+    for line in report.lines():
+        click.echo(line)
+    click.echo(f"resealed {report.total('resealed')}, already current {report.total('current')}, "
+               f"changed meanwhile {report.total('changed meanwhile')}, unreadable {report.total('unreadable')}")
+    if report.total("unreadable"):
+        sys.exit(1)
 
 
 @db_group.command("upgrade")

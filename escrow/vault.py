@@ -3,7 +3,7 @@ import hashlib
 import hmac
 import secrets
 
-from cryptography.fernet import Fernet, InvalidToken
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
 from escrow.errors import ConfigError
 from escrow.phone import normalize_msisdn
@@ -12,15 +12,19 @@ CODE_DIGITS = 6
 
 
 class Vault:
-    """Seals and hashes with keys that live only in the environment (or instance/ in development)."""
+    """Seals and hashes with keys that live only in the environment (or instance/ in development).
+
+    DATA_KEY is one Fernet key or a comma list of them, newest first: values are sealed with the
+    newest and opened with any, so a key is changed by putting the new one in front, running
+    `flask keys reseal` (escrow/rekey.py), then dropping the old one. SECRET_KEY (the look-up
+    hashes, delivery codes, tokens) cannot be changed this way."""
 
     def __init__(self, secret_key: str, data_key: str):
         if not secret_key:
             raise ConfigError("SECRET_KEY is required")
-        try:
-            self._fernet = Fernet(data_key.encode() if isinstance(data_key, str) else data_key)
-        except (ValueError, TypeError):
-            raise ConfigError("DATA_KEY must be a Fernet key (32 url-safe base64 bytes)") from None
+        keys = _data_keys(data_key)
+        self._newest = keys[0]
+        self._fernet = MultiFernet(keys)
         self._lookup_key = _derive(secret_key, "phone-lookup")
         self._code_key = _derive(secret_key, "delivery-code")
         self._token_key = _derive(secret_key, "session-token")
@@ -37,7 +41,20 @@ class Vault:
         try:
             return self._fernet.decrypt(token.encode()).decode()
         except InvalidToken:
-            raise ConfigError("sealed data does not open with DATA_KEY (was the key changed?)") from None
+            raise ConfigError("sealed data does not open with any DATA_KEY (was a key dropped too soon?)") from None
+
+    def reseal(self, token: str) -> str | None:
+        """`token` sealed again under the newest key, or None when it already is (so a rerun is
+        harmless); ConfigError when no key opens it."""
+        try:
+            self._newest.decrypt(token.encode())
+            return None
+        except InvalidToken:
+            pass
+        try:
+            return self._fernet.rotate(token.encode()).decode()
+        except InvalidToken:
+            raise ConfigError("sealed data does not open with any DATA_KEY") from None
 
     def code_hash(self, order_id: int, code: str) -> str:
         """The only form in which a delivery code is stored: bound to its order, keyed."""
@@ -61,6 +78,18 @@ def new_delivery_code() -> str:
 
 def new_data_key() -> str:
     return Fernet.generate_key().decode()
+
+
+def _data_keys(data_key) -> list[Fernet]:
+    text = data_key.decode() if isinstance(data_key, bytes) else str(data_key or "")
+    try:
+        keys = [Fernet(part.strip().encode()) for part in text.split(",") if part.strip()]
+    except (ValueError, TypeError):
+        keys = []
+    if not keys or len(keys) != len([part for part in text.split(",") if part.strip()]):
+        raise ConfigError("DATA_KEY must be a Fernet key (32 url-safe base64 bytes), or a comma list of them "
+                          "with the newest first")
+    return keys
 
 
 def _derive(secret_key: str, purpose: str) -> bytes:
