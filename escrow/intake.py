@@ -122,11 +122,10 @@ class CallbackIntake:
         replayed = 0
         for path, records in self.journal.batches():
             new = []
-            with self.db.transaction() as session:
-                for record in records:
-                    callback_id = _insert_journaled(session, self.core, record)
-                    if callback_id is not None:
-                        new.append((callback_id, record))
+            for record in records:
+                callback_id = self._insert_journaled(record)
+                if callback_id is not None:
+                    new.append((callback_id, record))
             for callback_id, record in new:
                 if record.get("status", "received") == "received":
                     token = _REPLAYED_ATTEMPT.set(record.get("attempt_id"))
@@ -139,6 +138,21 @@ class CallbackIntake:
             if new:
                 log.info("callback journal: %s callback(s) replayed from %s", len(new), path.name)
         return replayed
+
+    def _insert_journaled(self, record: dict) -> int | None:
+        """One record in its own transaction, so one the database refuses cannot hold up the rest:
+        it is kept sealed with a placeholder review copy, `malformed`. A database that is down
+        again raises, and the file is replayed on the next pass."""
+        try:
+            with self.db.transaction() as session:
+                return _insert_journaled(session, self.core, record)
+        except (DBAPIError, EscrowError) as error:   # EscrowError: the seal does not open (DATA_KEY changed)
+            if isinstance(error, DBAPIError) and (error.connection_invalidated or _is_disconnect(error)):
+                raise
+            log.error("journal record %s could not be stored as it is (%s): kept as malformed", record.get("id"),
+                      type(error).__name__)
+            with self.db.transaction() as session:
+                return _insert_journaled(session, self.core, record, refused=type(error).__name__)
 
     def process_received(self) -> dict:
         """Rows still `received` after RECEIVED_RETRY_AFTER: processed again, or flagged."""
@@ -166,14 +180,16 @@ class CallbackIntake:
         return counts
 
 
-def _insert_journaled(session: Session, core: Core, record: dict) -> int | None:
+def _insert_journaled(session: Session, core: Core, record: dict, refused: str | None = None) -> int | None:
     """Insert one journal record once (its id is the dedupe key); the new row's id, or None if it was in."""
     key = f"journal:{record['id']}"
     sealed = record["sealed"]
-    raw = _unsealed_bytes(core, record)
+    raw = b"(not shown: the database refused this body; see --reveal)" if refused else _unsealed_bytes(core, record)
     row = callback_row(core.vault, source=str(record.get("source") or "unknown"), body=raw,
-                       remote_addr=record.get("remote_addr"), status=str(record.get("status") or "received"),
-                       note=record.get("note"), sealed=sealed)
+                       remote_addr=str(record.get("remote_addr") or ""),
+                       status="malformed" if refused else str(record.get("status") or "received"),
+                       note=f"journaled; the database refused it ({refused})" if refused else record.get("note"),
+                       sealed=sealed)
     received_at = _received_at(record)
     if received_at is not None:
         row["received_at"] = received_at
