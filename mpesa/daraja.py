@@ -54,7 +54,6 @@ class DarajaConfig:
     c2b_security_credential: str | None = field(default=None, repr=False)
 
 
-
 class TokenStore(Protocol):
     def get(self, key: str) -> str | None: ...
     def set(self, key: str, value: str, ttl_seconds: int) -> None: ...
@@ -262,7 +261,7 @@ class DarajaClient:
         payload = {**self._paybill_initiator(), "CommandID": "TransactionStatusQuery",
                    "TransactionID": str(trans_id), "PartyA": self._c2b_shortcode(), "IdentifierType": "4",
                    "ResultURL": result_url, "QueueTimeOutURL": timeout_url,
-                   "Remarks": self._remarks(remarks), "Occasion": ""}
+                   "Remarks": self._remarks(remarks), "Occasion": "paybill"}
         return _status_accepted(self._accepted(self._call("/mpesa/transactionstatus/v1/query", payload)))
 
     def reversal(self, *, trans_id: str, amount: int, result_url: str, timeout_url: str,
