@@ -27,6 +27,7 @@ from escrow.ports import ProviderError
 
 log = logging.getLogger(__name__)
 B2C_ACCOUNT = "Utility Account"   # B2C pays from the utility account (Daraja's Account Balance page)
+FLOAT_SHORT = "1"                 # a B2C result code: "The balance is insufficient for the transaction"
 
 
 @dataclass(frozen=True)
@@ -133,7 +134,10 @@ def balance_notes(session: Session, b2c_shortcode: str | None, settings: FloatSe
 
 
 class BalanceChecker:
-    """A reconciler step: ask for every shortcode's balance every BALANCE_QUERY_EVERY_SECONDS."""
+    """A reconciler step: ask for every shortcode's balance every BALANCE_QUERY_EVERY_SECONDS; and
+    the rule for payouts M-Pesa refused for float: they wait (with a finding) until a balance answer
+    newer than the refusal shows the float covers them, then are retried, however many attempts
+    that takes: a float shortage is never a reason to give a payout up."""
 
     def __init__(self, db: Database, source: BalanceSource, settings: FloatSettings):
         self.db, self.source, self.settings = db, source, settings
@@ -146,6 +150,21 @@ class BalanceChecker:
             return
         self._last_run = now
         report.add("balance queries", len(self.query_all()))
+
+    def is_float_failure(self, payout) -> bool:
+        return payout.result_code == FLOAT_SHORT
+
+    def keeps_waiting(self, session: Session, payout) -> bool:
+        """Whether a payout refused for float must wait for a top-up still."""
+        b2c = next((code for code, role in self.source.balance_shortcodes().items() if role == "b2c"), None)
+        funds = latest_funds(session, b2c) if b2c else None
+        if funds is not None and funds.created_at > payout.updated_at and funds.available_cents // 100 >= payout.amount:
+            return False
+        record_finding(session, f"payout-waiting-float:{payout.id}", order_id=payout.order_id,
+                       summary=f"{payout.purpose} of KES {payout.amount:,} was refused for float on {b2c}; it is retried "
+                               f"once a balance answer shows the float topped up (flask mpesa balance)",
+                       originator_id=payout.originator_conversation_id)
+        return True
 
     def query_all(self) -> list[str]:
         """Send one query per shortcode; the shortcodes asked (failures are logged and skipped)."""

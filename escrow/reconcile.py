@@ -316,8 +316,11 @@ class Reconciler:
         if payout.purpose in ("payout", "refund") and session.scalar(select(Payout.id).where(
                 Payout.order_id == payout.order_id, Payout.purpose == payout.purpose, Payout.status != "failed")):
             return None  # another transfer for the same purpose is live or done
-        retryable = payout.result_code in self.settings.b2c_retry_codes
-        if not retryable or number >= self.settings.b2c_max_attempts:
+        float_short = self.balance is not None and self.balance.is_float_failure(payout)  # escrow/float_check.py
+        if float_short and self.balance.keeps_waiting(session, payout):
+            return "payouts waiting for the B2C float"
+        retryable = payout.result_code in self.settings.b2c_retry_codes or float_short
+        if not retryable or (number >= self.settings.b2c_max_attempts and not float_short):
             why = (f"failed {number} time(s), last with {payout.result_code}" if retryable
                    else f"failed with {payout.result_code or 'a rejected request'}: {payout.result_desc or ''}")
             if record_finding(session, f"payout-failed:{payout.id}", order_id=payout.order_id,

@@ -1,6 +1,7 @@
 """Float and balances end to end (issue 12): Account Balance through the real client and the
 simulator over HTTP, its asynchronous answer through the app's result URL, the float finding
-before a payout fails, and the payout retried once the float is topped up."""
+before a payout fails, and a payout refused for float waiting (never given up, whatever
+B2C_MAX_ATTEMPTS says) until a balance answer shows the float topped up."""
 import json
 
 import requests
@@ -23,6 +24,10 @@ def float_findings(live):
             if json.loads(row.body)["kind"] == "float-low"]
 
 
+def kinds(live):
+    return [json.loads(row.body)["kind"] for row in rows(live, InboundCallback, InboundCallback.source == "finding")]
+
+
 def released(live, sim, buyer):
     order = pushed(live, sim, buyer)
     settle(live, sim)
@@ -33,7 +38,7 @@ def released(live, sim, buyer):
 
 
 def test_the_float_finding_fires_before_a_payout_fails_and_the_payout_goes_after_a_top_up(start_live, sim):
-    live = start_live(B2C_FLOAT_MIN="100", B2C_RETRY_AFTER_SECONDS="0")
+    live = start_live(B2C_FLOAT_MIN="100", B2C_RETRY_AFTER_SECONDS="0", B2C_MAX_ATTEMPTS="1")
     set_float(sim, 500)
     order = released(live, sim, "0711000201")          # its payout is due, not sent yet
 
@@ -51,9 +56,14 @@ def test_the_float_finding_fires_before_a_payout_fails_and_the_payout_goes_after
     assert sim.drain(10)
     assert [(p.status, p.result_code) for p in rows(live, Payout)] == [("failed", "1")]
 
-    set_float(sim, 1_000_000)                           # topped up: the retry goes through
+    settle(live, sim)                                   # no top-up seen yet: it waits, never given up
+    assert len(rows(live, Payout)) == 1
+    assert "payout-waiting-float" in kinds(live) and "payout-failed" not in kinds(live)
+
+    set_float(sim, 1_000_000)                           # topped up, and a balance answer shows it
+    assert live.cli("mpesa", "balance").exit_code == 0 and sim.drain(10)
     settle(live, sim, rounds=3)
-    assert rows(live, Payout)[-1].status == "succeeded"
+    assert [p.status for p in rows(live, Payout)] == ["failed", "succeeded"]
     assert one(live, Order, Order.id == order.id).state == "paid_out"
     assert live.cli("ledger", "check").exit_code == 0
 
