@@ -42,8 +42,10 @@ def send_stk_push(db: Database, core: Core, gateway: PaymentGateway, attempt_id:
     An attempt found already 'sending' means a worker died mid-call: it may have reached
     M-Pesa, so it becomes 'unknown' and is never pushed again."""
     with db.transaction() as session:
-        attempt = session.get(PaymentAttempt, attempt_id)
-        order = session.get(Order, attempt.order_id)
+        # Locked attempt first, then order (the order a callback takes them in): the pay-by timer then
+        # either sees this push 'sending' (and holds the order for checking) or expired it first.
+        attempt = session.get(PaymentAttempt, attempt_id, with_for_update=True)
+        order = session.get(Order, attempt.order_id, with_for_update=True)
         if attempt.status == "sending":
             _set_attempt(session, attempt_id, "sending", status="unknown", result_desc="worker stopped mid-call")
             return "unknown"

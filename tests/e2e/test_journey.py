@@ -32,7 +32,7 @@ def test_a_buyer_pays_a_seller_into_escrow_and_the_seller_is_paid_out(live, simu
     assert live.cli("orders", "show", reference).output.startswith(f"{reference} funded")
     stk = simulator.requests_received("/mpesa/stkpush/v1/processrequest")[0]
     assert stk["json"]["Amount"] == 1500 or str(stk["json"]["Amount"]) == "1500"
-    assert stk["json"]["CallBackURL"].endswith(f"/hooks/stk/{CALLBACK_TOKEN}")
+    assert stk["json"]["CallBackURL"].endswith(f"/hooks/stk/{CALLBACK_TOKEN}/a1")   # our attempt id (issue 11 #1)
     assert any("held" in text and "Blue kitenge" in text for text in live.texts_to(SELLER))
     code = live.delivery_code(BUYER)
 
