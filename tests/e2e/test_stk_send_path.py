@@ -36,7 +36,7 @@ def own_redis(tmp_path):
 def start_live(database_url, own_redis, tmp_path):
     running = []
 
-    def start(mpesa_base_url: str) -> LiveService:
+    def start(mpesa_base_url: str, **extra) -> LiveService:
         port = free_port()
         base_url = f"http://127.0.0.1:{port}"
         app = create_app({
@@ -47,7 +47,7 @@ def start_live(database_url, own_redis, tmp_path):
             "MPESA_B2C_SHORTCODE": "600000", "MPESA_INITIATOR_NAME": "testapi", "MPESA_SECURITY_CREDENTIAL": "cred",
             "PUBLIC_BASE_URL": base_url, "CALLBACK_TOKEN": CALLBACK_TOKEN, "SECRET_KEY": TEST_SECRET_KEY,
             "DATA_KEY": TEST_DATA_KEY, "STK_DELAY_SECONDS": "0", "SMS_BACKEND": "console",
-            "STK_QUERY_AFTER_SECONDS": "600", "RECONCILE_EVERY_SECONDS": "0"})
+            "STK_QUERY_AFTER_SECONDS": "600", "RECONCILE_EVERY_SECONDS": "0", **extra})
         server = make_server("127.0.0.1", port, app, threaded=True)
         threading.Thread(target=server.serve_forever, daemon=True).start()
         running.append((server, app))
@@ -163,4 +163,22 @@ def test_a_push_accepted_but_never_recorded_is_funded_by_the_callback_to_its_att
     assert one(live, PaymentAttempt).status == "succeeded"
     with zemi.db.transaction() as session:
         assert session.scalar(select(func.count()).select_from(Order).where(Order.state == "funded")) == 1
+    ledger_ok(live)
+
+
+def test_a_held_success_for_a_push_never_recorded_is_confirmed_by_query_and_funds(start_live, sim):
+    """As live mode runs (MPESA_CONFIRM_WITH_QUERY=always): the success is held for an STK query, which
+    needs the checkout id only the callback carried; it is recorded from the callback's URL."""
+    live = start_live(sim.base_url, MPESA_CONFIRM_WITH_QUERY="always", STK_QUERY_AFTER_SECONDS="0")
+    order = live.zemi.service.create_order(buyer=BUYER, seller=SELLER, price=1_000, item="Blue kitenge")
+    zemi = live.zemi
+    with pytest.raises(KilledAfterDaraja):
+        Worker(zemi.db, zemi.core, DiesAfterDaraja(zemi.gateway), zemi.sms_sender).run_once()
+    assert sim.drain(10)
+    assert state(live, order.reference) == "awaiting_payment"        # held, not funded on its word
+    assert one(live, PaymentAttempt).checkout_request_id             # but now known
+    run_worker_again(live)                                           # the reconcile pass queries it
+    assert any("stkpushquery" in r["path"] for r in sim.requests_received())
+    assert state(live, order.reference) == "funded"
+    assert len(sim.requests_received(STK)) == 1
     ledger_ok(live)
