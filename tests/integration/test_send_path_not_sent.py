@@ -112,3 +112,11 @@ def test_a_request_that_cannot_be_built_is_not_sent_and_final(sim, own_redis):
         push(gateway)
     assert (error.value.ambiguous, error.value.retryable) == (False, False)
     assert sim.requests_received(STK) == []
+
+
+@pytest.mark.parametrize("attempt_id", [1, 7, 2_147_483_647])
+def test_the_stk_callback_url_names_the_attempt_without_a_word_daraja_filters(attempt_id):
+    from mpesa.fields import callback_url_problems
+    gateway = DarajaPaymentGateway(None, public_base_url="https://zemi.example.org", callback_token="t0ken")
+    url = gateway.stk_callback_url(attempt_id)
+    assert url == f"https://zemi.example.org/hooks/stk/t0ken/a{attempt_id}" and callback_url_problems(url) == []
