@@ -119,8 +119,12 @@ class StatementReconciler:
 
     def run_window(self, shortcode: str, channels: tuple[str, ...], start: datetime, end: datetime,
                    entries: list[StatementEntry] | None = None, source: str = "api") -> RunSummary:
-        """Reconcile [start, end] of one shortcode; `entries` given (a portal export) skips the fetch."""
+        """Reconcile [start, end] of one shortcode; `entries` given (a portal export) skips the fetch.
+        A window never reaches past now: coverage must not claim time that has not happened yet."""
         with self.db.transaction() as session:
+            end = min(end, db_now(session))
+            if start > end:
+                return RunSummary(shortcode, start, end, "skipped", {}, "empty window")
             run_id = start_run(session, shortcode=shortcode, window_start=start, window_end=end, source=source)
         try:
             if entries is None:
@@ -138,9 +142,15 @@ class StatementReconciler:
         return summary
 
     def _failed(self, run_id: int, shortcode: str, start: datetime, end: datetime, note: str) -> RunSummary:
+        """A failed run covers nothing (the next one starts earlier); an operator hears of it once a day,
+        as orders whose payment is being checked wait for the statement's coverage."""
         log.warning("statement run for %s failed: %s", shortcode, note)
         with self.db.transaction() as session:
             finish_run(session, run_id, status=FAILED, note=note)
+            record_finding(session, f"statement-failed:{shortcode}:{db_now(session).date()}", order_id=None,
+                           summary=f"reconciling {shortcode}'s M-Pesa statement failed ({note[:150]}); coverage does "
+                                   f"not advance until a run completes (flask reconcile statement, or --csv)",
+                           shortcode=shortcode)
         return RunSummary(shortcode, start, end, FAILED, {}, note)
 
     def _match(self, session, run_id: int, shortcode: str, channels: tuple[str, ...], start: datetime,

@@ -5,7 +5,7 @@ from). Every line is outside input: each field is read from a bounded string, an
 cannot be read is kept with its `problem` rather than dropped, so reconciliation can name it.
 """
 import re
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 from escrow.statement import StatementEntry
 from mpesa.daraja import DarajaClient
@@ -54,7 +54,7 @@ class PullTransactions:
 
     def _page(self, shortcode: str, start: datetime, end: datetime, offset: int) -> list:
         body = self._client._call(QUERY_PATH, {"ShortCode": str(shortcode), "StartDate": _eat(start),
-                                               "EndDate": _eat(end), "OffSetValue": str(offset)})
+                                               "EndDate": _eat(_next_second(end)), "OffSetValue": str(offset)})
         code = str(body.get("ResponseCode") or "")
         if code == NOTHING:
             return []
@@ -62,6 +62,11 @@ class PullTransactions:
             raise DarajaRejected(str(body.get("ResponseMessage") or "Pull query refused")[:200],
                                  error_code=code or None)
         return _flatten(body.get("Response"))
+
+
+def _next_second(moment: datetime) -> datetime:
+    """Daraja's dates have whole seconds: round the end up, so a line late in its last second is in."""
+    return moment.replace(microsecond=0) + timedelta(seconds=1) if moment.microsecond else moment
 
 
 def _eat(moment: datetime) -> str:

@@ -280,6 +280,8 @@ def test_a_statement_that_cannot_be_fetched_is_a_failed_run_that_covers_nothing(
     assert run.status == "failed" and run.finished_at is not None
     with live.zemi.db.transaction() as session:
         assert covered_until(session) is None
+    assert kinds(live) == ["statement-failed"]
+    assert live.cli("reconcile", "statement").exit_code == 1 and kinds(live) == ["statement-failed"]  # once a day
 
 
 # --- the org portal's export, for what Pull Transactions no longer reaches -----------------------
