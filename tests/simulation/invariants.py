@@ -15,6 +15,7 @@ from escrow.states import TERMINAL, State
 from tests.simulation.world import World
 
 WAITING_FOR_MPESA = ("sent", "unknown")
+PAYABLE = ("awaiting_payment", "checking_payment")
 MONEY_MOVED = ("funded", "refunding")
 
 
@@ -38,8 +39,12 @@ class Books:
         self.session = session
         self.orders = {o.reference: o for o in session.scalars(select(Order))}
         self.by_id = {o.id: o for o in self.orders.values()}
-        self.attempts = {a.checkout_request_id: a for a in session.scalars(select(PaymentAttempt))
-                         if a.checkout_request_id}
+        all_attempts = list(session.scalars(select(PaymentAttempt)))
+        self.attempts = {a.checkout_request_id: a for a in all_attempts if a.checkout_request_id}
+        self.attempts_by_receipt = {a.receipt: a for a in all_attempts if a.receipt}
+        self.attempts_by_order = defaultdict(list)
+        for attempt in all_attempts:
+            self.attempts_by_order[attempt.order_id].append(attempt)
         self.received = list(session.scalars(select(PaymentReceived)))
         self.received_by_receipt = {r.receipt: r for r in self.received}
         self.received_by_attempt = defaultdict(list)
@@ -65,16 +70,17 @@ class Books:
         problems = []
         for take in world.takes.values():
             attempt = None
-            if take.channel == "paybill":
-                row = self.received_by_receipt.get(take.receipt)
-                booked = row is not None and row.amount == take.amount
-            else:
-                attempt = self.attempts.get(take.checkout_id)
+            row = self.received_by_receipt.get(take.receipt)
+            booked = row is not None and row.amount == take.amount
+            if take.channel == "stk" and not booked:
+                attempt = self.attempts.get(take.checkout_id) or self.attempts_by_receipt.get(take.receipt)
                 rows = self.received_by_attempt.get(attempt.id, []) if attempt else []
                 booked = any(row.amount == take.amount for row in rows)
                 if not booked and attempt is not None and attempt.status in WAITING_FOR_MPESA and \
-                        self.orders[take.reference].state == State.AWAITING_PAYMENT.value:
+                        self.orders[take.reference].state in PAYABLE:
                     continue  # a query is still due: the money is not lost yet
+            if take.reversed and not booked:
+                continue  # M-Pesa gave it back to the payer
             if not booked and not self._found(take.receipt, take.checkout_id):
                 order = self.orders.get(take.reference)
                 problems.append(f"lost: M-Pesa took KES {take.amount:,} ({take.channel} {take.receipt}, "
@@ -108,6 +114,8 @@ class Books:
         for take in world.takes.values():
             taken[take.reference] += take.amount
         problems = []
+        for take in world.reversed.values():
+            out[take.reference] += take.amount
         for transfer in world.paid_out():
             payout = self.payouts.get(transfer.originator_id)
             reference = self.by_id[payout.order_id].reference if payout else "?"
@@ -132,8 +140,8 @@ class Books:
             state = State(order.state)
             if state in TERMINAL or self.open_findings_by_order.get(reference):
                 continue
-            if state == State.AWAITING_PAYMENT and any(
-                    a.status in WAITING_FOR_MPESA for a in self.attempts.values() if a.order_id == order.id):
+            if state.value in PAYABLE and any(
+                    a.status in WAITING_FOR_MPESA for a in self.attempts_by_order[order.id]):
                 continue  # payment being checked with M-Pesa
             live = [p for p in self.payouts.values() if p.order_id == order.id and p.status in WAITING_FOR_MPESA]
             if state in (State.RELEASED, State.REFUNDING, State.SETTLING) and live:

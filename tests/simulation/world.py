@@ -13,7 +13,14 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 from escrow.ports import GatewayError, PaymentRequested, PaymentStatus, PayoutRequested
+try:
+    from escrow.ports import ReversalRequested
+except ImportError:  # before the money-in checks became a port of their own
+    from escrow.reversals import ReversalRequested
+from escrow.statement import StatementEntry
 from mpesa import simulator_scenarios as daraja
+
+SHORTCODE = "174379"   # the paybill (and STK shortcode) the World's money arrives on
 
 
 class WorkerKilled(BaseException):
@@ -61,7 +68,8 @@ class Take:
     reference: str
     channel: str              # stk, paybill
     checkout_id: str | None = None
-
+    at: datetime | None = None          # naive UTC, for the statement
+    reversed: bool = False
 
 @dataclass
 class Tallies:
@@ -82,12 +90,15 @@ class World:
         self.takes: dict[str, Take] = {}           # receipt -> money in
         self.mailbox: list[Mail] = []
         self.forged_receipts: set[str] = set()
+        self.reversed: dict[str, Take] = {}        # TransID -> the payment M-Pesa gave back to its payer
+        self.c2b_shortcode = SHORTCODE
         self.kill_next: str | None = None          # "stk" or "b2c": die after M-Pesa took the request
         self.tally = Tallies()
         self._ids = itertools.count(1)
 
     # --- the PaymentGateway port ---------------------------------------------------------------
-    def request_payment(self, *, phone: str, amount: int, reference: str, description: str, **extra) -> PaymentRequested:
+    def request_payment(self, *, phone: str, amount: int, reference: str, description: str,
+                        attempt_id: int | None = None, **extra) -> PaymentRequested:
         self.tally.add("stk pushes requested")
         if self.faults and self.rng.random() < 0.03:
             self.tally.add("stk push refused before sending (retryable)")
@@ -98,10 +109,12 @@ class World:
         self.pushes[push.checkout_id] = push
         if push.fate == "paid":
             push.receipt = self._receipt("S")
-            self.takes[push.receipt] = Take(push.receipt, amount, reference, "stk", push.checkout_id)
+            self.takes[push.receipt] = Take(push.receipt, amount, reference, "stk", push.checkout_id, _now())
             self.tally.add("stk payments taken")
         if push.fate != "unanswered":
-            self._send(self._stk_body(push), _callback_path(extra, self._hook("stk")), "stk")
+            # the CallBackURL names our attempt (mpesa/gateway.py stk_callback_url), as Daraja echoes it
+            path = self._hook("stk") + (f"/a{int(attempt_id)}" if attempt_id is not None else "")
+            self._send(self._stk_body(push), path, "stk")
         self._maybe_die("stk", "after Daraja accepted the STK push")
         if self.faults and self.rng.random() < 0.02:
             self.tally.add("stk push answer lost (ambiguous)")
@@ -154,10 +167,72 @@ class World:
         body["Result"]["OriginatorConversationID"] = originator_id
         self._send(body, self._hook("b2c/status"), "b2c-status")
 
+    # --- checks on money in, reversals, the statement (issue 11 #3, issue 12) ---------------------
+    def query_paybill_payment(self, *, trans_id: str, reply_to: str, **extra) -> None:
+        """Transaction Status on a paybill TransID; the answer goes to the signed reply URL."""
+        self.tally.add("paybill status queries")
+        take = self.takes.get(trans_id)
+        query = {"originator_conversation_id": f"PSQ{next(self._ids)}", "conversation_id": f"AG_PSQ{next(self._ids)}",
+                 "transaction_id": f"Q{next(self._ids):09d}"}
+        result = {"ResultType": 0, "ResultCode": 0, "ResultDesc": "The service request is processed successfully.",
+                  "OriginatorConversationID": query["originator_conversation_id"],
+                  "ConversationID": query["conversation_id"], "TransactionID": query["transaction_id"]}
+        if take is None or take.channel != "paybill":
+            result.update(ResultCode="R000001", ResultDesc="The transaction does not exist")
+        else:
+            result["ResultParameters"] = {"ResultParameter": [
+                {"Key": "TransactionStatus", "Value": "Reversed" if take.reversed else "Completed"},
+                {"Key": "Amount", "Value": float(take.amount)}, {"Key": "ReceiptNo", "Value": take.receipt},
+                {"Key": "ReasonType", "Value": "Pay Bill Online"}]}
+        self._send({"Result": result}, f"{self._hook('c2b/status')}/{reply_to}", "paybill-status")
+
+    def reverse_payment(self, *, trans_id: str, amount: int, reply_to: str, **extra) -> ReversalRequested:
+        self.tally.add("reversals requested")
+        take = self.takes.get(trans_id)
+        ok = take is not None and not take.reversed and take.amount == amount
+        if ok:
+            take.reversed = True
+            self.reversed[trans_id] = take
+            self.tally.add("reversals made")
+        ids = (f"REV{next(self._ids)}", f"AG_REV{next(self._ids)}")
+        result = {"ResultType": 0, "ResultCode": 0 if ok else "R000002",
+                  "ResultDesc": "The service request is processed successfully." if ok else "Reversal refused",
+                  "OriginatorConversationID": ids[0], "ConversationID": ids[1],
+                  "TransactionID": self._receipt("R") if ok else ""}
+        self._send({"Result": result}, f"{self._hook('reversal/result')}/{reply_to}", "reversal-result")
+        self._maybe_die("b2c", "after Daraja accepted the reversal")
+        return ReversalRequested(conversation_id=ids[1], originator_conversation_id=ids[0])
+
+    def query_reversal(self, *, trans_id: str, reply_to: str, **extra) -> None:
+        take = self.takes.get(trans_id)
+        result = {"ResultType": 0, "ResultCode": 0, "ResultDesc": "ok", "OriginatorConversationID": "RSQ",
+                  "ConversationID": f"AG_RSQ{next(self._ids)}", "TransactionID": "OAK0000000",
+                  "ResultParameters": {"ResultParameter": [
+                      {"Key": "TransactionStatus", "Value": "Reversed" if take and take.reversed else "Completed"},
+                      {"Key": "ReceiptNo", "Value": trans_id}]}}
+        self._send({"Result": result}, f"{self._hook('reversal/status')}/{reply_to}", "reversal-status")
+
+    def statement_shortcodes(self) -> dict[str, tuple[str, ...]]:
+        return {SHORTCODE: ("stk", "paybill")}
+
+    def fetch_statement(self, *, shortcode: str, start, end, **extra) -> list[StatementEntry]:
+        """Every payment M-Pesa took on the shortcode in [start, end]: the truth, forgeries absent."""
+        self.tally.add("statements fetched")
+        return [StatementEntry(shortcode=shortcode, receipt=t.receipt, at=t.at,
+                               kind="CustomerPayBillOnline",
+                               amount=t.amount, account=t.reference, party="2547******123")
+                for t in self.takes.values() if t.at is not None and start <= t.at <= end]
+
+    def balance_shortcodes(self) -> dict[str, str]:
+        return {}
+
+    def query_balance(self, shortcode: str) -> None:
+        return None
+
     # --- buyers paying by paybill, and forgers ---------------------------------------------------
     def pay_by_paybill(self, reference: str, amount: int, shortcode: str) -> str:
         receipt = self._receipt("C")
-        self.takes[receipt] = Take(receipt, amount, reference, "paybill")
+        self.takes[receipt] = Take(receipt, amount, reference, "paybill", None, _now())
         self.tally.add("paybill payments taken")
         self._send(daraja.c2b_body(self._c2b_dict(receipt, amount, reference, shortcode), confirmation=True),
                    self._hook("c2b/confirmation"), "c2b", drop=False)
@@ -248,10 +323,5 @@ class World:
                 "shortcode": shortcode, "bill_ref_number": reference, "balance": 0, "msisdn": "2547 ***  123"}
 
 
-def _callback_path(extra: dict, default: str) -> str:
-    """Where the STK callback goes: the URL our request named, when the port passes one (an
-    attempt-specific CallBackURL), else the plain route."""
-    url = extra.get("callback_url")
-    if url and "/hooks/" in url:
-        return "/hooks/" + url.split("/hooks/", 1)[1]
-    return default
+def _now() -> datetime:
+    return datetime.now(timezone.utc).replace(tzinfo=None)
