@@ -34,6 +34,7 @@ from escrow.statement import StatementEntry
 QUERY_MATCH_WINDOW = timedelta(hours=24)     # a query-funded payment and its line, at most this apart
 TILL_MATCH_WINDOW = timedelta(minutes=15)    # without an account reference, time must be close
 OPEN_ATTEMPT = ("queued", "sending", "sent", "unknown")
+AMBIGUOUS = object()   # a line that fits several payments: neither matched nor posted
 _CLEAR = re.compile(r"254[17][0-9]{8}")
 
 
@@ -57,6 +58,8 @@ def apply_line(session: Session, core: Core, entry: StatementEntry, run_id: int)
     if not _is_payment(entry):
         return "other"
     payment = _payment_for(session, core, entry)
+    if payment is AMBIGUOUS:
+        return _set_line(session, line_id, "finding")
     if payment is None:
         return _post_new_money(session, core, entry, line_id)
     return _link(session, core, entry, line_id, payment)
@@ -91,7 +94,8 @@ def _seen_before(session: Session, entry: StatementEntry) -> str:
 
 # --- a line we have a record of --------------------------------------------------------------
 
-def _payment_for(session: Session, core: Core, entry: StatementEntry) -> PaymentReceived | None:
+def _payment_for(session: Session, core: Core, entry: StatementEntry):
+    """The money-in fact this line is, None (we never recorded it) or AMBIGUOUS."""
     payment = session.scalar(select(PaymentReceived).where(PaymentReceived.receipt == entry.receipt))
     if payment is None:
         payment = session.scalar(select(PaymentReceived).join(
@@ -100,7 +104,7 @@ def _payment_for(session: Session, core: Core, entry: StatementEntry) -> Payment
     return payment if payment is not None else _query_funded(session, core, entry)
 
 
-def _query_funded(session: Session, core: Core, entry: StatementEntry) -> PaymentReceived | None:
+def _query_funded(session: Session, core: Core, entry: StatementEntry):
     """The query-funded payment this line is: by order and time, the same amount first (a different
     amount still matches, and is then a finding rather than new money); in till mode by amount and
     time, and only if exactly one fits."""
@@ -119,9 +123,9 @@ def _query_funded(session: Session, core: Core, entry: StatementEntry) -> Paymen
     if len(candidates) > 1 and not entry.account:
         record_finding(session, f"statement-ambiguous:{entry.receipt}", order_id=None,
                        summary=f"statement line {entry.receipt} (KES {entry.amount:,}, no account) fits "
-                               f"{len(candidates)} payments funded by STK query; not matched",
+                               f"{len(candidates)} payments funded by STK query; neither matched nor posted",
                        receipt=entry.receipt)
-        return None
+        return AMBIGUOUS
     return min(candidates, key=lambda p: (p.amount != entry.amount, abs(p.created_at - entry.at)), default=None)
 
 
