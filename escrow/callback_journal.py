@@ -13,7 +13,7 @@ unique key), so a replay that dies half way is simply run again.
 
 Replay takes a file out of the writers' way first (rename to `*.replay`), then holds its lock while
 reading; a writer checks, under the same lock, that the name it opened still points at its file,
-so nothing is ever appended to a file already read. Stdlib only: the core imports no web library.
+so nothing is ever appended to a file already read. Stdlib only (and escrow.errors).
 """
 import fcntl
 import hashlib
@@ -25,13 +25,15 @@ import socket
 from pathlib import Path
 from typing import Iterator
 
+from escrow.errors import EscrowError
+
 log = logging.getLogger(__name__)
 
 ACTIVE_SUFFIX = ".journal"
 REPLAY_SUFFIX = ".replay"
 
 
-class JournalError(OSError):
+class JournalError(EscrowError):
     """The journal could not keep a record (disk full, directory unwritable, ...)."""
 
 
