@@ -344,3 +344,16 @@ def test_the_b2c_statement_confirms_our_payouts_and_names_a_transfer_we_never_ma
     assert one(live, StatementLine, StatementLine.receipt == payout.receipt,
                StatementLine.kind == "Business Payment to Customer via API").status == "matched"
     ledger_ok(live)
+
+
+def test_the_worker_alone_funds_a_paid_push_it_could_not_query_on_its_next_scheduled_pass(start_live, sim):
+    import time
+    live = start_live(STATEMENT_RECONCILE_EVERY_SECONDS="1")
+    started = time.monotonic()
+    order = pushed(live, sim, "0711000113", "no_callback")
+    lose_the_checkout_id(live, order)
+    time.sleep(max(0.0, 1.2 - (time.monotonic() - started)))   # one STATEMENT_RECONCILE_EVERY_SECONDS
+    live.run_worker()                                          # no person involved: the worker's own pass
+    assert one(live, Order, Order.id == order.id).state == "funded"
+    [run] = rows(live, StatementRun)
+    assert (run.source, run.status, run.new) == ("api", "complete", 1)
