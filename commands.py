@@ -214,6 +214,10 @@ def ledger_check():
         notes += completeness_notes(session)
         notes += balance_notes(session, zemi.settings.get("MPESA_B2C_SHORTCODE"), FloatSettings.from_mapping(zemi.settings))
         failures, warnings = ledger_anomalies(session)   # escrow/anomalies.py: which fail, which warn
+    journal = zemi.service.intake.journal
+    if journal is not None and journal.pending_files():
+        warnings.append(f"{journal.pending_files()} callback journal file(s) in {journal.directory} wait to be "
+                        f"replayed (callbacks kept while the database was away): is `flask worker` running here?")
     violations += failures
     for line in notes:
         click.echo(line)

@@ -58,6 +58,34 @@ def test_a_record_whose_checksum_does_not_match_is_skipped(tmp_path):
     assert [record for _, batch in journal.batches() for record in batch] == []
 
 
+def test_records_appended_while_a_replay_takes_files_away_are_each_read_exactly_once(tmp_path):
+    """A writer that opened the file just before the replay renamed it must not append to a file
+    already read (it checks, under the lock, that the name still points at its file)."""
+    import threading
+
+    journal = CallbackJournal(tmp_path / "journal")
+    written, read, stop = [], [], threading.Event()
+
+    def write():
+        for n in range(300):
+            written.append(journal.append({"source": "stk", "sealed": str(n)}))
+        stop.set()
+
+    def replay():
+        while True:
+            finished = stop.is_set()
+            for path, batch in journal.batches():
+                read.extend(record["id"] for record in batch)
+                journal.done(path)
+            if finished:
+                return
+
+    writer, replayer = threading.Thread(target=write), threading.Thread(target=replay)
+    writer.start(), replayer.start()
+    writer.join(), replayer.join()
+    assert sorted(read) == sorted(written) and len(set(read)) == 300
+
+
 # --- the endpoint, when the database cannot be reached ----------------------------------------
 def test_when_neither_database_nor_journal_can_keep_it_the_answer_is_503(redis_url, tmp_path):
     (tmp_path / "a-file").write_text("")
@@ -158,8 +186,10 @@ def test_a_callback_posted_while_postgres_is_stopped_is_applied_once_it_is_back(
     assert Path(journal_file).stat().st_size > 0
 
     start_postgres()
+    assert "wait to be replayed" in app.test_cli_runner().invoke(args=["ledger", "check"]).output
     with app.app_context():
         zemi.worker().run_once()
+    assert "wait to be replayed" not in app.test_cli_runner().invoke(args=["ledger", "check"]).output
     with zemi.db.transaction() as session:
         assert session.scalar(select(Order.state).where(Order.reference == view.reference)) == "funded"
         [callback] = session.scalars(select(InboundCallback).where(InboundCallback.source == "stk")).all()
