@@ -11,13 +11,13 @@ it: then with a finding that gives the buyer's masked number and the amount.
 """
 from datetime import timedelta
 
-from sqlalchemy import exists, select, update
+from sqlalchemy import String, cast, exists, literal, select, update
 from sqlalchemy.orm import Session
 
 from escrow.context import Core
-from escrow.db import utcnow
-from escrow.findings import record_finding
-from escrow.models import Order, PaymentAttempt
+from escrow.db import db_now, utcnow
+from escrow.findings import FINDING, record_finding
+from escrow.models import InboundCallback, Order, PaymentAttempt
 from escrow.orders import buyer_phone, transition
 from escrow.payments import IN_DOUBT
 from escrow.phone import mask
@@ -27,6 +27,10 @@ from escrow.states import Event, State
 # An STK prompt lives about two minutes on the phone; the push itself may wait in the outbox for
 # its retries (minutes). Money for an attempt moves within this long of its creation, or not at all.
 PUSH_SETTLES_WITHIN = timedelta(hours=1)
+# Still checking this long after pay-by: the statement is not covering (not set up, or failing),
+# and an operator should look. Told once per order.
+CHECKING_TOO_LONG = timedelta(hours=24)
+STILL_CHECKING = "stk-still-checking"
 BATCH = 50
 
 
@@ -87,3 +91,19 @@ def _close_unpaid(session: Session, core: Core, order: Order, attempt: PaymentAt
                            f"shows no payment for it; a late callback would still be returned to the buyer",
                    attempt_id=attempt.id, amount=attempt.amount, phone=mask(buyer_phone(core, order)),
                    checkout_id=attempt.checkout_request_id)
+
+
+def flag_long_checks(session: Session, core: Core) -> int:
+    """A finding, once per order, for an order still being checked CHECKING_TOO_LONG after pay-by."""
+    told = exists().where(InboundCallback.dedupe_key == literal(f"{FINDING}:{STILL_CHECKING}:")
+                          + cast(Order.id, String))
+    orders = session.scalars(select(Order).where(
+        Order.state == State.CHECKING_PAYMENT.value, Order.pay_by < db_now(session) - CHECKING_TOO_LONG, ~told)
+        .order_by(Order.id).limit(BATCH)).all()
+    for order in orders:
+        record_finding(session, f"{STILL_CHECKING}:{order.id}", order_id=order.id,
+                       summary=f"order {order.reference} (KES {order.charge:,} from "
+                               f"{mask(buyer_phone(core, order))}) is still 'payment being checked' a day after "
+                               f"its pay-by time: M-Pesa's statement has not covered its push. Run `flask reconcile "
+                               f"statement` (or import the portal statement with --csv) for that day")
+    return len(orders)

@@ -8,7 +8,7 @@ transition is a compare-and-swap, so a second worker that sees the same row chan
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from escrow.checking import due_checks, hold_for_checking, payment_in_doubt, settle_checking
+from escrow.checking import due_checks, flag_long_checks, hold_for_checking, payment_in_doubt, settle_checking
 from escrow.context import Core
 from escrow.db import Database, utcnow
 from escrow.delivery import release_funds
@@ -31,6 +31,7 @@ def run_timers(db: Database, core: Core) -> int:
     with db.transaction() as session:
         for order in due_checks(session):
             fired += expire_checked(session, core, order)
+        flag_long_checks(session, core)
     return fired
 
 

@@ -180,3 +180,21 @@ def test_the_query_step_settles_an_attempt_whose_checkout_id_came_late(world):
     assert checkout in gateway.queries
     assert state(world, order) == "funded"
     ledger_ok(database)
+
+
+def test_an_order_still_checking_a_day_after_pay_by_is_a_finding_once(world):
+    """No statement coverage ever comes (not set up, or failing): an operator is told, once."""
+    service, core, database = world
+    order, _, _ = crashed_push(world)
+    pay_by_passed(database, order)
+    run_timers(database, core)
+    run_timers(database, core)
+    assert findings(database) == []
+    with database.transaction() as session:
+        session.execute(update(Order).where(Order.reference == order.reference)
+                        .values(pay_by=db_now(session) - timedelta(hours=25)))
+    run_timers(database, core)
+    run_timers(database, core)
+    [finding] = findings(database)
+    assert finding["kind"] == "stk-still-checking" and "0712***678" in finding["summary"]
+    assert "flask reconcile statement" in finding["summary"] and state(world, order) == "checking_payment"
