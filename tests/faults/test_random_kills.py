@@ -56,6 +56,7 @@ def _converge(stack, references, settled, what: str, seed: int) -> None:
 def test_random_worker_kills_during_many_journeys_lose_no_money(stack):
     seed = int(os.environ.get("FAULTS_SEED") or random.randrange(10**6))
     rng = random.Random(seed)
+    stack.daraja.latency = stack.at.latency = 0.15  # calls stay in flight long enough for kills to land mid-call
     done = threading.Event()
     killer = threading.Thread(target=_kill_at_random, args=(stack, rng, KILLS, done))
     killer.start()
@@ -75,6 +76,8 @@ def test_random_worker_kills_during_many_journeys_lose_no_money(stack):
     assert funded, f"seed {seed}: no order was funded at all"
     assert_money_whole(stack, *references)
     paid = sum(stack.order_state(ref) == "paid_out" for ref, _, _ in funded)
+    (again,), = stack.sql("SELECT count(*) FROM outbox WHERE attempts > 1")
     print(f"\nrandom kills, seed {seed}: {len(references)} orders, {KILLS} worker kills per phase; "
           f"{len(funded)} funded, {len(references) - len(funded)} stopped before M-Pesa was asked; "
-          f"{paid} paid out, {len(funded) - paid} payouts flagged unknown; ledger OK, money whole")
+          f"{paid} paid out, {len(funded) - paid} payouts flagged unknown; {again} outbox items taken again "
+          f"after a kill; ledger OK, money whole")

@@ -51,3 +51,37 @@ def test_a_worker_killed_while_an_sms_is_sent_sends_it_again_at_most_once_more(s
     assert rows <= len(sent) <= rows + 1, f"{rows} SMS queued, {len(sent)} reached Africa's Talking"
     assert all(n <= 2 for n in (sent.count(s) for s in set(sent))), "an SMS was sent more than twice"
     assert_money_whole(stack, reference)
+
+
+def test_with_postgresql_down_a_caller_gets_a_polite_screen_and_the_service_recovers(stack):
+    """PostgreSQL crashes under a USSD session: every hop still answers 200 with a CON/END screen
+    (never a server error the gateway shows as a network failure); once it is back, orders work."""
+    stack.postgres.crash()
+    try:
+        replies = stack.dial(BUYER, "1", SELLER_LOCAL, "1500", "Kitenge", "1")
+        assert replies[-1].startswith("END ")
+    finally:
+        stack.postgres.start()
+    reference = stack.place_order(BUYER, SELLER_LOCAL, 1500)
+    stack.wait_for_state(reference, "funded")
+    assert_money_whole(stack, reference)
+
+
+def test_postgresql_crash_while_an_sms_is_sent_sends_it_again_at_most_once_more(stack):
+    """The SMS reached Africa's Talking and PostgreSQL died before we recorded it: after the restart
+    it is sent again at most once, and nothing stays 'sending'."""
+    request = stack.at.hold(AT_SEND, phase="request")
+    reference = stack.place_order(BUYER, SELLER_LOCAL, 1500)
+    assert request.arrived.wait(30), "no SMS was sent"
+    stack.postgres.crash()
+    request.release()
+    wait_for(lambda: stack.at_double.double.messages(), 10, "Africa's Talking to receive the held SMS")
+    stack.postgres.start()
+    stack.expire_leases()
+    stack.wait_for_state(reference, "funded")
+    wait_for(lambda: not stack.sql("SELECT id FROM sms_messages WHERE status IN ('queued', 'sending')"), 20,
+             "every SMS to be sent")
+    sent = [(m.get("to"), m.get("message")) for m in stack.at_double.double.messages()]
+    (rows,), = stack.sql("SELECT count(*) FROM sms_messages")
+    assert rows <= len(sent) <= rows + 1, f"{rows} SMS queued, {len(sent)} reached Africa's Talking"
+    assert_money_whole(stack, reference)
