@@ -75,6 +75,23 @@ def test_a_late_success_while_the_retry_is_still_queued_cancels_the_retry(live, 
     ledger_ok(live)
 
 
+def test_a_late_success_while_the_retry_is_in_flight_is_recorded_and_flagged_as_a_possible_double(live, sim):
+    buyer = "0711000078"
+    order = funded_and_released(live, sim, buyer, "b2c_retryable_failure")
+    assert sim.drain(10)
+    sim.set_scenario(SELLER, "b2c_no_result", times=1)
+    live.run_worker()                   # the reconcile pass retries it, and the retry is sent
+    first, retry = rows(live, Payout)
+    assert (first.status, retry.status) == ("failed", "sent")
+    post_result(live, b2c_success(first.originator_conversation_id, first.amount, "LATE7F"))
+    first, retry = rows(live, Payout)
+    assert (first.status, retry.status) == ("double_paid", "sent")
+    [finding] = [f for f in findings(live) if f["kind"] == "double-payment"]
+    assert "may be paid too" in finding["summary"] and finding["receipt"] == "LATE7F"
+    assert balance(live, ledger.OVERPAID) == first.amount and state(live, buyer, order.reference) == "released"
+    ledger_ok(live)
+
+
 # --- finding 10: the amount of a B2C result -------------------------------------------------
 @pytest.mark.parametrize("amount", ["1,000", "１００", 1e308, 2 ** 63, "1e5", "NaN", True, -5, 0])
 def test_a_b2c_success_with_an_unreadable_amount_is_malformed_and_settles_nothing(live, sim, amount):
