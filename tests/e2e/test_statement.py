@@ -349,11 +349,10 @@ def test_the_b2c_statement_confirms_our_payouts_and_names_a_transfer_we_never_ma
 def test_the_worker_alone_funds_a_paid_push_it_could_not_query_on_its_next_scheduled_pass(start_live, sim):
     import time
     live = start_live(STATEMENT_RECONCILE_EVERY_SECONDS="1")
-    started = time.monotonic()
-    order = pushed(live, sim, "0711000113", "no_callback")
+    order = pushed(live, sim, "0711000113", "no_callback")   # (its worker pass may run a statement pass too)
     lose_the_checkout_id(live, order)
-    time.sleep(max(0.0, 1.2 - (time.monotonic() - started)))   # one STATEMENT_RECONCILE_EVERY_SECONDS
-    live.run_worker()                                          # no person involved: the worker's own pass
+    time.sleep(1.1)                                          # one STATEMENT_RECONCILE_EVERY_SECONDS since then
+    live.run_worker()                                        # no person involved: the worker's own pass
     assert one(live, Order, Order.id == order.id).state == "funded"
-    [run] = rows(live, StatementRun)
-    assert (run.source, run.status, run.new) == ("api", "complete", 1)
+    assert [(run.source, run.status) for run in rows(live, StatementRun)][-1] == ("api", "complete")
+    assert sum(run.new for run in rows(live, StatementRun)) == 1
