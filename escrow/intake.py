@@ -18,7 +18,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Callable
 
 from sqlalchemy import or_, select
-from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from escrow.callback_journal import CallbackJournal, JournalError
@@ -95,7 +95,7 @@ class CallbackIntake:
         if processor is None:
             return "received"
         try:
-            return processor(raw, callback_id)
+            return self._run(processor, raw, callback_id)
         except DBAPIError as error:
             if error.connection_invalidated or _is_disconnect(error):
                 log.warning("%s callback #%s left for the next pass: database unavailable", source, callback_id)
@@ -103,6 +103,16 @@ class CallbackIntake:
             return self._malformed(callback_id, source, error)
         except Exception as error:  # noqa: BLE001 -- the whole point: no callback error escapes as a 500
             return self._malformed(callback_id, source, error)
+
+    @staticmethod
+    def _run(processor: Processor, raw: str, callback_id: int) -> str:
+        """A unique-key conflict is most often a concurrent twin that won the race: run once more,
+        when the use case sees what the twin wrote (and says 'duplicate'); a second one is real."""
+        try:
+            return processor(raw, callback_id)
+        except IntegrityError:
+            log.info("callback #%s met a conflicting write: applying it once more", callback_id)
+            return processor(raw, callback_id)
 
     def _malformed(self, callback_id: int, source: str, error: Exception) -> str:
         reason = f"could not be applied: {type(error).__name__}: {_first_line(error)}"

@@ -242,3 +242,25 @@ def test_malformed_callbacks_are_listed_for_review(app, client):
     post_raw(client, "sms_inbound", b"\x00")
     output = app.test_cli_runner().invoke(args=["callbacks", "list", "--review"]).output
     assert "stk" in output and "sms_inbound" in output and output.count("malformed") == 2
+
+
+def test_a_conflicting_write_is_applied_once_more_and_a_second_conflict_is_malformed(app):
+    """A unique-key conflict is usually a concurrent twin that won: applied again it says 'duplicate'."""
+    from sqlalchemy.exc import IntegrityError
+
+    intake, calls = zemi(app).service.intake, []
+
+    def conflicting(times):
+        def process(raw, callback_id):
+            calls.append(callback_id)
+            if len(calls) <= times:
+                raise IntegrityError("INSERT ...", {}, Exception("duplicate key"))
+            return "duplicate"
+        return process
+
+    first = zemi(app).service.store_callback(source="stk", body=b"{}", remote_addr=None)
+    assert intake.process(first, "stk", "{}", conflicting(1)) == "duplicate" and calls == [first, first]
+    calls.clear()
+    second = zemi(app).service.store_callback(source="stk", body=b"{}", remote_addr=None)
+    assert intake.process(second, "stk", "{}", conflicting(2)) == "malformed"
+    assert {row.id: row.status for row in stored(app)}[second] == "malformed"
