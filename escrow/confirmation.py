@@ -31,6 +31,7 @@ from escrow.inbox import mark_callback, raw_body
 from escrow.models import InboundCallback, Order, OutboxItem, PaymentAttempt, PaymentReceived
 from escrow.money import format_kes
 from escrow.paybill import PaybillPayment, record_paybill_payment
+from escrow.ports import MoneyInGateway
 
 log = logging.getLogger(__name__)
 
@@ -63,8 +64,8 @@ class MoneyInChecks:
     the worker. `read_payment` turns a stored C2B body back into a PaybillPayment (the adapter's
     parser: the core reads no Daraja payloads)."""
 
-    def __init__(self, db: Database, core: Core, gateway, read_payment: Callable[[str], PaybillPayment],
-                 our_shortcode: str | None = None):
+    def __init__(self, db: Database, core: Core, gateway: MoneyInGateway,
+                 read_payment: Callable[[str], PaybillPayment], our_shortcode: str | None = None):
         self.db, self.core, self.gateway, self.read_payment = db, core, gateway, read_payment
         self.our_shortcode = our_shortcode
 

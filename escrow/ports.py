@@ -66,3 +66,20 @@ class SmsReceipt:
 
 class SmsSender(Protocol):
     def send(self, phone: str, text: str) -> SmsReceipt: ...
+
+
+@dataclass(frozen=True)
+class ReversalRequested:
+    conversation_id: str
+    originator_conversation_id: str
+
+
+class MoneyInGateway(Protocol):
+    """Checks on money in, and Reversal (escrow/confirmation.py, escrow/reversals.py). Answers arrive
+    as callbacks at result URLs ending in `reply_to` (escrow.reversals.reply_tag)."""
+
+    def query_paybill_payment(self, *, trans_id: str, reply_to: str) -> None: ...
+
+    def reverse_payment(self, *, trans_id: str, amount: int, reply_to: str) -> ReversalRequested: ...
+
+    def query_reversal(self, *, trans_id: str, reply_to: str) -> None: ...

@@ -21,7 +21,7 @@ from escrow.db import Database, db_now, insert_new, utcnow
 from escrow.findings import record_finding
 from escrow.ledger import credit, debit
 from escrow.models import OutboxItem, Reversal
-from escrow.ports import GatewayError
+from escrow.ports import GatewayError, MoneyInGateway
 
 log = logging.getLogger(__name__)
 
@@ -29,12 +29,6 @@ REVERSAL = "reversal"                 # outbox kinds
 REVERSAL_STATUS = "reversal_status"
 IN_FLIGHT = ("sending", "sent", "unknown")
 MAX_STATUS_CHECKS = 6
-
-
-@dataclass(frozen=True)
-class ReversalRequested:
-    conversation_id: str
-    originator_conversation_id: str
 
 
 @dataclass(frozen=True)
@@ -64,7 +58,7 @@ def queue_reversal(session: Session, order_id: int | None, *, trans_id: str, amo
     return reversal_id
 
 
-def send_reversal(db: Database, core: Core, gateway, reversal_id: int) -> str:
+def send_reversal(db: Database, core: Core, gateway: MoneyInGateway, reversal_id: int) -> str:
     """Worker step: 'sending' committed, the call, what Daraja said; found 'sending': unknown."""
     with db.transaction() as session:
         reversal = session.get(Reversal, reversal_id)
@@ -108,7 +102,7 @@ def schedule_status_check(session: Session, core: Core, reversal_id: int, round_
                    dedupe_key=f"{REVERSAL_STATUS}:{reversal_id}:{round_}")
 
 
-def check_reversal(db: Database, core: Core, gateway, reversal_id: int) -> str:
+def check_reversal(db: Database, core: Core, gateway: MoneyInGateway, reversal_id: int) -> str:
     """Worker step: a reversal still unsettled is asked about (the next check scheduled first);
     after MAX_STATUS_CHECKS it becomes a finding."""
     with db.transaction() as session:

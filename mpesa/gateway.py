@@ -1,7 +1,7 @@
 """The core's PaymentGateway, implemented with the Daraja client."""
 from escrow.phone import normalize_msisdn
 from escrow.ports import GatewayError, PaymentRequested, PaymentStatus, PayoutRequested
-from escrow.reversals import ReversalRequested
+from escrow.ports import ReversalRequested
 from mpesa.daraja import DarajaClient
 from mpesa.errors import DarajaError, DarajaInvalidRequest, DarajaRejected, DarajaTimeout, DarajaUnreachable
 
@@ -113,7 +113,6 @@ class DarajaPaymentGateway:
             self.client.paybill_status(trans_id=trans_id, result_url=self.reply_url("reversal/status", reply_to),
                                        timeout_url=self.reply_url("reversal/timeout", reply_to),
                                        remarks="Reversal check")
-
 
 
 def _msisdn(phone: str) -> str:

@@ -39,6 +39,7 @@ class ChaosProxy:
         self.upstream = (upstream_host, upstream_port)
         self.rules: list[Gate] = []
         self.seen: list[tuple[str, str]] = []      # (method, path) of every request, in order
+        self.latency = 0.0                         # seconds added before forwarding and before replying
         self._lock = threading.Lock()
         self._loop = asyncio.new_event_loop()
         self.port = 0
@@ -65,6 +66,7 @@ class ChaosProxy:
                 gate.release()
             self.rules.clear()
             self.seen.clear()
+            self.latency = 0.0
 
     def _serve(self, ready: threading.Event) -> None:
         asyncio.set_event_loop(self._loop)
@@ -111,6 +113,8 @@ class ChaosProxy:
             writer.close()
 
     async def _passes(self, path: str, phase: str) -> bool:
+        if self.latency:
+            await asyncio.sleep(self.latency)
         gate = self._take_rule(path, phase)
         if gate is None:
             return True
