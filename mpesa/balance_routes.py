@@ -19,7 +19,7 @@ def make_balance_blueprint(service, db, core, *, callback_token: str, guard, b2c
     @blueprint.post("/hooks/balance/result/<token>/s<shortcode>")
     def balance_result(token, shortcode):
         callback_id, allowed = admit_callback(service, callback_token, guard, "balance", token)
-        if not allowed:
+        if callback_id is None or not allowed:   # journaled (the database is away: the next query answers) or refused
             return jsonify(ACCEPTED)
         try:
             answer = parse_balance_result(request.get_json(force=True, silent=True), shortcode)
@@ -35,7 +35,7 @@ def make_balance_blueprint(service, db, core, *, callback_token: str, guard, b2c
     @blueprint.post("/hooks/balance/timeout/<token>/s<shortcode>")
     def balance_timeout(token, shortcode):
         callback_id, allowed = admit_callback(service, callback_token, guard, "balance_timeout", token)
-        if allowed:
+        if callback_id is not None and allowed:
             service.mark_callback(callback_id, "inconclusive", "balance query timed out in Daraja's queue")
         return jsonify(ACCEPTED)
 
