@@ -58,8 +58,9 @@ INT_MAX_DIGITS = 12
 
 def read_text(env: Mapping[str, str], name: str, default: str = "") -> str:
     """The value stripped of surrounding spaces; `default` when unset or empty."""
-    value = str(env.get(name) or "").strip()
-    return value or default
+    value = env.get(name)
+    text = "" if value is None else str(value).strip()
+    return text or default
 
 
 def read_bool(env: Mapping[str, str], name: str, default: bool = False) -> bool:

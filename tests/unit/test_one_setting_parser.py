@@ -48,6 +48,7 @@ def test_a_whole_number_setting_is_ascii_digits_or_refused_by_name(name, reader,
 def test_whole_numbers_lists_and_choices_read_one_way():
     env = {"N": " 120 ", "IPS": "10.0.0.1, 10.1.0.0/16,,", "FEE_PAYER": "Buyer", "EMPTY": ""}
     assert read_int(env, "N", 5) == 120 and read_int(env, "MISSING", 5) == 5 and read_int(env, "EMPTY", 5) == 5
+    assert read_int({"N": 0}, "N", 5) == 0 and read_bool({"B": False}, "B", True) is False   # a test's mapping
     with pytest.raises(ConfigError, match="N must be at least 500"):
         read_int(env, "N", 5, minimum=500)
     assert read_list(env, "IPS") == ("10.0.0.1", "10.1.0.0/16") and read_list(env, "EMPTY", ("x",)) == ()
