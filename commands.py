@@ -38,7 +38,8 @@ def keys_reseal(batch):
     from escrow.rekey import reseal_everything
 
     zemi = components()
-    report = reseal_everything(zemi.db, zemi.core.vault.reseal, batch=batch)
+    report = reseal_everything(zemi.db, zemi.core.vault.reseal, batch=batch,
+                               on_batch=lambda column, last: click.echo(f"{column}: done up to id {last}", err=True))
     for line in report.lines():
         click.echo(line)
     click.echo(f"resealed {report.total('resealed')}, already current {report.total('current')}, "
