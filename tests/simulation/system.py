@@ -12,7 +12,7 @@ import socket
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import event, select, update
+from sqlalchemy import event, func, select, update
 from sqlalchemy.exc import OperationalError
 
 import app as composition
@@ -157,6 +157,12 @@ class Simulation:
         self.redis_down = False
         self.drain()
         self.report.orders = len(self.orders)
+        with self.db.transaction() as session:
+            for state, n in session.execute(select(Order.state, func.count()).group_by(Order.state)).all():
+                self.report.add(f"final state: {state}", n)
+        self.report.add("world: KES taken from buyers", sum(t.amount for t in self.world.takes.values()))
+        self.report.add("world: KES paid out by B2C", sum(t.amount for t in self.world.paid_out()))
+        self.report.add("world: KES reversed to payers", sum(t.amount for t in self.world.reversed.values()))
         for what, n in self.world.tally.counts.items():
             self.report.add(f"world: {what}", n)
         return self.report
