@@ -61,7 +61,8 @@ class Components:
         if self.reconciler is not None:
             worker.attach_reconciler(self.reconciler, self.reconcile_every)
         worker.attach_intake(self.service.intake)   # replays the callback journal every pass
-        return worker
+        from console.health import beat_each_pass
+        return beat_each_pass(worker, self.redis)    # the heartbeat /readyz looks at
 
 
 def create_app(config: Mapping[str, str] | None = None) -> Flask:
@@ -379,3 +380,7 @@ def register_blueprints(app: Flask, components: Components) -> None:
                                                   callback_token=env["CALLBACK_TOKEN"], settings=FloatSettings.from_mapping(env),
                                                   b2c_shortcode=env.get("MPESA_B2C_SHORTCODE") or None))
     app.add_url_rule("/health", "health", lambda: {"status": "ok"})
+    from console import make_console_blueprint
+    from console.health import make_health_blueprint
+    app.register_blueprint(make_console_blueprint(service, components.db, components.core, env))  # /console
+    app.register_blueprint(make_health_blueprint(components.db, components.redis, env))          # /livez, /readyz

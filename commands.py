@@ -24,6 +24,7 @@ def register_commands(app: Flask) -> None:
     app.cli.add_command(embedded_redis_command)
     app.cli.add_command(reconcile_command)
     app.cli.add_command(keys_group)
+    app.cli.add_command(operators_group)
 
 
 db_group = AppGroup("db", help="Database migrations (Alembic).")
@@ -424,3 +425,50 @@ def mpesa_register_urls(response_type, api_version):
     click.echo(f"registered C2B URLs for shortcode {gateway.c2b_shortcode} ({accepted.response_description})")
     for name, url in (("validation", validation), ("confirmation", confirmation)):
         click.echo(f"  {name}: {url.rsplit('/', 1)[0]}/<CALLBACK_TOKEN>")
+
+
+operators_group = AppGroup("operators", help="Named accounts for the web console (/console).")
+
+
+def _accounts():
+    from console import Accounts, ConsoleSettings
+
+    zemi = components()
+    return Accounts(zemi.db, zemi.core.vault, ConsoleSettings.from_mapping(zemi.settings))
+
+
+def _shell_actor():
+    import getpass
+
+    from escrow.audit import Actor
+    return Actor("cli", "admin", f"shell:{getpass.getuser()}"[:64])
+
+
+@operators_group.command("add")
+@click.argument("name")
+@click.option("--role", type=click.Choice(["viewer", "agent", "admin"]), required=True,
+              help="viewer: reads, numbers masked; agent: acts on disputes and findings; admin: also operators.")
+def operators_add(name, role):
+    """Create an operator and print their one-time enrolment link (password, and TOTP for agents/admins)."""
+    from console.errors import ConsoleError
+
+    try:
+        enrolment = _accounts().add(name, role, by=_shell_actor())
+    except ConsoleError as error:
+        raise click.ClickException(str(error)) from None
+    base = components().settings.get("PUBLIC_BASE_URL", "").rstrip("/")
+    click.echo(f"operator {enrolment.name} ({enrolment.role}) added; enrol once, within "
+               f"{_accounts().settings.enrol_hours} h, at:\n{base}/console/enrol/{enrolment.token}")
+
+
+@operators_group.command("disable")
+@click.argument("name")
+def operators_disable(name):
+    """Disable an operator now; their sessions end."""
+    from console.errors import ConsoleError
+
+    try:
+        _accounts().disable(name, by=_shell_actor())
+    except ConsoleError as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(f"operator {name} disabled")

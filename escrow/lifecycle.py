@@ -135,22 +135,23 @@ def refund_in_full(session: Session, core: Core, order: Order, *, why: str) -> N
 
 
 def resolve_dispute(session: Session, core: Core, reference: str, *, outcome: str, to_seller: int | None = None,
-                    note: str = "") -> Order:
-    """An operator's decision: release, refund, or split (the seller gets `to_seller`, the fee is kept)."""
+                    note: str = "", actor: str = "operator") -> Order:
+    """An operator's decision: release, refund, or split (the seller gets `to_seller`, the fee is kept).
+    `actor` is the operator's name for the timeline (the console's named accounts)."""
     from escrow.orders import order_by_reference
 
     order = order_by_reference(session, reference)
     params = details(order)
     if outcome == "release":
-        _move(session, order, Event.DISPUTE_RELEASED, "operator", note)
+        _move(session, order, Event.DISPUTE_RELEASED, actor, note)
         release_funds(session, core, order, notify_buyer=False)
         kind = "dispute_released"
     elif outcome == "refund":
-        _move(session, order, Event.DISPUTE_REFUNDED, "operator", note)
+        _move(session, order, Event.DISPUTE_REFUNDED, actor, note)
         refund_in_full(session, core, order, why=f"dispute: {note}")
         kind = "dispute_refunded"
     elif outcome == "split":
-        to_buyer = _split(session, core, order, to_seller, note)
+        to_buyer = _split(session, core, order, to_seller, note, actor)
         kind = "dispute_split"
         params.update(to_seller=f"{to_seller:,}", to_buyer=f"{to_buyer:,}")
     else:
@@ -160,13 +161,14 @@ def resolve_dispute(session: Session, core: Core, reference: str, *, outcome: st
     return order
 
 
-def _split(session: Session, core: Core, order: Order, to_seller: int | None, note: str) -> int:
+def _split(session: Session, core: Core, order: Order, to_seller: int | None, note: str,
+           actor: str = "operator") -> int:
     """Split the held money; returns what goes back to the buyer."""
     to_buyer = order.charge - order.fee - (to_seller or 0)
     if to_seller is None or to_seller < 1 or to_buyer < 1:
         raise EscrowError(f"a split gives the seller 1 to {order.charge - order.fee - 1}; the rest, less the fee, "
                           "goes to the buyer")
-    _move(session, order, Event.DISPUTE_SPLIT, "operator", note)
+    _move(session, order, Event.DISPUTE_SPLIT, actor, note)
     ledger.post(session, kind="split_decision", dedupe_key=f"split:{order.id}", order_id=order.id,
                 lines=[debit(ledger.ESCROW_HELD, order.charge), credit(ledger.SELLER_PAYABLE, to_seller),
                        credit(ledger.REFUNDS_PAYABLE, to_buyer), credit(ledger.FEE_REVENUE, order.fee)],

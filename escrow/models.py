@@ -298,3 +298,49 @@ class AccountBalance(Base):
     reported_at: Mapped[datetime | None] = mapped_column(DateTime)  # M-Pesa's BOCompletedTime, as UTC
     conversation_id: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = _now_column()
+
+
+class Operator(Base):
+    """A named console account (console/accounts.py): viewer, agent or admin. The TOTP secret is sealed."""
+
+    __tablename__ = "operators"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(12), unique=True)
+    role: Mapped[str] = mapped_column(String(8))
+    password_hash: Mapped[str | None] = mapped_column(String(200))
+    totp_sealed: Mapped[str | None] = mapped_column(Text)
+    totp_last_step: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    enrol_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    enrol_by: Mapped[datetime | None] = mapped_column(DateTime)
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    locked_until: Mapped[datetime | None] = mapped_column(DateTime)
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
+    created_at: Mapped[datetime] = _now_column()
+    last_login_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+
+class OperatorSession(Base):
+    __tablename__ = "operator_sessions"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)   # sha256 of the cookie's token
+    operator_id: Mapped[int] = mapped_column(ForeignKey("operators.id"), index=True)
+    csrf: Mapped[str] = mapped_column(String(64))
+    remote_addr: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = _now_column()
+    seen_at: Mapped[datetime] = _now_column()
+
+
+class AuditEntry(Base):
+    """Append-only (triggers refuse UPDATE and DELETE): who did what, when, from where, to which order."""
+
+    __tablename__ = "audit_log"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(DateTime, server_default=utcnow(), nullable=False, index=True)
+    operator: Mapped[str] = mapped_column(String(12))
+    role: Mapped[str | None] = mapped_column(String(8))
+    remote_addr: Mapped[str | None] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(32))
+    order_reference: Mapped[str | None] = mapped_column(String(12), index=True)
+    target: Mapped[str | None] = mapped_column(String(64))
+    reason: Mapped[str | None] = mapped_column(String(300))
+    before: Mapped[str | None] = mapped_column(Text)
+    after: Mapped[str | None] = mapped_column(Text)

@@ -76,10 +76,16 @@ class EscrowService:
     def reissue_code(self, phone: str, reference: str) -> OrderView:
         return self._party_action(lifecycle.reissue_code, phone, reference)
 
-    def resolve_dispute(self, reference: str, *, outcome: str, to_seller: int | None = None, note: str = "") -> str:
+    def resolve_dispute(self, reference: str, *, outcome: str, to_seller: int | None = None, note: str = "",
+                        actor: str = "operator", audit=None) -> str:
+        """`actor` names the operator in the timeline; `audit(session, order)`, if given, records the
+        decision in the same transaction (the console's audit trail)."""
         with self.db.transaction() as session:
-            return lifecycle.resolve_dispute(session, self.core, reference, outcome=outcome, to_seller=to_seller,
-                                             note=note).state
+            order = lifecycle.resolve_dispute(session, self.core, reference, outcome=outcome, to_seller=to_seller,
+                                              note=note, actor=actor)
+            if audit is not None:
+                audit(session, order)
+            return order.state
 
     def refund_review(self, reference: str, *, note: str = "") -> str:
         with self.db.transaction() as session:

@@ -1,0 +1,23 @@
+"""The operators' web console (issue 15): an adapter over the core's use cases, with named accounts,
+an audit trail, and nothing loaded from outside the service.
+
+`make_console_blueprint(...)` is all app.py needs; `console.health` adds /livez and /readyz."""
+from console.accounts import Accounts
+from console.settings import ConsoleSettings
+from console.web import Console, make_blueprint
+
+
+def make_console_blueprint(service, db, core, env):
+    """The /console blueprint over `service` (EscrowService), its database and core, read from `env`."""
+    from console import actions, auth_views, pages
+
+    settings = ConsoleSettings.from_mapping(env)
+    console = Console(service=service, db=db, core=core, accounts=Accounts(db, core.vault, settings),
+                      settings=settings)
+    bp = make_blueprint(console)
+    for views in (auth_views, pages, actions):
+        views.register(bp, console)
+    return bp
+
+
+__all__ = ["Accounts", "ConsoleSettings", "make_console_blueprint"]

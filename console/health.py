@@ -1,0 +1,81 @@
+"""/livez (the process answers) and /readyz (the database, Redis, and a fresh worker heartbeat), and
+the heartbeat itself: the worker writes a Redis key at most every few seconds, each pass."""
+import logging
+import time
+
+from flask import Blueprint
+from sqlalchemy import text
+
+from escrow.settings import read_int
+
+log = logging.getLogger(__name__)
+HEARTBEAT_KEY = "zemi:worker:heartbeat"
+BEAT_EVERY = 5.0
+
+
+def make_health_blueprint(db, redis_client, env) -> Blueprint:
+    """WORKER_HEARTBEAT_MAX_AGE_SECONDS (default 120): an older heartbeat makes /readyz answer 503."""
+    max_age = read_int(env, "WORKER_HEARTBEAT_MAX_AGE_SECONDS", 120, minimum=1)
+    bp = Blueprint("health", __name__)
+
+    @bp.route("/livez")
+    def livez():
+        return {"status": "ok"}
+
+    @bp.route("/readyz")
+    def readyz():
+        checks = {"database": _database(db), "redis": _redis(redis_client),
+                  "worker": _worker(redis_client, max_age)}
+        failing = [name for name, state in checks.items() if state != "ok"]
+        body = {"status": "ok" if not failing else "failing: " + ", ".join(failing), "checks": checks}
+        return body, (503 if failing else 200)
+
+    return bp
+
+
+def _database(db) -> str:
+    try:
+        with db.engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+        return "ok"
+    except Exception as error:  # noqa: BLE001 -- any failure is "not ready", named
+        return f"unreachable ({type(error).__name__})"
+
+
+def _redis(redis_client) -> str:
+    try:
+        redis_client.ping()
+        return "ok"
+    except Exception as error:  # noqa: BLE001
+        return f"unreachable ({type(error).__name__})"
+
+
+def _worker(redis_client, max_age: int) -> str:
+    try:
+        beat = redis_client.get(HEARTBEAT_KEY)
+    except Exception as error:  # noqa: BLE001
+        return f"unknown (Redis: {type(error).__name__})"
+    if beat is None:
+        return "no heartbeat yet (is `flask worker` running?)"
+    age = time.time() - float(beat)
+    return "ok" if age <= max_age else f"stale ({int(age)} s since the last pass)"
+
+
+def beat_each_pass(worker, redis_client):
+    """Wrap `worker.run_once` so each pass (at most every BEAT_EVERY s) records the time in Redis; a
+    Redis outage never stops the worker."""
+    run_once, last = worker.run_once, [0.0]
+
+    def run_once_and_beat() -> int:
+        handled = run_once()
+        now = time.time()
+        if now - last[0] >= BEAT_EVERY:
+            try:
+                redis_client.set(HEARTBEAT_KEY, f"{now:.3f}")
+                last[0] = now
+            except Exception as error:  # noqa: BLE001
+                log.warning("worker heartbeat not written: %s", type(error).__name__)
+        return handled
+
+    worker.run_once = run_once_and_beat
+    return worker

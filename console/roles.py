@@ -1,0 +1,26 @@
+"""Who may do what. Viewers read (numbers masked); agents act on disputes, findings and reveal numbers
+with a reason; admins do everything and manage operators."""
+from console.errors import Forbidden
+
+ROLES = ("viewer", "agent", "admin")
+READ = "read"
+EXPORT = "export"
+REVEAL = "reveal"
+RESOLVE_DISPUTE = "resolve_dispute"
+NOTE_DISPUTE = "note_dispute"
+RESOLVE_FINDING = "resolve_finding"
+MANAGE_OPERATORS = "manage_operators"
+
+_AGENT = {READ, EXPORT, REVEAL, RESOLVE_DISPUTE, NOTE_DISPUTE, RESOLVE_FINDING}
+ALLOWED = {"viewer": {READ, EXPORT}, "agent": _AGENT, "admin": _AGENT | {MANAGE_OPERATORS}}
+ACTIONS = tuple(sorted(ALLOWED["admin"]))
+NEEDS_TOTP = ("agent", "admin")     # a second factor at sign-in and before money moves
+
+
+def may(role: str, action: str) -> bool:
+    return action in ALLOWED.get(role, ())
+
+
+def require(role: str, action: str) -> None:
+    if not may(role, action):
+        raise Forbidden(f"a {role} cannot {action.replace('_', ' ')}")

@@ -1,0 +1,156 @@
+"""Who may do what in the console, and that the second factor guards every move of money."""
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import func, select, text
+
+from console.roles import ALLOWED, ROLES
+from escrow.findings import record_finding
+from escrow.models import AuditEntry, OperatorSession
+from tests.console.conftest import post_form
+from tests.e2e.test_journey import BUYER, settle
+from tests.e2e.test_operator_commands import disputed_order
+
+
+def audit_count(live, action: str) -> int:
+    with live.zemi.db.transaction() as session:
+        return session.scalar(select(func.count()).select_from(AuditEntry).where(AuditEntry.action == action))
+
+
+def open_finding(live, key: str) -> int:
+    with live.zemi.db.transaction() as session:
+        record_finding(session, f"test:{key}", order_id=None, summary="a test finding")
+        return session.scalar(text("SELECT MAX(id) FROM inbound_callbacks WHERE source = 'finding'"))
+
+
+def requests_for(reference: str, finding_id: int) -> dict:
+    """One request per role-checked action: (method, url, form, the audit action it writes or None)."""
+    return {
+        "read": ("GET", f"/console/orders/{reference}", None, None),
+        "export": ("GET", "/console/orders.csv", None, "orders_exported"),
+        "reveal": ("POST", f"/console/orders/{reference}/reveal", {"reason": "buyer called support"},
+                   "revealed_parties"),
+        "note_dispute": ("POST", f"/console/disputes/{reference}/note", {"note": "asked for photos"}, "dispute_noted"),
+        "resolve_dispute": ("POST", f"/console/disputes/{reference}/preview",
+                            {"outcome": "split", "to_seller": "700", "note": "half each"}, None),
+        "resolve_finding": ("POST", f"/console/findings/{finding_id}/resolve", {"note": "checked, fine"},
+                            "finding_resolved"),
+        "manage_operators": ("POST", "/console/operators/setup/unlock", {}, "operator_unlocked"),
+    }
+
+
+def test_every_role_may_do_exactly_what_its_role_allows(live, simulator, operators):
+    reference = disputed_order(live, simulator)
+    clients = {role: operators.client(operators.enrolled(f"{role}1", role)) for role in ROLES}
+    operators.enrolled("setup", "viewer")
+    for role in ROLES:
+        finding_id = open_finding(live, role)
+        for action, (method, url, form, audited) in requests_for(reference, finding_id).items():
+            before = audit_count(live, audited) if audited else 0
+            client = clients[role]
+            response = client.get(url) if method == "GET" else post_form(client, url, form)
+            allowed = action in ALLOWED[role]
+            assert (response.status_code == 403) is not allowed, (role, action, response.status_code)
+            assert response.status_code in ((200, 302) if allowed else (403,)), (role, action)
+            if audited:
+                assert audit_count(live, audited) == before + allowed, (role, action)
+    assert "Resolve the dispute" not in clients["viewer"].get(f"/console/orders/{reference}").get_data(as_text=True)
+    assert clients["viewer"].get("/console/operators").status_code == 403
+
+
+def test_resolving_a_dispute_previews_the_shares_then_needs_the_code_again_and_names_the_operator(
+        live, simulator, operators):
+    reference = disputed_order(live, simulator)            # KES 1,500, the seller pays the KES 22 fee
+    agent = operators.client(operators.enrolled("alice", "agent"))
+    decision = {"outcome": "split", "to_seller": "1000", "note": "item half damaged"}
+    preview = post_form(agent, f"/console/disputes/{reference}/preview", decision).get_data(as_text=True)
+    assert 'id="to-seller">KES 1,000<' in preview and 'id="to-buyer">KES 478<' in preview
+    url = f"/console/disputes/{reference}/resolve"
+    wrong = post_form(agent, url, {**decision, "code": "000000"})
+    assert wrong.status_code == 400 and "nothing was done" in wrong.get_data(as_text=True)
+    assert live.cli("orders", "show", reference).output.startswith(f"{reference} disputed")
+    done = post_form(agent, url, {**decision, "code": operators.step_up_code("alice")})
+    assert done.status_code == 302, done.get_data(as_text=True)
+    settle(live, simulator)
+    page = agent.get(f"/console/orders/{reference}").get_data(as_text=True)
+    assert "operator alice" in page and "item half damaged" in page and "dispute split" in page
+    assert live.cli("orders", "show", reference).output.startswith(f"{reference} settled")
+    assert audit_count(live, "dispute_split") == 1
+    again = post_form(agent, url, {**decision, "code": operators.step_up_code("alice")})
+    said = again.get_data(as_text=True)
+    assert again.status_code == 400 and "already resolved by alice" in said and "Nothing was done" in said
+    assert live.cli("ledger", "check").exit_code == 0
+
+
+def test_a_request_without_the_csrf_token_is_refused_and_does_nothing(live, simulator, operators):
+    reference = disputed_order(live, simulator)
+    agent = operators.client(operators.enrolled("alice", "agent"))
+    refused = agent.post(f"/console/orders/{reference}/reveal", data={"reason": "curious"})
+    assert refused.status_code == 400 and "254712345678" not in refused.get_data(as_text=True)
+    forged = agent.post(f"/console/disputes/{reference}/note", data={"note": "x" * 5, "csrf": "forged"})
+    assert forged.status_code == 400
+    assert audit_count(live, "revealed_parties") == audit_count(live, "dispute_noted") == 0
+    stranger = live.app.test_client()
+    no_token = stranger.post("/console/login", data={"name": "alice", "password": "x"})
+    assert no_token.status_code == 400 and "did not come from the console" in no_token.get_data(as_text=True)
+    assert audit_count(live, "sign_in_refused") == 0     # refused before the password was even looked at
+
+
+def test_a_viewer_signs_in_without_a_code_and_an_agent_not_without_one(live, operators):
+    operators.enrolled("vera", "viewer")
+    operators.enrolled("alice", "agent")
+    assert operators.client("vera").get("/console/").status_code == 200
+    client = live.app.test_client()
+    refused = post_form(client, "/console/login", {"name": "alice", "password": "correct horse battery", "code": ""})
+    assert refused.status_code == 401 and client.get("/console/").status_code == 302
+
+
+@pytest.mark.parametrize("column,minutes", [("seen_at", 16), ("created_at", 8 * 60 + 1)])
+def test_a_session_ends_when_idle_and_at_its_absolute_age(live, operators, column, minutes):
+    client = operators.client(operators.enrolled("vera", "viewer"))
+    assert client.get("/console/").status_code == 200
+    with live.zemi.db.transaction() as session:   # as if that much time had passed since
+        for row in session.scalars(select(OperatorSession)):
+            setattr(row, column, getattr(row, column) - timedelta(minutes=minutes))
+    ended = client.get("/console/")
+    assert ended.status_code == 302 and ended.headers["Location"].endswith("/console/login")
+    with live.zemi.db.transaction() as session:
+        assert session.scalar(text("SELECT COUNT(*) FROM operator_sessions")) == 0
+
+
+def test_repeated_wrong_passwords_lock_the_account_until_an_admin_unlocks_it(live, operators):
+    operators.enrolled("vera", "viewer")
+    admin = operators.client(operators.enrolled("root1", "admin"))
+    stranger = live.app.test_client()
+    for _ in range(5):
+        assert post_form(stranger, "/console/login", {"name": "vera", "password": "wrong one"}).status_code == 401
+    locked = post_form(stranger, "/console/login", {"name": "vera", "password": "correct horse battery"})
+    assert locked.status_code == 401 and "locked" in locked.get_data(as_text=True)
+    with live.zemi.db.transaction() as session:
+        assert session.scalar(text("SELECT locked_until IS NOT NULL FROM operators WHERE name = 'vera'"))
+    assert post_form(admin, "/console/operators/vera/unlock", {}, from_page="/console/operators").status_code == 302
+    assert operators.client("vera").get("/console/").status_code == 200
+    assert audit_count(live, "sign_in_refused") == 6 and audit_count(live, "operator_unlocked") == 1
+
+
+def test_a_disabled_operator_is_signed_out_and_cannot_sign_in(live, operators):
+    client = operators.client(operators.enrolled("vera", "viewer"))
+    result = live.cli("operators", "disable", "vera")
+    assert result.exit_code == 0, result.output
+    assert client.get("/console/").status_code == 302
+    refused = post_form(live.app.test_client(), "/console/login", {"name": "vera", "password": "correct horse battery"})
+    assert refused.status_code == 401
+
+
+def test_operators_add_prints_a_one_time_enrolment_link_with_the_totp_uri(live):
+    result = live.cli("operators", "add", "bob", "--role", "agent")
+    assert result.exit_code == 0, result.output
+    path = "/console/enrol/" + result.output.strip().rsplit("/console/enrol/", 1)[1]
+    client = live.app.test_client()
+    page = client.get(path).get_data(as_text=True)
+    assert "otpauth://totp/Zemi%20Escrow:bob?secret=" in page and "<svg" in page
+    assert live.cli("operators", "add", "bob", "--role", "viewer").exit_code == 1
+    assert live.cli("operators", "add", "buyer", "--role", "viewer").exit_code == 1   # reserved for the timeline
+    refused = client.post(path, data={"password": "short", "again": "short", "csrf": "x"})
+    assert refused.status_code == 400
+    assert BUYER not in page
