@@ -38,7 +38,6 @@ log = logging.getLogger(__name__)
 C2B_STATUS = "c2b_status"          # outbox kind, and the kind named in the reply tag
 HELD, CONTRADICTED = "unconfirmed", "contradicted"
 MAX_CHECKS = 6
-FAILED_STATUSES = ("failed", "cancelled", "reversed", "declined")
 
 
 @dataclass(frozen=True)
@@ -95,10 +94,9 @@ class MoneyInChecks:
     def ask_about_paybill_payment(self, callback_id: int) -> str:
         """Worker step: the next check is scheduled first, then Transaction Status is asked."""
         with self.db.transaction() as session:
-            held = self._held(session, callback_id)
-            if held is None:
+            payment = self._held(session, callback_id)
+            if payment is None:
                 return "settled"
-            payment = held
             rounds = _rounds(session, callback_id)
             if rounds > MAX_CHECKS:
                 record_finding(session, f"paybill-unconfirmed:{callback_id}", order_id=_order_id(session, payment),
@@ -123,7 +121,7 @@ class MoneyInChecks:
         return outcome
 
     def _apply_verdict(self, session: Session, held_id: int, verdict: PaybillVerdict) -> str:
-        payment = self._held(session, held_id)
+        payment = self._held(session, held_id, lock=True)   # two answers at once: one applies, one waits
         if payment is None:
             return "duplicate"
         if verdict.pending:
@@ -142,8 +140,9 @@ class MoneyInChecks:
                                "effect", trans_id=payment.trans_id, callback_id=held_id)
         return CONTRADICTED
 
-    def _held(self, session: Session, callback_id: int) -> PaybillPayment | None:
-        row = session.get(InboundCallback, callback_id)
+    def _held(self, session: Session, callback_id: int, lock: bool = False) -> PaybillPayment | None:
+        query = select(InboundCallback).where(InboundCallback.id == callback_id)
+        row = session.scalar(query.with_for_update() if lock else query)
         if row is None or row.source != "c2b_confirmation" or row.status != HELD:
             return None
         return self.read_payment(raw_body(self.core.vault, row.body, row.body_sealed))
