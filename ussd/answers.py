@@ -10,6 +10,7 @@ from escrow.numerals import is_ascii_digits
 from escrow.phone import normalize_msisdn
 
 from ussd.errors import InvalidInput
+from ussd.gsm7 import transliterate
 from ussd.screens import Context, Data
 
 CODE_DIGITS = 6
@@ -31,9 +32,10 @@ def accept_amount(raw: str, data: Data, ctx: Context) -> Data:
 
 
 def accept_item(raw: str, data: Data, ctx: Context) -> Data:
-    """A short description exactly as the core will store it (plain GSM-7, its length limit)."""
+    """A short description exactly as the core will store it (plain GSM-7, its length limit);
+    refused when no letter or digit of it survives (never stored as the core's placeholder)."""
     item = ctx.service.item_as_stored(raw)
-    if not any(ch.isalnum() for ch in item):
+    if not transliterate(raw) or not any(ch.isalnum() for ch in item):
         raise InvalidInput("ussd.err.item")
     return {"item": item}
 

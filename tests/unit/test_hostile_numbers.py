@@ -105,3 +105,9 @@ def test_a_delivery_code_in_other_digits_is_refused_by_its_shape(code):
     outcome, service = walk(["4", code], caller="+254722000222")
     assert "The code has 6 digits" in outcome.reply.text
     assert not service.code_tries  # refused before the core was asked, so no try was used
+
+
+@pytest.mark.parametrize("typed", ["\U0001F4F1\U0001F4F1", "   ", "\u0661\u0662"], ids=["emoji", "spaces", "arabic-indic"])
+def test_an_item_with_nothing_plain_left_is_refused_not_stored_as_a_placeholder(typed):
+    outcome, service = walk(["1", "0722000222", "1500", typed])
+    assert not outcome.reply.end and "Please type a short description" in outcome.reply.text
