@@ -36,7 +36,7 @@ def send_back(session: Session, core: Core, order: Order, *, receipt: str, amoun
                                f"({order.state}) is owed back but was not returned automatically: {over}")
         return HELD
     if channel == "paybill":
-        queue_reversal(session, order.id, trans_id=receipt, amount=amount)
+        queue_reversal(session, core, order.id, trans_id=receipt, amount=amount)
         return RETURNED
     queue_transfer(session, core, order, purpose="return", amount=amount, phone=buyer_phone(core, order), tag=receipt)
     queue_sms(session, core, phone=buyer_phone(core, order), kind="payment_returned", order_id=order.id,

@@ -50,11 +50,13 @@ def reply_is_ours(core: Core, kind: str, subject_id: int, tag: str) -> bool:
     return hmac.compare_digest(reply_tag(core, kind, subject_id), f"{subject_id}/{tag}")
 
 
-def queue_reversal(session: Session, order_id: int | None, *, trans_id: str, amount: int) -> int | None:
-    """Record the reversal and the outbox row that sends it; None if this TransID was reversed before."""
+def queue_reversal(session: Session, core: Core, order_id: int | None, *, trans_id: str, amount: int) -> int | None:
+    """Record the reversal, the outbox row that sends it and its first check (which also notices a
+    send the outbox gave up on); None if this TransID was reversed before."""
     reversal_id = insert_new(session, Reversal, order_id=order_id, trans_id=trans_id, amount=amount, status="queued")
     if reversal_id is not None:
         outbox.enqueue(session, REVERSAL, reversal_id, due_at=db_now(session))
+        schedule_status_check(session, core, reversal_id, 1)
     return reversal_id
 
 
@@ -104,20 +106,23 @@ def schedule_status_check(session: Session, core: Core, reversal_id: int, round_
 
 def check_reversal(db: Database, core: Core, gateway: MoneyInGateway, reversal_id: int) -> str:
     """Worker step: a reversal still unsettled is asked about (the next check scheduled first);
-    after MAX_STATUS_CHECKS it becomes a finding."""
+    after MAX_STATUS_CHECKS, or once the outbox gave up sending it, it becomes a finding."""
     with db.transaction() as session:
         reversal = session.get(Reversal, reversal_id)
-        if reversal.status not in ("sent", "unknown"):
+        if reversal.status not in ("queued", "sent", "unknown"):
             return reversal.status
         rounds = session.scalar(select(func.count()).select_from(OutboxItem).where(
             OutboxItem.dedupe_key.like(f"{REVERSAL_STATUS}:{reversal_id}:%")))
+        if reversal.status == "queued" and _send_given_up(session, reversal_id):
+            _flag(session, reversal, "never sent: the outbox gave up after repeated errors (see its last_error)")
+            return "flagged"
         if rounds > MAX_STATUS_CHECKS:
-            record_finding(session, f"reversal-unknown:{reversal_id}", order_id=reversal.order_id,
-                           summary=f"reversal of {reversal.trans_id} (KES {reversal.amount:,}) still unknown after "
-                                   f"{MAX_STATUS_CHECKS} status checks; never re-sent: check the statement",
-                           trans_id=reversal.trans_id)
+            _flag(session, reversal, f"still {reversal.status} after {MAX_STATUS_CHECKS} checks; never re-sent: "
+                                     "check the statement")
             return "flagged"
         schedule_status_check(session, core, reversal_id, rounds + 1)
+        if reversal.status == "queued":
+            return "waiting to be sent"
         trans_id = reversal.trans_id
     gateway.query_reversal(trans_id=trans_id, reply_to=reply_tag(core, REVERSAL, reversal_id))
     return "queried"
@@ -142,6 +147,17 @@ def record_reversal_result(session: Session, core: Core, reversal_id: int, resul
         return "duplicate"
     _fail(session, reversal, result.result_code, result.description)
     return "failed"
+
+
+def _send_given_up(session: Session, reversal_id: int) -> bool:
+    return bool(session.scalar(select(OutboxItem.id).where(
+        OutboxItem.kind == REVERSAL, OutboxItem.subject_id == reversal_id, OutboxItem.status == "failed")))
+
+
+def _flag(session: Session, reversal: Reversal, why: str) -> None:
+    record_finding(session, f"reversal-unknown:{reversal.id}", order_id=reversal.order_id,
+                   summary=f"reversal of {reversal.trans_id} (KES {reversal.amount:,}) {why}; the money is still "
+                           "owed back", trans_id=reversal.trans_id)
 
 
 def _fail(session: Session, reversal: Reversal, code: str, why: str) -> None:

@@ -100,3 +100,24 @@ def test_return_limits_are_settings(name):
     assert ReturnLimits.from_mapping({name: "0"}) != ReturnLimits()
     with pytest.raises(ConfigError, match=name):
         ReturnLimits.from_mapping({name: "many"})
+
+
+def test_a_reversal_the_outbox_gave_up_sending_is_a_finding(database, core):
+    from escrow import outbox
+    from escrow.reversals import check_reversal
+    service = EscrowService(database, core)
+    order = service.create_order(buyer=BUYER, seller=SELLER, price=1_000, item="Kitenge")
+    for trans_id in ("PB00000001", "PB00000002"):
+        service.record_paybill_payment(PaybillPayment(trans_id=trans_id, amount=order.charge, account=order.reference,
+                                                      shortcode="174379"))
+    with database.transaction() as session:
+        reversal_id = session.scalar(select(Reversal.id))
+        send = session.scalar(select(OutboxItem.id).where(OutboxItem.kind == "reversal"))
+        outbox.give_up(session, send, "DarajaUnreachable: could not reach Daraja")   # 8 failed tries, say
+
+    class NoCalls:
+        def query_reversal(self, **_):
+            raise AssertionError("a reversal never sent is not asked about")
+    assert check_reversal(database, core, NoCalls(), reversal_id) == "flagged"
+    [finding] = [f for f in service.open_findings() if f["kind"] == "reversal-unknown"]
+    assert "never sent" in finding["summary"] and finding["trans_id"] == "PB00000002"
