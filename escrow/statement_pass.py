@@ -115,7 +115,20 @@ class StatementReconciler:
         end = now - timedelta(seconds=settings.settle_seconds)
         start = (latest - timedelta(seconds=settings.overlap_seconds) if latest
                  else end - timedelta(seconds=settings.first_lookback_seconds))
-        return max(start, now - timedelta(seconds=settings.max_lookback_seconds)), end
+        reach = now - timedelta(seconds=settings.max_lookback_seconds)
+        if latest and latest < reach:
+            self._report_gap(shortcode, latest, reach)
+        return max(start, reach), end
+
+    def _report_gap(self, shortcode: str, since: datetime, until: datetime) -> None:
+        """Pull Transactions no longer reaches back to where the last complete run ended: only the org
+        portal's export can fill that gap, and coverage (what checked payments wait for) stops there."""
+        with self.db.transaction() as session:
+            record_finding(session, f"statement-gap:{shortcode}:{since:%Y%m%d%H%M}", order_id=None,
+                           summary=f"{shortcode}'s statement from {since:%Y-%m-%d %H:%M} to {until:%Y-%m-%d %H:%M} "
+                                   f"UTC was never reconciled and Pull Transactions no longer reaches it: import the "
+                                   f"org portal's export (flask reconcile statement --csv FILE --shortcode "
+                                   f"{shortcode} --from ... --to ...)", shortcode=shortcode)
 
     def run_window(self, shortcode: str, channels: tuple[str, ...], start: datetime, end: datetime,
                    entries: list[StatementEntry] | None = None, source: str = "api") -> RunSummary:

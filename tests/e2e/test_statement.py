@@ -356,3 +356,19 @@ def test_the_worker_alone_funds_a_paid_push_it_could_not_query_on_its_next_sched
     assert one(live, Order, Order.id == order.id).state == "funded"
     assert [(run.source, run.status) for run in rows(live, StatementRun)][-1] == ("api", "complete")
     assert sum(run.new for run in rows(live, StatementRun)) == 1
+
+
+def test_a_gap_pull_can_no_longer_reach_is_named_for_the_portal_export(live, sim):
+    from escrow.db import db_now
+    from escrow.statement import finish_run, start_run
+    with live.zemi.db.transaction() as session:   # the last complete run ended three days ago
+        now = db_now(session)
+        run_id = start_run(session, shortcode="174379", window_start=now - timedelta(days=4),
+                           window_end=now - timedelta(days=3))
+        finish_run(session, run_id, status="complete")
+    [summary] = live.zemi.reconciler.statement.run()
+    assert summary.status == "complete"
+    [gap] = findings(live)
+    assert gap["kind"] == "statement-gap" and "--csv" in gap["summary"]
+    with live.zemi.db.transaction() as session:
+        assert covered_until(session) == now - timedelta(days=3)   # coverage waits for the export
