@@ -438,6 +438,16 @@ class Simulation:
                     tuple(session.execute(select(Payout.status)).scalars()),
                     tuple(session.execute(select(PaymentAttempt.status)).scalars()))
 
+    def ledger_check(self) -> list[str]:
+        """`flask ledger check` itself, as an operator runs it: exit 0, else each line it printed."""
+        result = self.app.test_cli_runner().invoke(args=["ledger", "check"])
+        warnings = [line for line in result.output.splitlines() if line.startswith("WARNING")]
+        self.report.add("ledger check warnings", len(warnings))
+        if result.exit_code == 0:
+            return []
+        return [f"flask ledger check exited {result.exit_code}: {line}" for line in result.output.splitlines()
+                if "VIOLATION" in line or "violation" in line] or [f"flask ledger check: {result.output[-500:]}"]
+
     # --- reading the books ----------------------------------------------------------------------------
     def state_of(self, reference: str) -> str:
         with self.db.transaction() as session:
