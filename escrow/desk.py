@@ -96,6 +96,15 @@ class OrderFilter:
     states: tuple = ()
     start: datetime | None = None     # naive UTC, inclusive
     end: datetime | None = None       # naive UTC, exclusive
+    party_key: str | None = None      # a phone number's keyed hash (Vault.phone_key): buyer or seller
+
+
+def phone_key_of(core: Core, text: str | None) -> str | None:
+    """The keyed hash of `text` when it is a phone number, else None."""
+    try:
+        return core.vault.phone_key(normalize_msisdn(text or "")) if text else None
+    except (EscrowError, ValueError):
+        return None
 
 
 def order_query(core: Core, wanted: OrderFilter):
@@ -104,6 +113,8 @@ def order_query(core: Core, wanted: OrderFilter):
     text = (wanted.text or "").strip()
     if text:
         query = query.where(_text_match(core, text))
+    if wanted.party_key:
+        query = query.where((Order.buyer_key == wanted.party_key) | (Order.seller_key == wanted.party_key))
     if wanted.states:
         query = query.where(Order.state.in_(wanted.states))
     if wanted.start:
@@ -116,11 +127,9 @@ def order_query(core: Core, wanted: OrderFilter):
 def _text_match(core: Core, text: str):
     if _REFERENCE.match(text):
         return Order.reference == text
-    try:
-        key = core.vault.phone_key(normalize_msisdn(text))
+    key = phone_key_of(core, text)
+    if key:
         return (Order.buyer_key == key) | (Order.seller_key == key)
-    except (EscrowError, ValueError):
-        pass
     if _RECEIPT.match(text.upper()):
         receipt = text.upper()
         return or_(Order.id.in_(select(PaymentReceived.order_id).where(PaymentReceived.receipt == receipt)),
