@@ -6,6 +6,7 @@ builds every component; nothing is connected or started at import time.
 import json
 import logging
 import os
+import re
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
@@ -110,9 +111,10 @@ class _RedactPathTokens(logging.Filter):
     def _hide(self, text: str) -> str:
         for token in self.tokens:
             text = text.replace(token, "***")
-        return text
+        return _REPLY_TAG.sub(r"\1***", text)   # and the signed tag after it (escrow.reversals.reply_tag)
 
 
+_REPLY_TAG = re.compile(r"(/\*\*\*/\d+/)[0-9a-f]{32}")
 _PATH_TOKEN_FILTER = _RedactPathTokens()  # logging is process-wide, so one filter serves every app built
 ACCESS_LOGGERS = ("gunicorn.access", "werkzeug", "urllib3.connectionpool")
 

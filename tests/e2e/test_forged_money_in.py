@@ -182,3 +182,20 @@ def test_an_unreadable_answer_to_a_signed_status_url_is_kept_as_malformed_and_th
     assert answer.status == "malformed"
     assert rows(live, InboundCallback, InboundCallback.id == held.id)[0].status == "unconfirmed"
     assert state(live, order.reference) == "awaiting_payment"
+
+
+def test_the_signed_tag_of_an_answer_url_never_reaches_a_log_line(start_live, sim, caplog):
+    import logging
+    live = start_live(**CONFIRMING)
+    assert live.cli("mpesa", "register-urls").exit_code == 0
+    order = order_for(live, sim, "0711000308", "cancelled")
+    settle(live, sim)
+    with caplog.at_level(logging.DEBUG):
+        sim.pay_bill("0711000308", order.charge, order.reference)
+        assert sim.drain(10)
+        settle(live, sim)
+    assert state(live, order.reference) == "funded"
+    [delivery] = [d for d in sim.callbacks_delivered() if "/hooks/c2b/status/" in d["url"]]
+    tag = delivery["url"].rsplit("/", 1)[1]
+    logged = "\n".join(record.getMessage() for record in caplog.records)
+    assert "/hooks/c2b/status/***/" in logged and tag not in logged and CALLBACK_TOKEN not in logged
