@@ -38,10 +38,18 @@ def send_back(session: Session, core: Core, order: Order, *, receipt: str, amoun
     if channel == "paybill":
         queue_reversal(session, core, order.id, trans_id=receipt, amount=amount)
         return RETURNED
-    queue_transfer(session, core, order, purpose="return", amount=amount, phone=buyer_phone(core, order), tag=receipt)
+    queue_transfer(session, core, order, purpose="return", amount=amount, phone=buyer_phone(core, order),
+                   tag=_return_tag(core, receipt))
     queue_sms(session, core, phone=buyer_phone(core, order), kind="payment_returned", order_id=order.id,
               amount=f"{amount:,}", ref=order.reference, item=order.item)
     return RETURNED
+
+
+def _return_tag(core: Core, receipt: str) -> str:
+    """One originator id per receipt (a second return of it cannot be recorded), that the payer, who
+    knows the receipt, cannot work out: a B2C result is a callback, and one forged for a return's
+    originator id with a retryable failure code would have it sent again."""
+    return core.vault.sign(f"return:{receipt}")[:16]
 
 
 def _one_at_a_time(session: Session) -> None:

@@ -51,6 +51,8 @@ def test_one_automatic_return_per_order_then_findings(database, core):
     assert pay(database, core, order, "EXTRA00002") == "return_held"
     assert pay(database, core, order, "EXTRA00003") == "return_held"
     assert count(database, Payout, Payout.purpose == "return") == 1
+    with database.transaction() as session:   # the payer knows the receipt; the originator id hides it
+        assert "EXTRA00001" not in session.scalar(select(Payout.originator_conversation_id))
     assert [f["receipt"] for f in held_findings(database, core)] == ["EXTRA00002", "EXTRA00003"]
     with database.transaction() as session:
         outcomes = session.scalars(select(PaymentReceived.outcome).order_by(PaymentReceived.id)).all()
