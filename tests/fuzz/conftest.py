@@ -18,6 +18,11 @@ USSD_TOKEN = "fuzz-ussd-token"
 SEED = int(os.environ.get("FUZZ_SEED", 11))
 
 
+def pytest_configure(config):
+    config.addinivalue_line("markers", "fuzz: the USSD and callback fuzzers (CI: once, in the PostgreSQL pass; "
+                                       "bin/soak for full counts)")
+
+
 @dataclass
 class Target:
     app: object

@@ -20,6 +20,8 @@ from mpesa import simulator_scenarios as daraja
 from tests.fuzz.conftest import SEED, TOKEN, build_target
 from tests.fuzz.hostile import HUGE_AMOUNTS, LONG_STRINGS, deep, dump, mutate, random_unicode, raw_body
 
+pytestmark = pytest.mark.fuzz
+
 BODIES = int(os.environ.get("FUZZ_CALLBACK_BODIES", 500))
 JSON_ROUTES = ("stk", "b2c/result", "b2c/timeout", "b2c/status", "c2b/validation", "c2b/confirmation")
 SIGNED_ROUTES = ("c2b/status", "c2b/status-timeout", "reversal/result", "reversal/status", "reversal/timeout")

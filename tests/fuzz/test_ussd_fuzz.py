@@ -18,6 +18,8 @@ from tests.fuzz.conftest import SEED, USSD_TOKEN
 from tests.fuzz.hostile import hostile_form, hostile_phone, hostile_text
 from ussd.gsm7 import is_gsm7
 
+pytestmark = pytest.mark.fuzz
+
 HOPS = int(os.environ.get("FUZZ_USSD_HOPS", 2000))
 SCREEN_LIMIT = 160
 MSISDN = re.compile(r"254[17][0-9]{8}", re.ASCII)

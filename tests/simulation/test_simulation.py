@@ -16,6 +16,8 @@ from tests.simulation.invariants import check_all
 from tests.simulation.system import Simulation
 from tests.simulation.world import Take, Transfer
 
+pytestmark = pytest.mark.simulation
+
 SEEDS = int(os.environ.get("SIM_SEEDS", 3))
 SEED_BASE = int(os.environ.get("SIM_SEED_BASE", 1))
 ORDERS = int(os.environ.get("SIM_ORDERS", 50))
