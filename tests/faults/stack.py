@@ -8,7 +8,6 @@ import re
 import signal
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -18,7 +17,7 @@ from sqlalchemy import text
 from escrow.db import Database
 from escrow.vault import Vault, new_data_key
 from tests.chaos_proxy import ChaosProxy
-from tests.faults.servers import die_with_parent, free_port, port_open, wait_for
+from tests.faults.servers import free_port, port_open, tied_to_this_process, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -40,10 +39,8 @@ class Process:
         self.name, self.log = name, logs / f"{name}.log"
         with open(self.log, "ab") as out:
             out.write(f"\n=== start {' '.join(args)} ===\n".encode())
-            # PR_SET_PDEATHSIG follows the spawning *thread*: only the main thread's children use it
-            on_death = die_with_parent if threading.current_thread() is threading.main_thread() else None
             self.popen = subprocess.Popen(args, env=env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
-                                          preexec_fn=on_death)
+                                          preexec_fn=tied_to_this_process())
 
     def signal(self, sig: int) -> None:
         if self.popen.poll() is None:
