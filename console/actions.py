@@ -4,6 +4,7 @@ audited in the same transaction as its effect."""
 from flask import g, redirect, request, url_for
 from sqlalchemy import select
 
+from console import approvals
 from console.errors import BadRequest
 from console.pages import order_page
 from console.roles import MANAGE_OPERATORS, NOTE_DISPUTE, RESOLVE_DISPUTE, RESOLVE_FINDING, REVEAL
@@ -59,6 +60,9 @@ def register(bp, console: Console) -> None:
             _still_disputed(session, order)
             shares = shares_of(order, decision["outcome"], decision["to_seller"])
         console.accounts.step_up(g.operator, request.form.get("code", ""), client_addr())
+        if approvals.needs_approval(console, order):
+            approvals.propose(console, order, decision, shares)
+            return redirect(url_for("console.order", reference=reference, done="proposed"))
         who = actor()
 
         def record(session, resolved):

@@ -102,11 +102,15 @@ def order_page(console: Console, reference: str, *, revealed: dict | None = None
             raise BadRequest(f"no order {reference[:12]!s}") from error
         buyer, seller = desk.masked_parties(console.core, file.order)
         trail = audit.entries(session, order_reference=file.order.reference, limit=20)
+    from console.approvals import pending_for
     return page("order.html", status=status, file=file, buyer=buyer, seller=seller, revealed=revealed or {},
-                trail=trail, message=message or _done_message(), preview=preview)
+                trail=trail, message=message or _done_message(), preview=preview,
+                pending=pending_for(console, file.order.reference))
 
 
-_DONE = {"resolved": "The dispute is resolved; both parties' SMS are queued.", "noted": "Note added to the audit log."}
+_DONE = {"resolved": "The dispute is resolved; both parties' SMS are queued.", "noted": "Note added to the audit log.",
+         "proposed": "The decision waits for a second agent's approval (the amount is above the approval limit).",
+         "rejected": "The proposal is rejected; the dispute stays open."}
 
 
 def _done_message():

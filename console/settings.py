@@ -15,6 +15,7 @@ class ConsoleSettings:
     secure_cookies: bool = False       # CONSOLE_SECURE_COOKIES: default on when PUBLIC_BASE_URL is https
     trust_proxy: bool = False          # TRUST_PROXY: the client address from X-Forwarded-For's last hop
     public_base_url: str = "http://127.0.0.1:8000"
+    approval_above: int = 50_000       # CONSOLE_APPROVAL_ABOVE: KES; a dispute holding more needs a second agent
 
     @classmethod
     def from_mapping(cls, env: Mapping[str, str]) -> "ConsoleSettings":
@@ -25,4 +26,5 @@ class ConsoleSettings:
                    lockout_minutes=read_int(env, "CONSOLE_LOCKOUT_MINUTES", 15, minimum=1),
                    enrol_hours=read_int(env, "CONSOLE_ENROL_HOURS", 24, minimum=1),
                    secure_cookies=read_bool(env, "CONSOLE_SECURE_COOKIES", base.startswith("https://")),
-                   trust_proxy=read_bool(env, "TRUST_PROXY"), public_base_url=base)
+                   trust_proxy=read_bool(env, "TRUST_PROXY"), public_base_url=base,
+                   approval_above=read_int(env, "CONSOLE_APPROVAL_ABOVE", 50_000, minimum=0))

@@ -38,6 +38,7 @@ def make_blueprint(console: Console) -> Blueprint:
     bp.app_template_filter("eat")(eat)
     bp.app_template_global("may")(lambda action: g.get("operator") is not None and may(g.operator.role, action))
     bp.app_template_global("party_actors")(RESERVED)   # the core's own actor words; operator names are not these
+    bp.app_template_global("approval_above")(console.settings.approval_above)
     bp.register_error_handler(ConsoleError, _refusal)
     return bp
 

@@ -344,3 +344,23 @@ class AuditEntry(Base):
     reason: Mapped[str | None] = mapped_column(String(300))
     before: Mapped[str | None] = mapped_column(Text)
     after: Mapped[str | None] = mapped_column(Text)
+
+
+_PENDING = "status = 'pending'"
+
+
+class Approval(Base):
+    """Maker-checker: an operator's money decision waiting for a second operator (console/approvals.py)."""
+
+    __tablename__ = "approvals"
+    __table_args__ = (Index("uq_approvals_one_pending", "order_reference", unique=True,
+                            sqlite_where=text(_PENDING), postgresql_where=text(_PENDING)),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    order_reference: Mapped[str] = mapped_column(String(12), index=True)
+    action: Mapped[str] = mapped_column(String(24))          # resolve_dispute
+    detail: Mapped[str] = mapped_column(Text)                # JSON: outcome, to_seller, note
+    maker: Mapped[str] = mapped_column(String(12))
+    status: Mapped[str] = mapped_column(String(12), default="pending", server_default="pending")
+    checker: Mapped[str | None] = mapped_column(String(12))
+    created_at: Mapped[datetime] = _now_column()
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime)

@@ -1,4 +1,4 @@
-"""operators, their sessions, and the append-only audit log (issue 15)
+"""operators, their sessions, approvals, and the append-only audit log (issue 15)
 
 Named operator accounts for the web console (console/), server-side sessions (so one can be ended
 and expired by the database's clock), and `audit_log`: every operator action and every reveal of
@@ -60,6 +60,20 @@ def upgrade():
         sa.Column('before', sa.Text(), nullable=True),
         sa.Column('after', sa.Text(), nullable=True),
     )
+    op.create_table(
+        'approvals',   # maker-checker: a money decision above CONSOLE_APPROVAL_ABOVE waits for a second agent
+        sa.Column('id', sa.Integer(), primary_key=True),
+        sa.Column('order_reference', sa.String(12), nullable=False, index=True),
+        sa.Column('action', sa.String(24), nullable=False),
+        sa.Column('detail', sa.Text(), nullable=False),
+        sa.Column('maker', sa.String(12), nullable=False),
+        sa.Column('status', sa.String(12), nullable=False, server_default='pending'),
+        sa.Column('checker', sa.String(12), nullable=True),
+        sa.Column('created_at', sa.DateTime(), nullable=False, server_default=utcnow()),
+        sa.Column('decided_at', sa.DateTime(), nullable=True),
+    )
+    op.create_index('uq_approvals_one_pending', 'approvals', ['order_reference'], unique=True,
+                    sqlite_where=sa.text("status = 'pending'"), postgresql_where=sa.text("status = 'pending'"))
     op.create_index('ix_audit_log_order_reference', 'audit_log', ['order_reference'])
     op.create_index('ix_audit_log_at', 'audit_log', ['at'])
     # the console's order search and overview (keyset paging by id, filters by state and day)
@@ -86,5 +100,6 @@ def downgrade():
         op.execute("DROP FUNCTION IF EXISTS audit_refuse_change()")
     op.drop_index('ix_orders_created_at', 'orders')
     op.drop_table('audit_log')
+    op.drop_table('approvals')
     op.drop_table('operator_sessions')
     op.drop_table('operators')
