@@ -30,6 +30,8 @@ def make_health_blueprint(db, redis_client, env) -> Blueprint:
         body = {"status": "ok" if not failing else "failing: " + ", ".join(failing), "checks": checks}
         return body, (503 if failing else 200)
 
+    from console.metrics import make_metrics_blueprint
+    bp.register_blueprint(make_metrics_blueprint(db, redis_client, env))   # /metrics (METRICS_TOKEN)
     return bp
 
 
