@@ -198,3 +198,32 @@ def test_an_order_still_checking_a_day_after_pay_by_is_a_finding_once(world):
     [finding] = findings(database)
     assert finding["kind"] == "stk-still-checking" and "0712***678" in finding["summary"]
     assert "flask reconcile statement" in finding["summary"] and state(world, order) == "checking_payment"
+
+
+@pytest.mark.postgres
+def test_a_push_racing_the_pay_by_timer_never_leaves_for_an_expired_order(database, core):
+    """The worker marking a push 'sending' and the pay-by timer firing at the same moment: either
+    the order is held for checking (the push went), or it expired and the push never went."""
+    if database.dialect != "postgresql":
+        pytest.skip("row-level races need PostgreSQL (SQLite serializes every writer)")
+    import dataclasses
+
+    from escrow.payments import send_stk_push
+    from tests.integration.test_lifecycle import _race
+    settings = dataclasses.replace(core.settings, orders_per_hour=1_000, stk_pushes_per_hour=1_000)
+    core = dataclasses.replace(core, settings=settings)
+    service, gateway = EscrowService(database, core), FakePaymentGateway()
+    seen = set()
+    for _ in range(12):
+        order = service.create_order(buyer=BUYER, seller=SELLER, price=900, item="Lamp")
+        with database.transaction() as session:
+            attempt_id = session.scalar(select(PaymentAttempt.id).join(Order, Order.id == PaymentAttempt.order_id)
+                                        .where(Order.reference == order.reference))
+        pay_by_passed(database, order)
+        pushed, _ = _race(database, [lambda: send_stk_push(database, core, gateway, attempt_id),
+                                     lambda: run_timers(database, core)])
+        run_timers(database, core)   # the timer's next pass (it skips an order the push has locked)
+        final = service.order_for(BUYER, order.reference).state
+        seen.add((pushed, final))
+        assert (pushed, final) in {("sent", "checking_payment"), ("failed", "expired")}, (pushed, final)
+    print("outcomes seen:", sorted(seen))
