@@ -10,6 +10,7 @@ from console.errors import BadRequest
 from console.roles import EXPORT, MANAGE_OPERATORS
 from console.web import Console, actor, page, signed_in
 from escrow import audit, desk
+from escrow.db import db_now
 from escrow.findings import list_findings
 from escrow.states import State
 
@@ -69,8 +70,7 @@ def register(bp, console: Console) -> None:
     @signed_in()
     def disputes():
         with console.db.transaction() as session:
-            figures = desk.overview(session)
-        return page("disputes.html", disputes=figures.disputes, now=figures.now)
+            return page("disputes.html", disputes=desk.open_disputes(session), now=db_now(session))
 
     @bp.route("/findings")
     @signed_in()

@@ -60,19 +60,25 @@ def overview(session: Session) -> Overview:
     now = db_now(session)
     today, month = eat_day_start(now), eat_month_start(now)
     by_state = dict(session.execute(select(Order.state, func.count()).group_by(Order.state)).all())
-    disputes = session.execute(select(Order.reference, Order.dispute_reason, Order.updated_at)
-                               .where(Order.state == State.DISPUTED.value).order_by(Order.updated_at).limit(50)).all()
+    disputes = open_disputes(session, limit=50)
     return Overview(
         held=-ledger.balance(session, ledger.ESCROW_HELD), suspense=-ledger.balance(session, ledger.SUSPENSE),
         paid_in_today=_sum(session, PaymentReceived.amount, PaymentReceived.created_at >= today),
         paid_out_today=_sum(session, Payout.amount, Payout.status == "succeeded", Payout.updated_at >= today),
         fees_today=_fees_since(session, today), fees_month=_fees_since(session, month), by_state=by_state,
-        disputes=[tuple(row) for row in disputes], needs_review=by_state.get(State.NEEDS_REVIEW.value, 0),
+        disputes=disputes, needs_review=by_state.get(State.NEEDS_REVIEW.value, 0),
         open_findings=_count(session, InboundCallback.source == FINDING, InboundCallback.status == "open"),
         payouts_unknown=_count(session, Payout.status == "unknown", model=Payout),
         undelivered_code_sms=_count(session, SmsMessage.kind.in_(CODE_SMS), SmsMessage.status.in_(UNDELIVERED),
                                     SmsMessage.created_at <= now - UNDELIVERED_AFTER, model=SmsMessage),
         now=now)
+
+
+def open_disputes(session: Session, *, limit: int = 200) -> list[tuple]:
+    """(reference, reason, since) of disputed orders, oldest first."""
+    return [tuple(row) for row in session.execute(
+        select(Order.reference, Order.dispute_reason, Order.updated_at)
+        .where(Order.state == State.DISPUTED.value).order_by(Order.updated_at).limit(limit)).all()]
 
 
 def _sum(session: Session, column, *where) -> int:
