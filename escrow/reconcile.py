@@ -26,6 +26,8 @@ worker) does, in this order:
 5. Payouts that definitely failed (a failure result: M-Pesa says it did not pay) are retried
    under a new attempt with a new OriginatorConversationID, for B2C_RETRY_CODES, up to
    B2C_MAX_ATTEMPTS in all, after B2C_RETRY_AFTER_SECONDS x attempt; anything else is a finding.
+   Payouts still 'queued' (surely never sent) whose outbox row gave up are made due again, with a
+   finding (escrow/unsent.py).
 
 Findings (escrow.findings) carry a unique dedupe key `finding:<kind>:<id>`, so each is recorded
 once however many passes see it. An operator closes one with `resolve_finding` (status 'resolved',
@@ -57,6 +59,7 @@ from escrow.payments import IN_DOUBT, QUERY_RECEIPT_PREFIX, PaymentResult, recor
 from escrow.payouts import record_transfer_timeout
 from escrow.ports import GatewayError, PaymentGateway, PaymentStatus
 from escrow.settlement import record_payout_result
+from escrow.unsent import revive_unsent_transfers
 
 log = logging.getLogger(__name__)
 
@@ -126,7 +129,8 @@ class Reconciler:
         report = ReconcileReport()
         statement = tuple(extra.run_if_due for extra in (self.statement, self.balance) if extra is not None)
         for step in (self.process_stored_callbacks, self.confirm_held_callbacks, self.retry_orphans, self.query_stale_payments,
-                     self.check_unsettled_payouts, self.retry_failed_payouts) + statement:
+                     self.check_unsettled_payouts, self.retry_failed_payouts,
+                     self.revive_unsent_payouts) + statement:
             try:
                 step(report)
             except Exception:  # one broken step must not stop the others; the next pass tries again
@@ -292,6 +296,13 @@ class Reconciler:
             return "payout status checks backing off"
         outbox.enqueue(session, outbox.PAYOUT_STATUS, payout.id, due_at=now, dedupe_key=f"{prefix}{rounds + 1}")
         return "payout status checks scheduled"
+
+    # --- 5. payouts never sent whose outbox row gave up (escrow/unsent.py) ------------------
+    def revive_unsent_payouts(self, report: ReconcileReport) -> None:
+        with self.db.transaction() as session:
+            revived = revive_unsent_transfers(session)
+        if revived:
+            report.add("unsent payouts retried", revived)
 
     # --- 5. payouts that definitely failed ------------------------------------------------
     def retry_failed_payouts(self, report: ReconcileReport) -> None:
