@@ -3,8 +3,11 @@
 Every receipt on the statement matches exactly one money-in fact, and every money-in fact one
 statement line:
 - by M-Pesa's receipt, ours or the one a late callback noted on an attempt we funded by query;
-- a payment funded on an STK query's word (receipt `QRY-<attempt id>`) by account reference (the
-  order), amount and time, closest first; M-Pesa's real receipt is then noted on its attempt. In
+- otherwise the take answered the order's (account reference's) latest push for that amount sent
+  before it: still open, the take is that push's late callback; funded on an STK query's word
+  (receipt `QRY-<attempt id>`), the take is that payment, and M-Pesa's real receipt is then noted on
+  its attempt; failing that, any unmatched query-funded payment of the order, same amount and
+  closest time first. In
   till mode there is no account reference: amount, time and, where the statement gives it in
   clear, the buyer's number; two candidates are a finding, never a guess.
 - A line nobody recorded is money we hold without a record: it goes through the callbacks' own
@@ -34,6 +37,7 @@ from escrow.statement import StatementEntry
 QUERY_MATCH_WINDOW = timedelta(hours=24)     # a query-funded payment and its line, at most this apart
 TILL_MATCH_WINDOW = timedelta(minutes=15)    # without an account reference, time must be close
 OPEN_ATTEMPT = ("queued", "sending", "sent", "unknown")
+PUSH_SKEW = timedelta(seconds=5)             # M-Pesa's clock against ours, when finding the push a take answered
 AMBIGUOUS = object()   # a line that fits several payments: neither matched nor posted
 _CLEAR = re.compile(r"254[17][0-9]{8}")
 
@@ -101,16 +105,43 @@ def _payment_for(session: Session, core: Core, entry: StatementEntry):
         payment = session.scalar(select(PaymentReceived).join(
             PaymentAttempt, PaymentAttempt.id == PaymentReceived.attempt_id).where(
             PaymentAttempt.receipt == entry.receipt))
-    return payment if payment is not None else _query_funded(session, core, entry)
+    if payment is not None:
+        return payment
+    order = _order_named(session, entry.account)
+    push = _paid_push(session, order, entry) if order else None
+    if push is not None and push.status in OPEN_ATTEMPT:
+        return None   # the push this take answered is still open: new money, settled as its late callback
+    if push is not None and (push.receipt or "").startswith(QUERY_RECEIPT_PREFIX):
+        funded = session.scalar(select(PaymentReceived).where(
+            PaymentReceived.attempt_id == push.id, PaymentReceived.receipt == push.receipt,
+            ~exists().where(StatementLine.payment_id == PaymentReceived.id)))
+        if funded is not None:
+            return funded
+    return _query_funded(session, core, entry)
+
+
+def _paid_push(session: Session, order: Order, entry: StatementEntry) -> PaymentAttempt | None:
+    """The STK push a take answered: the order's latest push for that amount sent before it (pushes
+    to one phone are at least a minute apart); only if none was, one sent within PUSH_SKEW after it
+    (M-Pesa's clock against ours, and its whole seconds)."""
+    for latest in (entry.at, entry.at + PUSH_SKEW):
+        push = session.scalar(select(PaymentAttempt).where(
+            PaymentAttempt.order_id == order.id, PaymentAttempt.amount == entry.amount,
+            PaymentAttempt.created_at <= latest)
+            .order_by(PaymentAttempt.created_at.desc(), PaymentAttempt.id.desc()).limit(1))
+        if push is not None:
+            return push
+    return None
 
 
 def _query_funded(session: Session, core: Core, entry: StatementEntry):
-    """The query-funded payment this line is: by order and time, the same amount first (a different
-    amount still matches, and is then a finding rather than new money); in till mode by amount and
-    time, and only if exactly one fits."""
+    """The query-funded payment this line is, among pushes sent before it: by order and time, the same
+    amount first (a different amount still matches, and is then a finding rather than new money); in
+    till mode by amount and time, and only if exactly one fits."""
     window = QUERY_MATCH_WINDOW if entry.account else TILL_MATCH_WINDOW
-    query = (select(PaymentReceived).join(Order, Order.id == PaymentReceived.order_id).where(
-        PaymentReceived.receipt.like(f"{QUERY_RECEIPT_PREFIX}%"),
+    query = (select(PaymentReceived).join(Order, Order.id == PaymentReceived.order_id).join(
+        PaymentAttempt, PaymentAttempt.id == PaymentReceived.attempt_id).where(
+        PaymentReceived.receipt.like(f"{QUERY_RECEIPT_PREFIX}%"), PaymentAttempt.created_at <= entry.at + PUSH_SKEW,
         PaymentReceived.created_at.between(entry.at - window, entry.at + window),
         ~exists().where(StatementLine.payment_id == PaymentReceived.id)))
     if entry.account:
@@ -171,8 +202,8 @@ def _disagreements(session: Session, core: Core, entry: StatementEntry, payment:
 
 def _post_new_money(session: Session, core: Core, entry: StatementEntry, line_id: int) -> str:
     order = _order_named(session, entry.account)
-    attempt = _open_attempt(session, order, entry.amount) if order else None
-    if attempt is not None:
+    attempt = _paid_push(session, order, entry) if order else None
+    if attempt is not None and attempt.status in OPEN_ATTEMPT:
         outcome = _settle_attempt(session, core, attempt, entry)
     else:
         outcome = record_paybill_payment(session, core, PaybillPayment(
@@ -192,13 +223,6 @@ def _post_new_money(session: Session, core: Core, entry: StatementEntry, line_id
 def _order_named(session: Session, account: str) -> Order | None:
     reference = (account or "").strip().upper()
     return session.scalar(select(Order).where(Order.reference == reference)) if reference else None
-
-
-def _open_attempt(session: Session, order: Order, amount: int) -> PaymentAttempt | None:
-    """The order's STK attempt still waiting for its answer, for this amount (newest first)."""
-    return session.scalar(select(PaymentAttempt).where(
-        PaymentAttempt.order_id == order.id, PaymentAttempt.amount == amount,
-        PaymentAttempt.status.in_(OPEN_ATTEMPT)).order_by(PaymentAttempt.id.desc()).limit(1))
 
 
 def _settle_attempt(session: Session, core: Core, attempt: PaymentAttempt, entry: StatementEntry) -> str:

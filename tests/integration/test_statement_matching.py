@@ -75,3 +75,35 @@ def test_in_till_mode_a_line_that_fits_two_payments_is_a_finding_never_new_money
     assert count(database, InboundCallback, InboundCallback.dedupe_key == "finding:statement-ambiguous:TILL000002") == 1
     with database.transaction() as session:
         assert session.scalar(select(StatementLine.status)) == "finding"
+
+
+def test_each_take_is_matched_to_the_push_it_answered_not_to_a_later_query_funded_one(world):
+    """An order pushed twice: the first push's checkout id was never recorded (it stays in doubt), the
+    second was funded by an STK query. The first take answered the first push: it is that push's late
+    callback (here: money the funded order cannot take, owed back), and the second take is the
+    query-funded payment, whose real receipt is noted. (The simulation found them crossed.)"""
+    from sqlalchemy import update
+    from escrow.db import insert_row
+    service, worker, database = world
+    view = service.create_order(buyer="0711000305", seller=SELLER, price=1_000, item="Radio")
+    worker.run_once()
+    with database.transaction() as session:
+        now = db_now(session)
+        first = session.scalars(select(PaymentAttempt)).one()
+        session.execute(update(PaymentAttempt).where(PaymentAttempt.id == first.id).values(
+            status="unknown", checkout_request_id=None, created_at=now - timedelta(minutes=10)))
+        second = insert_row(session, PaymentAttempt, order_id=first.order_id, amount=first.amount, status="sent",
+                            checkout_request_id="ws_CO_second", created_at=now - timedelta(minutes=5),
+                            updated_at=now - timedelta(minutes=5))
+        assert apply_payment_query(session, service.core, second, PaymentStatus(False, "0", "paid")) == "funded"
+
+    def line(receipt, minutes_ago):
+        return lambda s: StatementEntry(shortcode="174379", receipt=receipt, at=db_now(s) - timedelta(minutes=minutes_ago),
+                                        kind="CustomerPayBillOnline", amount=first.amount, account=view.reference)
+    assert apply(world, line("FIRSTTAKE1", 8)) == "new"
+    assert apply(world, line("SECONDTAK2", 4)) == "matched"
+    with database.transaction() as session:
+        attempts = {a.id: (a.status, a.receipt) for a in session.scalars(select(PaymentAttempt))}
+        assert attempts == {first.id: ("succeeded", "FIRSTTAKE1"), second: ("succeeded", "SECONDTAK2")}
+        outcomes = dict(session.execute(select(PaymentReceived.receipt, PaymentReceived.outcome)).all())
+        assert outcomes == {f"QRY-{second}": "funded", "FIRSTTAKE1": "refunding"}
