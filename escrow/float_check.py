@@ -155,9 +155,13 @@ class BalanceChecker:
         return payout.result_code == FLOAT_SHORT
 
     def keeps_waiting(self, session: Session, payout) -> bool:
-        """Whether a payout refused for float must wait for a top-up still."""
+        """Whether a payout refused for float must wait for a top-up still. Without a way to learn the
+        float (no B2C shortcode, or BALANCE_QUERY_EVERY_SECONDS=0) it does not wait: the ordinary B2C
+        retry rules apply."""
         b2c = next((code for code, role in self.source.balance_shortcodes().items() if role == "b2c"), None)
-        funds = latest_funds(session, b2c) if b2c else None
+        if b2c is None or self.settings.balance_query_every_seconds <= 0:
+            return False
+        funds = latest_funds(session, b2c)
         if funds is not None and funds.created_at > payout.updated_at and funds.available_cents // 100 >= payout.amount:
             return False
         record_finding(session, f"payout-waiting-float:{payout.id}", order_id=payout.order_id,
