@@ -41,11 +41,13 @@ def test_a_push_mpesa_accepted_whose_answer_died_with_the_worker_still_funds_the
     assert_money_whole(stack, reference)
 
 
-def test_a_push_lost_on_the_way_when_the_worker_died_leaves_its_order_checking_not_expired(stack):
-    """The request left but never reached M-Pesa, and the worker died: nobody can know whether the
-    buyer was asked. The attempt is not forgotten and the order waits as 'checking_payment' past its
-    pay-by time (until the statement covers it), instead of expiring (issue 11 #1)."""
-    request = stack.daraja.hold(STK_PATH, phase="request")
+@pytest.mark.parametrize("held", ["/oauth/v1/generate", STK_PATH], ids=["dead-fetching-the-token", "push-lost"])
+def test_a_push_lost_on_the_way_when_the_worker_died_leaves_its_order_checking_not_expired(stack, held):
+    """The worker died while fetching its token, or the push left and never reached M-Pesa: from
+    outside nobody can know whether the buyer was asked. The attempt is not forgotten and the order
+    waits as 'checking_payment' past its pay-by time (until the statement covers it), instead of
+    expiring (issue 11 #1)."""
+    request = stack.daraja.hold(held, phase="request")
     reference = stack.place_order(BUYER, SELLER_LOCAL, 1500)
     assert request.arrived.wait(20), "the worker never sent the STK push"
     stack.kill_worker()
