@@ -9,13 +9,13 @@ from console.web import Console, make_blueprint
 
 def make_console_blueprint(service, db, core, env):
     """The /console blueprint over `service` (EscrowService), its database and core, read from `env`."""
-    from console import actions, approvals, auth_views, pages
+    from console import actions, approvals, auth_views, desks, pages
 
     settings = ConsoleSettings.from_mapping(env)
     console = Console(service=service, db=db, core=core, accounts=Accounts(db, core.vault, settings),
                       settings=settings)
     bp = make_blueprint(console)
-    for views in (auth_views, pages, actions, approvals):
+    for views in (auth_views, pages, actions, approvals, desks):
         views.register(bp, console)
     return bp
 

@@ -10,8 +10,9 @@ RESOLVE_DISPUTE = "resolve_dispute"
 NOTE_DISPUTE = "note_dispute"
 RESOLVE_FINDING = "resolve_finding"
 MANAGE_OPERATORS = "manage_operators"
+RESEND_SMS = "resend_sms"
 
-_AGENT = {READ, EXPORT, REVEAL, RESOLVE_DISPUTE, NOTE_DISPUTE, RESOLVE_FINDING}
+_AGENT = {READ, EXPORT, REVEAL, RESOLVE_DISPUTE, NOTE_DISPUTE, RESOLVE_FINDING, RESEND_SMS}
 ALLOWED = {"viewer": {READ, EXPORT}, "agent": _AGENT, "admin": _AGENT | {MANAGE_OPERATORS}}
 ACTIONS = tuple(sorted(ALLOWED["admin"]))
 NEEDS_TOTP = ("agent", "admin")     # a second factor at sign-in and before money moves

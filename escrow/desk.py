@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, literal_column, or_, select
 from sqlalchemy.orm import Session
 
 from escrow import ledger
@@ -190,3 +190,40 @@ def order_file(session: Session, reference: str) -> OrderFile:
                      attempts=by_order(PaymentAttempt), payments=by_order(PaymentReceived), payouts=by_order(Payout),
                      sms=by_order(SmsMessage), entries=[(e, postings.get(e.id, [])) for e in entries],
                      findings=findings)
+
+
+def undelivered_sms(session: Session, *, limit: int = 200) -> list[SmsMessage]:
+    """Messages not known to have reached the handset half an hour on, oldest first (codes redacted)."""
+    now = db_now(session)
+    return list(session.scalars(select(SmsMessage).where(SmsMessage.status.in_(UNDELIVERED),
+                                                         SmsMessage.created_at <= now - UNDELIVERED_AFTER)
+                                .order_by(SmsMessage.created_at, SmsMessage.id).limit(limit)))
+
+
+def callbacks_for_review(session: Session, *, limit: int = 200) -> list[InboundCallback]:
+    """Stored provider callbacks that changed nothing and may want a look, newest first (bodies masked)."""
+    from escrow.reports import CALLBACKS_FOR_REVIEW
+    from escrow.sms_events import INBOUND_MARKER_SOURCE
+    return list(session.scalars(select(InboundCallback).where(
+        InboundCallback.status.in_(CALLBACKS_FOR_REVIEW),
+        InboundCallback.source.not_in((FINDING, INBOUND_MARKER_SOURCE))).order_by(InboundCallback.id.desc())
+        .limit(limit)))
+
+
+def daily_totals(session: Session, start: datetime, end: datetime) -> list[dict]:
+    """Per EAT day in [start, end): money in, money out (succeeded transfers), fees earned, orders created."""
+    days: dict = {}
+
+    def add(rows, name):
+        for moment, amount in rows:
+            day = (moment + EAT).date()
+            days.setdefault(day, {"day": day, "paid_in": 0, "paid_out": 0, "fees": 0, "orders": 0})[name] += amount
+    add(session.execute(select(PaymentReceived.created_at, PaymentReceived.amount)
+                        .where(PaymentReceived.created_at >= start, PaymentReceived.created_at < end)), "paid_in")
+    add(session.execute(select(Payout.updated_at, Payout.amount).where(
+        Payout.status == "succeeded", Payout.updated_at >= start, Payout.updated_at < end)), "paid_out")
+    add(session.execute(select(JournalEntry.created_at, -Posting.amount).join(Posting, Posting.entry_id == JournalEntry.id)
+                        .where(Posting.account == ledger.FEE_REVENUE, JournalEntry.created_at >= start,
+                               JournalEntry.created_at < end)), "fees")
+    add(session.execute(select(Order.created_at, literal_column("1")).where(Order.created_at >= start, Order.created_at < end)), "orders")
+    return [days[day] for day in sorted(days)]

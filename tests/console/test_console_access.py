@@ -23,7 +23,21 @@ def open_finding(live, key: str) -> int:
         return session.scalar(text("SELECT MAX(id) FROM inbound_callbacks WHERE source = 'finding'"))
 
 
-def requests_for(reference: str, finding_id: int) -> dict:
+def stuck_sms(live, reference: str) -> int:
+    """An SMS of the order that failed an hour ago (written as the provider's refusal would leave it)."""
+    from datetime import timedelta
+    from escrow.db import db_now, insert_row
+    from escrow.models import Order, SmsMessage
+    vault = live.zemi.core.vault
+    with live.zemi.db.transaction() as session:
+        order_id = session.scalar(select(Order.id).where(Order.reference == reference))
+        return insert_row(session, SmsMessage, order_id=order_id, recipient_key=vault.phone_key(BUYER),
+                          recipient_sealed=vault.seal(BUYER), kind="dispute_opened", language="en",
+                          body_redacted="Zemi: test", body_sealed=vault.seal("Zemi: test"), status="failed",
+                          created_at=db_now(session) - timedelta(hours=1))
+
+
+def requests_for(reference: str, finding_id: int, sms_id: int) -> dict:
     """One request per role-checked action: (method, url, form, the audit action it writes or None)."""
     return {
         "read": ("GET", f"/console/orders/{reference}", None, None),
@@ -36,6 +50,7 @@ def requests_for(reference: str, finding_id: int) -> dict:
         "resolve_finding": ("POST", f"/console/findings/{finding_id}/resolve", {"note": "checked, fine"},
                             "finding_resolved"),
         "manage_operators": ("POST", "/console/operators/setup/unlock", {}, "operator_unlocked"),
+        "resend_sms": ("POST", f"/console/sms/{sms_id}/resend", {}, "sms_resent"),
     }
 
 
@@ -45,7 +60,8 @@ def test_every_role_may_do_exactly_what_its_role_allows(live, simulator, operato
     operators.enrolled("setup", "viewer")
     for role in ROLES:
         finding_id = open_finding(live, role)
-        for action, (method, url, form, audited) in requests_for(reference, finding_id).items():
+        for action, (method, url, form, audited) in requests_for(reference, finding_id,
+                                                                 stuck_sms(live, reference)).items():
             before = audit_count(live, audited) if audited else 0
             client = clients[role]
             response = client.get(url) if method == "GET" else post_form(client, url, form)
