@@ -80,11 +80,11 @@ def hostile_text(rng: random.Random) -> str:
 
 def hostile_phone(rng: random.Random) -> str | None:
     roll = rng.random()
-    if roll < 0.7:
+    if roll < 0.85:
         return "+254711" + f"{rng.randrange(10**6):06d}"
-    if roll < 0.8:
-        return translate_digits("+254711000999", rng.choice(OTHER_DIGITS))
     if roll < 0.9:
+        return translate_digits("+254711000999", rng.choice(OTHER_DIGITS))
+    if roll < 0.95:
         return rng.choice(("", " ", "+", "0", "+2547", "+25471100099999999", "null", "\x00", "+254711000999\x00",
                            "٠٧١١٠٠٠٩٩٩", "+254 711 000 999", "tel:+254711000999", "A" * 300))
     return None

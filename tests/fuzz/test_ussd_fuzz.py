@@ -53,7 +53,8 @@ def test_hostile_hops_get_a_clean_screen_and_create_nothing_out_of_rules(target)
         elif sent and roll < 0.14:                                 # someone else's text, a new session id
             form = {**rng.choice(sent), "sessionId": f"ATUid_wrong{rng.randrange(10**9)}"}
         else:
-            session = rng.choice((f"ATUid_f{index}", f"ATUid_f{index // 5}", "", "x" * 300, "\x00", "١٢٣"))
+            session = rng.choice((f"ATUid_f{index}", f"ATUid_f{index // 5}", f"ATUid_f{index // 3}")) \
+                if rng.random() < 0.9 else rng.choice(("", "x" * 300, "\x00", "١٢٣", " "))
             form = hostile_form(rng, session, hostile_phone(rng), hostile_text(rng))
         response = client.post(f"/ussd/{USSD_TOKEN}", data=form)
         body = response.get_data(as_text=True)
