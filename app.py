@@ -73,6 +73,9 @@ def create_app(config: Mapping[str, str] | None = None) -> Flask:
     components = build_components(env)
     app.extensions["zemi"] = components
     keep_path_tokens_out_of_logs(env)
+    if read_choice(env, "LOG_FORMAT", ("text", "json"), "text") == "json":
+        from jsonlog import use_json_logs
+        use_json_logs()
     register_blueprints(app, components)
     from commands import register_commands
     register_commands(app)
