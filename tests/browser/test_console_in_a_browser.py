@@ -94,3 +94,29 @@ def test_a_viewer_reads_masked_and_cannot_act(browser, live, simulator):
     assert not browser.find_elements(By.ID, "preview-button") and not browser.find_elements(By.ID, "reveal")
     browser.get(f"{live.base_url}/console/operators")
     assert "cannot manage operators" in browser.page_source
+
+
+def test_a_large_refund_needs_a_second_agents_approval(browser, live, simulator):
+    reference = disputed_order(live, simulator, price="60000")   # above CONSOLE_APPROVAL_ABOVE (50,000)
+    alice = enrol(browser, live, "alice", "agent")
+    sign_in(browser, "alice", alice)
+    browser.get(f"{live.base_url}/console/orders/{reference}")
+    browser.find_element(By.ID, "outcome-refund").click()
+    browser.find_element(By.ID, "resolve-note").send_keys("never delivered")
+    browser.find_element(By.ID, "preview-button").click()
+    assert "a second agent must approve it" in browser.find_element(By.ID, "preview").text
+    browser.find_element(By.ID, "confirm-code").send_keys(code(alice, 1))
+    browser.find_element(By.ID, "confirm").click()
+    assert "waits for a second agent" in browser.find_element(By.ID, "message").text
+    assert browser.find_element(By.ID, "order-state").text == "disputed" and not browser.find_elements(By.ID, "approve")
+    browser.find_element(By.CSS_SELECTOR, "header form button").click()          # sign out
+
+    bob = enrol(browser, live, "bob", "agent")
+    sign_in(browser, "bob", bob)
+    browser.get(f"{live.base_url}/console/orders/{reference}")
+    assert "alice" in browser.find_element(By.ID, "pending").text
+    screenshot(browser, "approval")
+    browser.find_element(By.ID, "approve-code").send_keys(code(bob, 1))
+    browser.find_element(By.ID, "approve").click()
+    assert browser.find_element(By.ID, "order-state").text == "refunding"
+    assert "operator bob" in browser.find_element(By.ID, "timeline").text
