@@ -50,6 +50,11 @@ def normalize_database_url(url: str) -> str:
     return url
 
 
+# A PostgreSQL that stops answering (a network partition, not a refused connection) must fail a
+# request in seconds, so a callback falls back to the journal instead of hanging the worker.
+CONNECT_TIMEOUT_SECONDS = 3
+
+
 def make_engine(url: str):
     """`hide_parameters`: a database error's message (which reaches the logs) names the statement but
     not its values, which may be a raw callback body with a phone number in it."""
@@ -59,7 +64,8 @@ def make_engine(url: str):
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin_immediate)
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10, hide_parameters=True)
+    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10, hide_parameters=True,
+                         connect_args={"connect_timeout": CONNECT_TIMEOUT_SECONDS})
 
 
 def _sqlite_pragmas(dbapi_connection, _record):
