@@ -2,10 +2,11 @@
 in the path we gave Daraja, as the result does not name it). Stored raw first, like every callback."""
 import logging
 
-from flask import Blueprint, jsonify, request
+from flask import Blueprint, has_request_context, jsonify, request
 
 from escrow.float_check import record_balance
 from mpesa.balance import parse_balance_result
+from mpesa.callback_values import read_json
 from mpesa.errors import MalformedCallback
 from mpesa.routes import ACCEPTED, admit_callback
 
@@ -16,27 +17,43 @@ def make_balance_blueprint(service, db, core, *, callback_token: str, guard, b2c
                            settings) -> Blueprint:
     blueprint = Blueprint("mpesa_balance", __name__)
 
-    @blueprint.post("/hooks/balance/result/<token>/s<shortcode>")
-    def balance_result(token, shortcode):
-        callback_id, allowed = admit_callback(service, callback_token, guard, "balance", token)
-        if callback_id is None or not allowed:   # journaled (the database is away: the next query answers) or refused
-            return jsonify(ACCEPTED)
+    def apply_answer(raw: str, callback_id: int) -> str:
+        """Parse (bounded, like every callback) and store the answer; errors are mapped by the intake."""
+        shortcode = (request.view_args or {}).get("shortcode") if has_request_context() else None
+        if shortcode is None:   # replayed from the journal: the path is gone; the next query answers again
+            service.mark_callback(callback_id, "inconclusive", "balance answer kept while the database was away")
+            return "inconclusive"
         try:
-            answer = parse_balance_result(request.get_json(force=True, silent=True), shortcode)
+            answer = parse_balance_result(read_json(raw), shortcode)
         except MalformedCallback as error:
             service.mark_callback(callback_id, "malformed", str(error))
-            return jsonify(ACCEPTED)
+            return "malformed"
         with db.transaction() as session:
             outcome = record_balance(session, core, answer, b2c_shortcode, settings)
         service.mark_callback(callback_id, "inconclusive" if outcome == "failed" else "applied", outcome)
-        log.info("balance result #%s for %s: %s", callback_id, shortcode, outcome)
-        return jsonify(ACCEPTED)
+        return outcome
+
+    def timed_out(raw: str, callback_id: int) -> str:
+        service.mark_callback(callback_id, "inconclusive", "balance query timed out in Daraja's queue")
+        return "inconclusive"
+
+    service.intake.register("balance", apply_answer)
+    service.intake.register("balance_timeout", timed_out)
+
+    @blueprint.post("/hooks/balance/result/<token>/s<shortcode>")
+    def balance_result(token, shortcode):
+        return _taken_in(service, callback_token, guard, "balance", token)
 
     @blueprint.post("/hooks/balance/timeout/<token>/s<shortcode>")
     def balance_timeout(token, shortcode):
-        callback_id, allowed = admit_callback(service, callback_token, guard, "balance_timeout", token)
-        if callback_id is not None and allowed:
-            service.mark_callback(callback_id, "inconclusive", "balance query timed out in Daraja's queue")
-        return jsonify(ACCEPTED)
+        return _taken_in(service, callback_token, guard, "balance_timeout", token)
 
     return blueprint
+
+
+def _taken_in(service, callback_token: str, guard, source: str, token: str):
+    callback_id, allowed = admit_callback(service, callback_token, guard, source, token)
+    if callback_id is not None and allowed:   # None: journaled while the database is away
+        outcome = service.intake.process(callback_id, source, request.get_data(as_text=True))
+        log.info("%s callback #%s: %s", source, callback_id, outcome)
+    return jsonify(ACCEPTED)

@@ -30,11 +30,19 @@ def read_json(raw: str):
         if deepest > MAX_JSON_DEPTH:
             raise MalformedCallback(f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
     try:
-        value = json.loads(raw, parse_constant=_no_constant)
+        value = json.loads(raw, parse_constant=_no_constant, parse_float=_finite_float)
     except (ValueError, RecursionError) as error:
         raise MalformedCallback(f"not JSON: {str(error)[:80]}") from None
     if _holds_nul(value):
         raise MalformedCallback("a field holds a NUL character")
+    return value
+
+
+def _finite_float(text: str) -> float:
+    """A JSON number such as 1e1000000 would overflow to infinity: refused, like NaN."""
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"{text[:24]} is not a finite number")
     return value
 
 

@@ -264,3 +264,14 @@ def test_a_conflicting_write_is_applied_once_more_and_a_second_conflict_is_malfo
     second = zemi(app).service.store_callback(source="stk", body=b"{}", remote_addr=None)
     assert intake.process(second, "stk", "{}", conflicting(2)) == "malformed"
     assert {row.id: row.status for row in stored(app)}[second] == "malformed"
+
+
+# --- Account Balance answers go through the same bounded reading --------------------------
+@pytest.mark.parametrize("body", [b'{"Result": "\x00"}', b"\xff\xfe{\x80", ("[" * 15_000 + "]" * 15_000).encode(),
+                                  b'{"Result": {"ResultCode": 1e1000000}}'])
+def test_a_hostile_balance_answer_is_acknowledged_and_kept_malformed(app, client, body):
+    response = client.post(f"/hooks/balance/result/{TOKEN}/s600000", data=body, content_type="application/json")
+    assert response.status_code == 200 and response.get_json() == DARAJA_ACK
+    [row] = stored(app, "balance")
+    assert row.status == "malformed", (row.status, row.note)
+    assert inbox.raw_bytes(zemi(app).core.vault, row.body, row.body_sealed) == body
