@@ -5,15 +5,15 @@ import json
 import math
 import re
 
-from escrow.settings import MPESA_MAX_PER_TRANSACTION
+from escrow.errors import InvalidAmount
+from escrow.money import MPESA_AMOUNT_CEILING, parse_whole_amount
 from mpesa.errors import MalformedCallback
 
 # Bounds on what a callback may hold, checked before anything is parsed or written. The lengths
 # are the columns the values end up in (escrow/models.py).
 MAX_JSON_CHARS = 64 * 1024      # Daraja's bodies are a few KB
 MAX_JSON_DEPTH = 16             # Daraja's deepest body (a B2C result) is 5 levels
-MAX_AMOUNT = MPESA_MAX_PER_TRANSACTION   # M-Pesa's own ceiling per transaction, KES
-_AMOUNT_TEXT = re.compile(r"([0-9]{1,12})(?:\.([0-9]{1,2}))?", re.ASCII)
+MAX_AMOUNT = MPESA_AMOUNT_CEILING   # M-Pesa's own ceiling per transaction, KES
 _JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)
 _BRACKETS = re.compile(r"[\[\]{}]")
 
@@ -61,22 +61,11 @@ def _holds_nul(value) -> bool:
 
 
 def amount(value) -> int | None:
-    """Whole shillings from Daraja's 1500, 1500.0 or "1500.00": ASCII digits only, no exponent,
-    no separators, within M-Pesa's limits (1 to MAX_AMOUNT); anything else is malformed."""
+    """Whole shillings from Daraja's 1500, 1500.0 or "1500.00": the core's one amount reader, with no
+    separators and within M-Pesa's own limits (1 to MAX_AMOUNT); anything else is malformed."""
     if value is None or value == "":
         return None
-    amount = _whole_shillings(value)
-    if not 1 <= amount <= MAX_AMOUNT:
-        raise MalformedCallback(f"amount outside M-Pesa's limits (1 to {MAX_AMOUNT:,}): {str(value)[:24]!r}")
-    return amount
-
-
-def _whole_shillings(value) -> int:
-    if isinstance(value, int) and not isinstance(value, bool):
-        return value
-    if isinstance(value, float) and math.isfinite(value) and value.is_integer():
-        return int(value)
-    match = _AMOUNT_TEXT.fullmatch(value.strip()) if isinstance(value, str) and len(value) <= 20 else None
-    if match and not (match.group(2) or "0").strip("0"):
-        return int(match.group(1))
-    raise MalformedCallback(f"not a whole amount of shillings: {str(value)[:24]!r}")
+    try:
+        return parse_whole_amount(value, minimum=1, maximum=MAX_AMOUNT, grouped=False)
+    except InvalidAmount as error:
+        raise MalformedCallback(f"amount refused: {error}") from None
