@@ -19,9 +19,10 @@ PAYABLE = ("awaiting_payment", "checking_payment")
 MONEY_MOVED = ("funded", "refunding")
 
 
-def check_all(db, world: World) -> list[str]:
+def check_all(db, world: World, tally: dict | None = None) -> list[str]:
+    """Every violation; `tally` (if given) receives why each non-terminal order is waiting."""
     with db.transaction() as session:
-        books = Books(session)
+        books = Books(session, tally)
         return (ledger_is_whole(session) + books.every_taking_is_booked(world)
                 + books.every_world_payout_is_booked(world) + books.every_booked_payout_happened(world)
                 + books.money_out_never_exceeds_money_in(world) + books.nothing_forged_moved_money(world)
@@ -35,8 +36,8 @@ def ledger_is_whole(session) -> list[str]:
 
 
 class Books:
-    def __init__(self, session):
-        self.session = session
+    def __init__(self, session, tally: dict | None = None):
+        self.session, self.tally = session, tally if tally is not None else {}
         self.orders = {o.reference: o for o in session.scalars(select(Order))}
         self.by_id = {o.id: o for o in self.orders.values()}
         all_attempts = list(session.scalars(select(PaymentAttempt)))
@@ -138,17 +139,25 @@ class Books:
         problems = []
         for reference, order in self.orders.items():
             state = State(order.state)
-            if state in TERMINAL or self.open_findings_by_order.get(reference):
+            if state in TERMINAL:
+                continue
+            if self.open_findings_by_order.get(reference):
+                self._waits(f"{state.value}: a finding names it")
                 continue
             if state.value in PAYABLE and any(
                     a.status in WAITING_FOR_MPESA for a in self.attempts_by_order[order.id]):
-                continue  # payment being checked with M-Pesa
+                self._waits(f"{state.value}: payment being checked with M-Pesa")
+                continue
             live = [p for p in self.payouts.values() if p.order_id == order.id and p.status in WAITING_FOR_MPESA]
             if state in (State.RELEASED, State.REFUNDING, State.SETTLING) and live:
-                continue  # a transfer whose result or status query is still due
+                self._waits(f"{state.value}: a transfer's result or status query is due")
+                continue
             problems.append(f"order {reference} stuck in {state.value} with no reason (no pending query, "
                             f"no finding)")
         return problems
+
+    def _waits(self, why: str) -> None:
+        self.tally[f"waiting, {why}"] = self.tally.get(f"waiting, {why}", 0) + 1
 
     def no_callback_left_unprocessed(self) -> list[str]:
         stuck = self.session.execute(select(InboundCallback.source, func.count()).where(

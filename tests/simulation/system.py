@@ -312,7 +312,7 @@ class Simulation:
         """The statement pass over everything since the run began (issue 12)."""
         with self.db.transaction() as session:
             end = session.scalar(select(utcnow())) + timedelta(minutes=1)
-        summaries = self.reconciler.statement.run(self.started, end)
+        summaries = self.reconciler.statement.run(min(self.started, end - timedelta(hours=3)), end)
         self.report.add("statement passes")
         return sum(n for s in summaries for what, n in s.counts.items() if what not in ("lines", "matched", "known"))
 
@@ -407,8 +407,8 @@ class Simulation:
             for column in ("pay_by", "dispatch_by", "release_at"):
                 session.execute(update(Order).where(getattr(Order, column).is_not(None))
                                 .values(**{column: now - timedelta(seconds=1)}))
-            session.execute(update(PaymentAttempt).where(PaymentAttempt.status.in_(("sent", "unknown")))
-                            .values(updated_at=now - timedelta(hours=1)))
+            session.execute(update(PaymentAttempt).where(PaymentAttempt.status.in_(("sending", "sent", "unknown")))
+                            .values(updated_at=now - timedelta(hours=1), created_at=now - timedelta(hours=2)))
             session.execute(update(InboundCallback).where(InboundCallback.status == "received")
                             .values(received_at=now - timedelta(minutes=5)))
             session.execute(update(Order).where(Order.state == "checking_payment")

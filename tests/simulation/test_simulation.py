@@ -39,7 +39,8 @@ def run(seed, database_url, redis_url, tmp_path, orders=ORDERS, **options):
                             instance_path=str(tmp_path / "instance"), **options)
     try:
         report = simulation.run()
-        violations = report.server_errors + simulation.ledger_check() + check_all(simulation.db, simulation.world)
+        violations = report.server_errors + simulation.ledger_check() + \
+            check_all(simulation.db, simulation.world, report.counts)
     finally:
         simulation.close()
         if "/dev/shm/" in database_url:
