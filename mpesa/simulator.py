@@ -4,7 +4,7 @@
 
 Control API (not Daraja): POST /_sim/scenario {"phone", "scenario", "times"?}, GET /_sim/requests,
 GET /_sim/callbacks, POST /_sim/paybill {"phone", "amount", "account"}, POST /_sim/revoke_tokens,
-POST /_sim/reset. Defaults: consumer "sim-key"/"sim-secret", shortcode 174379 with the sandbox
+POST /_sim/reset; the phone simulator page's /_sim/phones/... (mpesa/simulator_phones.py). Defaults: consumer "sim-key"/"sim-secret", shortcode 174379 with the sandbox
 passkey, any numeric B2C shortcode (or config "b2c_shortcode"), initiator "testapi".
 """
 import argparse
@@ -21,6 +21,7 @@ from mpesa.simulator_state import Simulator
 from mpesa.simulator_balance import register_balance_routes
 from mpesa.simulator_statement import register_statement_routes
 from mpesa.simulator_reversal import register_reversal_routes
+from mpesa.simulator_phones import register_phone_routes
 
 EXTENSION = "daraja_simulator"
 STK_TOKEN_ERROR = ("404.001.03", "Invalid Access Token")
@@ -38,6 +39,7 @@ def create_simulator(config: dict | None = None) -> Flask:
     register_statement_routes(app, sim, _api)
     register_balance_routes(app, sim, _api)
     register_reversal_routes(app, sim, _api)
+    register_phone_routes(app, sim)
     return app
 
 

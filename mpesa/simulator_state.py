@@ -19,6 +19,7 @@ from escrow.phone import normalize_msisdn
 from mpesa import simulator_scenarios as daraja
 from mpesa.simulator_statement import INSUFFICIENT_FLOAT, SimStatement
 from mpesa.simulator_reversal import SimMoneyIn
+from mpesa.simulator_phones import PhonePrompts
 
 log = logging.getLogger(__name__)
 ACCEPTED = "Accept the service request successfully."
@@ -136,6 +137,7 @@ class Simulator:
         self._lock = threading.RLock()
         self.statement = SimStatement(self.config)  # what it did, as M-Pesa's statement shows it
         self.money_in = SimMoneyIn()  # paybill payments taken, for status queries and reversals
+        self.phones = PhonePrompts(self)  # prompts held for a person on the phone simulator page
         self.reset()
 
     def reset(self) -> None:
@@ -148,6 +150,7 @@ class Simulator:
             self._registrations: dict[str, dict] = {}
         self.statement.reset()
         self.money_in.reset()
+        self.phones.reset()
         self.dispatcher.clear()
 
     # -- control -------------------------------------------------------------------------------
@@ -207,8 +210,9 @@ class Simulator:
         if problem:
             return problem
         tx = self._new_stk(body)
-        self.statement.stk_paid(tx, body)
-        self._send_stk_callbacks(tx)
+        if not self.phones.hold(tx, body):   # a phone page is open for the number: its person answers
+            self.statement.stk_paid(tx, body)
+            self._send_stk_callbacks(tx)
         return {"MerchantRequestID": tx["merchant_request_id"],
                 "CheckoutRequestID": tx["checkout_request_id"], "ResponseCode": "0",
                 "ResponseDescription": "Success. Request accepted for processing",
@@ -346,6 +350,11 @@ class Simulator:
                 "validation_url": body.get("ValidationURL"), "response_type": body["ResponseType"]}
         return {"OriginatorCoversationID": self.ids.merchant_request_id(), "ResponseCode": "0",
                 "ResponseDescription": "Success"}, 200
+
+    def registered_shortcode(self) -> str | None:
+        """The shortcode whose C2B URLs were registered last (what a paybill payment goes to)."""
+        with self._lock:
+            return next(reversed(self._registrations), None)
 
     def c2b_simulate(self, body: dict) -> tuple[dict, int]:
         problem = daraja.check_c2b_simulation(body)
