@@ -4,8 +4,9 @@ One pass (`Reconciler.run`, from `flask reconcile` and every RECONCILE_EVERY_SEC
 worker) does, in this order:
 
 1. Held callbacks. An STK success held back by MPESA_CONFIRM_WITH_QUERY ('unconfirmed') is
-   checked with an STK Push Query: confirmed -> applied with its own receipt and amount;
-   contradicted -> the callback is 'rejected', the query's failure is applied, a finding is
+   checked with an STK Push Query: confirmed -> applied with its own receipt and amount (one naming
+   an amount our push did not ask for is forged: funded from the query instead, the callback
+   'rejected' with a finding; escrow/confirmation.py); contradicted -> the callback is 'rejected', the query's failure is applied, a finding is
    recorded; still pending -> left for the next pass.
 2. Orphans. Stored callbacks whose id we did not know (the callback raced our own write,
    reliability.md I4) are parsed again and re-applied through the same use cases; after
