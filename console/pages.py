@@ -6,6 +6,7 @@ from datetime import datetime, timedelta
 
 from flask import Response, redirect, request, stream_with_context, url_for
 
+from console.chart import LEGEND, thirty_days
 from console.errors import BadRequest
 from console.roles import EXPORT, MANAGE_OPERATORS
 from console.web import Console, actor, page, signed_in
@@ -25,7 +26,10 @@ def register(bp, console: Console) -> None:
     def overview():
         with console.db.transaction() as session:
             figures = desk.overview(session)
-        return page("overview.html", figures=figures)
+            today = desk.eat_day_start(figures.now)
+            days = desk.daily_totals(session, today - timedelta(days=29), today + timedelta(days=1))
+        chart = thirty_days(days, (today + desk.EAT).date())
+        return page("overview.html", figures=figures, chart=chart, legend=LEGEND)
 
     @bp.route("/orders")
     @signed_in()

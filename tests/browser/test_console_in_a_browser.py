@@ -27,7 +27,7 @@ def enrol(browser, live, name: str, role: str) -> str | None:
     browser.find_element(By.ID, "password").send_keys(PASSWORD)
     browser.find_element(By.ID, "again").send_keys(PASSWORD)
     browser.find_element(By.ID, "enrol").click()
-    assert "Enrolment done" in browser.page_source
+    assert "Enrolment done" in browser.page_source, browser.find_element(By.TAG_NAME, "main").text
     return secret
 
 
@@ -41,6 +41,10 @@ def sign_in(browser, name: str, secret: str | None) -> None:
 
 
 def code(secret: str, steps_ahead: int) -> str:
+    """The code `steps_ahead` 30 s steps from now, never within 4 s of a step's end (the server accepts
+    one step of drift, so a code typed just before the boundary could be two steps off when checked)."""
+    if time.time() % 30 > 26:
+        time.sleep(30.2 - time.time() % 30)
     return pyotp.TOTP(secret).at(time.time() + 30 * steps_ahead)
 
 
