@@ -61,6 +61,7 @@ class Components:
             worker.handlers.update(self.checks.worker_handlers())
         if self.reconciler is not None:
             worker.attach_reconciler(self.reconciler, self.reconcile_every)
+            worker.handlers["stk_confirm"] = self.reconciler.confirm_held_callback   # escrow.confirmation
         worker.attach_intake(self.service.intake)   # replays the callback journal every pass
         from console.health import beat_each_pass
         return beat_each_pass(worker, self.redis)    # the heartbeat /readyz looks at

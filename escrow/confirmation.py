@@ -36,6 +36,7 @@ from escrow.ports import MoneyInGateway
 log = logging.getLogger(__name__)
 
 C2B_STATUS = "c2b_status"          # outbox kind, and the kind named in the reply tag
+STK_CONFIRM = "stk_confirm"        # outbox kind: a held STK success queried at once (escrow/reconcile.py, step 1)
 HELD, CONTRADICTED = "unconfirmed", "contradicted"
 MAX_CHECKS = 6
 
@@ -158,7 +159,14 @@ class MoneyInChecks:
         return outcome
 
 
-# --- STK: a held success the query confirmed, whose callback lied about the amount ---------------
+# --- STK: held successes --------------------------------------------------------------------------
+def hold_stk_success(session: Session, callback_id: int) -> None:
+    """Hold an STK success for an STK Push Query, and have the worker ask at once (the reconcile pass
+    asks again while M-Pesa says it is still being processed)."""
+    mark_callback(session, callback_id, HELD, "held for an STK query before funding")
+    outbox.enqueue(session, STK_CONFIRM, callback_id, due_at=db_now(session))
+
+
 def attempt_with_forged_amount(session: Session, checkout_id: str, amount: int | None) -> PaymentAttempt | None:
     """The attempt, when a held success names an amount other than the one our push asked for: the
     customer cannot change an STK amount, so that callback is forged (its receipt too). The caller

@@ -149,52 +149,70 @@ class Reconciler:
 
     # --- 1. STK successes held for confirmation ------------------------------------------
     def confirm_held_callbacks(self, report: ReconcileReport) -> None:
-        parse = self.parsers["stk"][0]
         with self.db.transaction() as session:
             cutoff = _now(session) - timedelta(hours=self.settings.orphan_retry_hours)
             held = session.execute(select(InboundCallback.id, InboundCallback.body, InboundCallback.body_sealed,
                                           InboundCallback.received_at)
                                    .where(InboundCallback.source == "stk", InboundCallback.status == UNCONFIRMED)
                                    .order_by(InboundCallback.id).limit(BATCH)).all()
-        for callback_id, body, body_sealed, received_at in held:
-            result = parse(json.loads(raw_body(self.core.vault, body, body_sealed)))
-            with self.db.transaction() as session:
-                known = _attempt_by_checkout(session, result.checkout_id) is not None
-                if not known and received_at < cutoff:
-                    mark_callback(session, callback_id, "unmatched", "held success for no request we made")
-                    record_finding(session, f"orphan:{callback_id}", order_id=None,
-                                   summary=f"held STK success #{callback_id} never matched any request",
-                                   callback_id=callback_id)
-            if not known:  # nothing of ours to query about (yet: it may have raced our own write)
-                continue
-            status = self._query(result.checkout_id, report)
-            if status is None or status.pending:
-                continue
-            with self.db.transaction() as session:
-                forged = attempt_with_forged_amount(session, result.checkout_id, result.amount)
-                if str(status.result_code) == "0" and forged is not None:   # escrow/confirmation.py
-                    outcome = apply_payment_query(session, self.core, forged.id, status)
-                    reject_forged_amount(session, callback_id, forged, result.amount, result.receipt, outcome)
-                    report.add(f"held callbacks with a forged amount ({outcome})")
-                    continue
-                if str(status.result_code) == "0":
-                    outcome = record_payment_result(session, self.core, result)
-                    mark_callback(session, callback_id, "applied" if outcome not in ("orphan", "duplicate")
-                                  else outcome, "confirmed by STK query")
-                    report.add(f"held callbacks confirmed ({outcome})")
-                    continue
-                mark_callback(session, callback_id, "rejected",
-                              f"STK query says {status.result_code}: {status.description}")
-                attempt = _attempt_by_checkout(session, result.checkout_id)
-                record_finding(session, f"stk-callback-contradicted:{callback_id}",
-                               order_id=attempt.order_id if attempt else None,
-                               summary=f"a success callback for {result.checkout_id} (receipt {result.receipt}) "
-                                       f"was contradicted by an STK query ({status.result_code}); not funded",
-                               checkout_id=result.checkout_id, receipt=result.receipt)
-                if attempt is not None and attempt.status != "succeeded":
-                    record_payment_result(session, self.core, PaymentResult(
-                        result.checkout_id, False, str(status.result_code), status.description or ""))
-                report.add("held callbacks rejected")
+        for row in held:
+            self._confirm_held(*row, cutoff, report)
+
+    def confirm_held_callback(self, callback_id: int) -> str:
+        """One held STK success, at once: the worker's step for the outbox item queued when it was held
+        (escrow.confirmation.hold_stk_success), so funding does not wait for the next pass."""
+        report = ReconcileReport()
+        with self.db.transaction() as session:
+            cutoff = _now(session) - timedelta(hours=self.settings.orphan_retry_hours)
+            row = session.execute(select(InboundCallback.id, InboundCallback.body, InboundCallback.body_sealed,
+                                         InboundCallback.received_at)
+                                  .where(InboundCallback.id == callback_id, InboundCallback.source == "stk",
+                                         InboundCallback.status == UNCONFIRMED)).first()
+        if row is not None:
+            self._confirm_held(*row, cutoff, report)
+        return str(report)
+
+    def _confirm_held(self, callback_id: int, body: str, body_sealed: str | None, received_at, cutoff,
+                      report: ReconcileReport) -> None:
+        parse = self.parsers["stk"][0]
+        result = parse(json.loads(raw_body(self.core.vault, body, body_sealed)))
+        with self.db.transaction() as session:
+            known = _attempt_by_checkout(session, result.checkout_id) is not None
+            if not known and received_at < cutoff:
+                mark_callback(session, callback_id, "unmatched", "held success for no request we made")
+                record_finding(session, f"orphan:{callback_id}", order_id=None,
+                               summary=f"held STK success #{callback_id} never matched any request",
+                               callback_id=callback_id)
+        if not known:  # nothing of ours to query about (yet: it may have raced our own write)
+            return
+        status = self._query(result.checkout_id, report)
+        if status is None or status.pending:
+            return
+        with self.db.transaction() as session:
+            forged = attempt_with_forged_amount(session, result.checkout_id, result.amount)
+            if str(status.result_code) == "0" and forged is not None:   # escrow/confirmation.py
+                outcome = apply_payment_query(session, self.core, forged.id, status)
+                reject_forged_amount(session, callback_id, forged, result.amount, result.receipt, outcome)
+                report.add(f"held callbacks with a forged amount ({outcome})")
+                return
+            if str(status.result_code) == "0":
+                outcome = record_payment_result(session, self.core, result)
+                mark_callback(session, callback_id, "applied" if outcome not in ("orphan", "duplicate")
+                              else outcome, "confirmed by STK query")
+                report.add(f"held callbacks confirmed ({outcome})")
+                return
+            mark_callback(session, callback_id, "rejected",
+                          f"STK query says {status.result_code}: {status.description}")
+            attempt = _attempt_by_checkout(session, result.checkout_id)
+            record_finding(session, f"stk-callback-contradicted:{callback_id}",
+                           order_id=attempt.order_id if attempt else None,
+                           summary=f"a success callback for {result.checkout_id} (receipt {result.receipt}) "
+                                   f"was contradicted by an STK query ({status.result_code}); not funded",
+                           checkout_id=result.checkout_id, receipt=result.receipt)
+            if attempt is not None and attempt.status != "succeeded":
+                record_payment_result(session, self.core, PaymentResult(
+                    result.checkout_id, False, str(status.result_code), status.description or ""))
+            report.add("held callbacks rejected")
 
     # --- 2. orphans -----------------------------------------------------------------------
     def retry_orphans(self, report: ReconcileReport) -> None:

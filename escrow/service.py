@@ -127,6 +127,12 @@ class EscrowService:
             with self.db.transaction() as session:
                 payments.link_checkout_id(session, result)
 
+    def hold_stk_success(self, callback_id: int) -> None:
+        """An STK success held until an STK Push Query confirms it (escrow/confirmation.py)."""
+        from escrow.confirmation import hold_stk_success
+        with self.db.transaction() as session:
+            hold_stk_success(session, callback_id)
+
     def record_payout_result(self, result: PayoutResult, callback_id: int | None = None) -> str:
         return self._apply(callback_id, lambda session: settlement.record_payout_result(session, self.core, result))
 

@@ -85,7 +85,7 @@ def _processor(service, source, parse, apply, confirm=None):
             result = replace(result, attempt_id=_path_attempt_id())
             service.link_payment_attempt(result)   # a held success is then found (and queried) by its checkout id
         if confirm is not None and source == "stk" and result.succeeded and confirm.requires(result.amount):
-            service.mark_callback(callback_id, "unconfirmed", "held for an STK query before funding")
+            service.hold_stk_success(callback_id)   # the worker asks at once (escrow/confirmation.py)
             return "unconfirmed"
         return apply(result, callback_id)
     return process

@@ -199,3 +199,15 @@ def test_the_signed_tag_of_an_answer_url_never_reaches_a_log_line(start_live, si
     tag = delivery["url"].rsplit("/", 1)[1]
     logged = "\n".join(record.getMessage() for record in caplog.records)
     assert "/hooks/c2b/status/***/" in logged and tag not in logged and CALLBACK_TOKEN not in logged
+
+
+def test_a_held_stk_success_is_queried_at_once_by_the_worker_not_at_the_next_reconcile_pass(start_live, sim):
+    live = start_live(**CONFIRMING)
+    buyer = "0711000309"
+    order = order_for(live, sim, buyer)           # the push, and M-Pesa's callback (held)
+    assert state(live, order.reference) == "awaiting_payment"
+    worker = live.zemi.worker()
+    worker.reconciler = None                      # the outbox alone: no reconcile pass
+    worker.run_once()
+    assert state(live, order.reference) == "funded"
+    ledger_ok(live)
