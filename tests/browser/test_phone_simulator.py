@@ -1,0 +1,92 @@
+"""The phone simulator page in a real headless Chromium: a buyer buys, pays by entering the M-Pesa PIN
+on their phone, receives the delivery code by SMS and the seller enters it and is paid; with a live
+setting the page is not served at all."""
+import re
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import WebDriverWait
+
+from tests.e2e.test_phone_simulator_api import embedded  # noqa: F401 -- the app on the embedded defaults
+
+BUYER, SELLER = "0712345678", "0722000111"
+WAIT = 30   # seconds a step may take on a loaded machine before the test gives up
+
+
+def phone(browser, number):
+    return browser.find_element(By.CSS_SELECTOR, f'section.phone[data-number="{number}"]')
+
+
+def send(browser, number, typed) -> str:
+    """Type on the phone's keypad entry, press Call/Send, wait for the answer; returns the screen."""
+    handset = phone(browser, number)
+    before = int(handset.get_attribute("data-hops") or 0)
+    entry = handset.find_element(By.CSS_SELECTOR, ".entry")
+    entry.send_keys(typed)
+    handset.find_element(By.CSS_SELECTOR, ".send").click()
+    WebDriverWait(browser, WAIT).until(lambda _: int(handset.get_attribute("data-hops") or 0) > before)
+    return handset.find_element(By.CSS_SELECTOR, ".ussd").text
+
+
+def inbox(browser, number) -> str:
+    return phone(browser, number).find_element(By.CSS_SELECTOR, ".inbox").text
+
+
+def wait_for_sms(browser, number, pattern) -> re.Match:
+    return WebDriverWait(browser, WAIT).until(lambda _: re.search(pattern, inbox(browser, number)))
+
+
+def test_a_buyer_pays_with_a_pin_and_the_seller_is_released_the_money_through_both_phones(browser, embedded):
+    app, base_url = embedded
+    browser.get(f"{base_url}/phones")
+    assert {e.get_attribute("data-number") for e in browser.find_elements(By.CSS_SELECTOR, "section.phone")} == {
+        BUYER, SELLER}
+
+    menu = send(browser, BUYER, "*384*1234#")
+    notes = phone(browser, BUYER).find_element(By.CSS_SELECTOR, ".notes").text
+    assert menu and re.search(r"CON · \d+/160 characters · GSM-7 · \d+ ms \(AT waits 10 s", notes)
+    for answer in ("1", SELLER, "1500", "Blue kitenge"):
+        send(browser, BUYER, answer)
+    ended = send(browser, BUYER, "1")
+    assert "END" in phone(browser, BUYER).find_element(By.CSS_SELECTOR, ".notes").text
+    reference = re.search(r"Order (\d{8})", ended).group(1)
+
+    prompt = phone(browser, BUYER).find_element(By.CSS_SELECTOR, ".prompt")
+    WebDriverWait(browser, WAIT).until(lambda _: prompt.is_displayed())
+    assert prompt.find_element(By.CSS_SELECTOR, ".prompt-text").text == "Pay KES 1,500 to ZEMI? Enter PIN"
+    assert reference in prompt.find_element(By.CSS_SELECTOR, ".prompt-account").text
+    prompt.find_element(By.CSS_SELECTOR, ".pin").send_keys("1234")
+    prompt.find_element(By.CSS_SELECTOR, ".pin-ok").click()
+    WebDriverWait(browser, WAIT).until(lambda _: "ResultCode 0" in phone(browser, BUYER).find_element(
+        By.CSS_SELECTOR, ".mpesa-result").text)
+
+    code = wait_for_sms(browser, BUYER, r"\b(\d{6})\b").group(1)
+    wait_for_sms(browser, SELLER, "Blue kitenge")
+    send(browser, SELLER, "*384*1234#")
+    send(browser, SELLER, "4")
+    assert "KES 1,500" in send(browser, SELLER, code)
+    assert send(browser, SELLER, "1")
+    wait_for_sms(browser, SELLER, r"1,478|1478")        # the payout's receipt: 1,500 less the 1.5% fee
+    shown = app.test_cli_runner().invoke(args=["orders", "show", reference]).output
+    assert shown.startswith(f"{reference} paid_out")
+
+
+def test_a_prompt_can_be_cancelled_on_the_phone_and_the_order_stays_unpaid(browser, embedded):
+    app, base_url = embedded
+    browser.get(f"{base_url}/phones")
+    send(browser, BUYER, "*384*1234#")
+    for answer in ("1", SELLER, "700", "Shoes"):
+        send(browser, BUYER, answer)
+    reference = re.search(r"Order (\d{8})", send(browser, BUYER, "1")).group(1)
+    prompt = phone(browser, BUYER).find_element(By.CSS_SELECTOR, ".prompt")
+    WebDriverWait(browser, WAIT).until(lambda _: prompt.is_displayed())
+    prompt.find_element(By.CSS_SELECTOR, ".pin-cancel").click()
+    WebDriverWait(browser, WAIT).until(lambda _: "ResultCode 1032" in phone(browser, BUYER).find_element(
+        By.CSS_SELECTOR, ".mpesa-result").text)
+    shown = app.test_cli_runner().invoke(args=["orders", "show", reference]).output
+    assert shown.startswith(reference) and "funded" not in shown.splitlines()[0]
+
+
+def test_with_a_live_daraja_setting_the_page_is_not_served(browser, live):
+    browser.get(f"{live.base_url}/phones")
+    assert "Zemi phone simulator" not in browser.page_source
+    assert not browser.find_elements(By.CSS_SELECTOR, "section.phone")
+    assert not browser.find_elements(By.ID, "phone-template")
