@@ -25,6 +25,9 @@ def register_commands(app: Flask) -> None:
     app.cli.add_command(reconcile_command)
     app.cli.add_command(keys_group)
     app.cli.add_command(operators_group)
+    from api.commands import apikeys_group, webhooks_group
+    app.cli.add_command(apikeys_group)
+    app.cli.add_command(webhooks_group)
 
 
 db_group = AppGroup("db", help="Database migrations (Alembic).")

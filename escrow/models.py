@@ -5,7 +5,7 @@ keyed hash beside them for look-ups. Delivery codes are stored only as keyed has
 """
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Boolean, DateTime, ForeignKey, Index, Integer, String, Text, text
+from sqlalchemy import BigInteger, Boolean, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from escrow.db import utcnow
@@ -364,3 +364,111 @@ class Approval(Base):
     checker: Mapped[str | None] = mapped_column(String(12))
     created_at: Mapped[datetime] = _now_column()
     decided_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+
+# --- the JSON API's tables (api/, migration 0010) ------------------------------------------------
+class ApiKey(Base):
+    """An integration's key: only its sha256 is kept; the key itself is shown once."""
+
+    __tablename__ = "api_keys"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(40), index=True)
+    prefix: Mapped[str] = mapped_column(String(16), unique=True)
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    scopes: Mapped[str] = mapped_column(String(200))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime)
+    created_at: Mapped[datetime] = _now_column()
+
+
+class ApiIdempotency(Base):
+    """One Idempotency-Key per API key: the unique constraint is what stops a second run."""
+
+    __tablename__ = "api_idempotency"
+    __table_args__ = (UniqueConstraint("api_key_id", "key", name="uq_api_idempotency_key"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    api_key_id: Mapped[int] = mapped_column(ForeignKey("api_keys.id"))
+    key: Mapped[str] = mapped_column(String(255))
+    request_hash: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(12))
+    response_status: Mapped[int | None] = mapped_column(Integer)
+    response_body: Mapped[str | None] = mapped_column(Text)
+    response_type: Mapped[str | None] = mapped_column(String(40))
+    created_at: Mapped[datetime] = _now_column()
+
+
+class ApiVerification(Base):
+    """A one-time code sent to a number, and the short-lived token it was exchanged for."""
+
+    __tablename__ = "api_verifications"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    api_key_id: Mapped[int] = mapped_column(ForeignKey("api_keys.id"))
+    phone_key: Mapped[str] = mapped_column(String(64), index=True)
+    phone_sealed: Mapped[str] = mapped_column(Text)
+    code_hash: Mapped[str] = mapped_column(String(64))
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    expires_at: Mapped[datetime] = mapped_column(DateTime)
+    token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    token_expires_at: Mapped[datetime | None] = mapped_column(DateTime)
+    created_at: Mapped[datetime] = _now_column()
+
+
+class PaymentLink(Base):
+    """A pay page's link: for one order (`order_id`), or open (whoever pays becomes the buyer)."""
+
+    __tablename__ = "payment_links"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    order_id: Mapped[int | None] = mapped_column(ForeignKey("orders.id"), index=True)
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("payment_links.id"), index=True)
+    api_key_id: Mapped[int | None] = mapped_column(ForeignKey("api_keys.id"))
+    seller_key: Mapped[str] = mapped_column(String(64))
+    seller_sealed: Mapped[str] = mapped_column(Text)
+    item: Mapped[str] = mapped_column(String(40))
+    price: Mapped[int] = mapped_column(BigInteger)
+    expires_at: Mapped[datetime] = mapped_column(DateTime)
+    created_at: Mapped[datetime] = _now_column()
+
+
+class ApiOrder(Base):
+    """Which integration an order came through (its webhooks go there)."""
+
+    __tablename__ = "api_orders"
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"), primary_key=True)
+    api_key_id: Mapped[int] = mapped_column(ForeignKey("api_keys.id"), index=True)
+    integration: Mapped[str] = mapped_column(String(40), index=True)
+    created_at: Mapped[datetime] = _now_column()
+
+
+class WebhookEndpoint(Base):
+    __tablename__ = "webhook_endpoints"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    integration: Mapped[str] = mapped_column(String(40), index=True)
+    url: Mapped[str] = mapped_column(String(500))
+    secret_sealed: Mapped[str] = mapped_column(Text)
+    events: Mapped[str] = mapped_column(String(300))
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
+    created_at: Mapped[datetime] = _now_column()
+
+
+class WebhookDelivery(Base):
+    """One event for one endpoint, sent by the outbox (kind 'webhook'); once per pair."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (UniqueConstraint("endpoint_id", "order_event_id", name="uq_webhook_delivery_once"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    endpoint_id: Mapped[int] = mapped_column(ForeignKey("webhook_endpoints.id"), index=True)
+    order_event_id: Mapped[int] = mapped_column(ForeignKey("order_events.id"))
+    event_type: Mapped[str] = mapped_column(String(32))
+    payload: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(12))
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    last_status: Mapped[int | None] = mapped_column(Integer)
+    last_error: Mapped[str | None] = mapped_column(String(300))
+    delivered_at: Mapped[datetime | None] = mapped_column(DateTime)
+    created_at: Mapped[datetime] = _now_column()
+
+
+class WebhookCursor(Base):
+    __tablename__ = "webhook_cursor"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    last_event_id: Mapped[int] = mapped_column(Integer, default=0, server_default="0")

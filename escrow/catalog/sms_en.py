@@ -60,6 +60,9 @@ MESSAGES = {
                                 "the buyer is refunded on {deadline}. Reply STOP to end reminders.",
     "sms.reminder_to_confirm": "Zemi: Got {item} (order {ref})? Give the seller your code. Report a "
                                "problem before {deadline}, or the seller is paid then.",
+    # a shop's or app's request to act for this number (api/verifications.py)
+    "sms.verification_code": "Zemi: {code} is your code to let an app use Zemi for this number. It "
+                             "works for {minutes} minutes. Never share it with a caller.",
     # why an M-Pesa payment prompt failed: the {reason} of sms.payment_failed
     "sms.stk_reason.cancelled": "you cancelled the M-Pesa prompt",
     "sms.stk_reason.unreachable": "your phone could not be reached",

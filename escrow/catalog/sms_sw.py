@@ -57,6 +57,8 @@ MESSAGES = {
     "sms.reminder_to_confirm": "Zemi: Umepokea {item} (oda {ref})? Mpe muuzaji nambari yako. Ripoti "
                                "tatizo kabla ya {deadline}, la sivyo muuzaji atalipwa wakati huo.",
     # why an M-Pesa payment prompt failed: the {reason} of sms.payment_failed
+    "sms.verification_code": "Zemi: {code} ni nambari yako ya kuruhusu programu kutumia Zemi kwa nambari "
+                             "hii. Inafanya kazi dakika {minutes}. Usimpe mpigaji yeyote.",
     "sms.stk_reason.cancelled": "ulighairi ombi la M-Pesa",
     "sms.stk_reason.unreachable": "simu yako haikupatikana",
     "sms.stk_reason.insufficient_funds": "salio lako la M-Pesa halikutosha",

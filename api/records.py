@@ -1,0 +1,108 @@
+"""The API adapter's own rows beside the core's: which integration an order came through, payment
+links, and the reads a polling front end needs (the latest STK push of an order)."""
+import hashlib
+import secrets
+from datetime import datetime, timedelta, timezone
+
+from sqlalchemy import func, select
+
+from escrow.context import Core
+from escrow.db import Database, db_now, insert_once, insert_row
+from escrow.errors import LimitExceeded
+from escrow.models import ApiOrder, Order, PaymentAttempt, PaymentLink
+from escrow.orders import order_by_reference, order_of_party
+
+
+def aware(moment: datetime | None) -> datetime | None:
+    """The database keeps UTC without an offset; the API always shows one."""
+    if moment is None or moment.tzinfo is not None:
+        return moment
+    return moment.replace(tzinfo=timezone.utc)
+
+
+def link_digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def record_api_order(db: Database, reference: str, key_id: int, integration: str) -> int:
+    with db.transaction() as session:
+        order = order_by_reference(session, reference)
+        insert_once(session, ApiOrder, order_id=order.id, api_key_id=key_id, integration=integration)
+        return order.id
+
+
+def new_link(db: Database, core: Core, *, seller: str, item: str, price: int, seconds: int | None = None,
+             order_reference: str | None = None, api_key_id: int | None = None,
+             parent_id: int | None = None) -> tuple[str, datetime]:
+    """A link with an unguessable token (256 bits; only its sha256 is kept). An order's link lives
+    as long as the order can be paid; an open link for `seconds`."""
+    token = secrets.token_urlsafe(32)
+    with db.transaction() as session:
+        order = order_by_reference(session, order_reference) if order_reference else None
+        expires_at = (order.pay_by if order is not None and order.pay_by else
+                      db_now(session) + timedelta(seconds=seconds or 86400))
+        insert_row(session, PaymentLink, token_hash=link_digest(token), order_id=order.id if order else None,
+                   parent_id=parent_id, api_key_id=api_key_id, seller_key=core.vault.phone_key(seller),
+                   seller_sealed=core.vault.seal(seller), item=item, price=price, expires_at=expires_at)
+    return token, aware(expires_at)
+
+
+def link_for(db: Database, token: str) -> PaymentLink | None:
+    if not token or len(token) > 100:
+        return None
+    with db.transaction() as session:
+        link = session.scalar(select(PaymentLink).where(PaymentLink.token_hash == link_digest(token)))
+        if link is not None:
+            session.expunge(link)
+        return link
+
+
+def link_is_live(db: Database, link: PaymentLink) -> bool:
+    with db.transaction() as session:
+        return link.expires_at > db_now(session)
+
+
+def check_link_prompts(db: Database, link: PaymentLink, per_hour: int) -> None:
+    """Prompts sent from one link per hour (its orders' pushes, or orders opened from an open link)."""
+    with db.transaction() as session:
+        since = db_now(session) - timedelta(hours=1)
+        if link.order_id is None:
+            count = session.scalar(select(func.count()).select_from(PaymentLink).where(
+                PaymentLink.parent_id == link.id, PaymentLink.created_at > since))
+        else:
+            count = session.scalar(select(func.count()).select_from(PaymentAttempt).where(
+                PaymentAttempt.order_id == link.order_id, PaymentAttempt.created_at > since))
+    if count >= per_hour:
+        raise LimitExceeded("prompts_per_link_per_hour", per_hour)
+
+
+def order_of_link(db: Database, core: Core, link: PaymentLink) -> tuple[Order, str, str]:
+    """(order, buyer's number, seller's number) of an order's link."""
+    with db.transaction() as session:
+        order = session.get(Order, link.order_id)
+        session.expunge(order)
+        return order, core.vault.unseal(order.buyer_sealed), core.vault.unseal(order.seller_sealed)
+
+
+def latest_attempt(db: Database, core: Core, phone: str, reference: str):
+    """(order state, latest PaymentAttempt or None) for a party to the order."""
+    with db.transaction() as session:
+        order, _ = order_of_party(session, core, phone, reference)
+        attempt = session.scalar(select(PaymentAttempt).where(PaymentAttempt.order_id == order.id)
+                                 .order_by(PaymentAttempt.id.desc()).limit(1))
+        if attempt is not None:
+            session.expunge(attempt)
+        return order.reference, order.state, attempt
+
+
+def attempt_by_checkout(db: Database, checkout_id: str, integration: str):
+    """(reference, state, attempt) for a checkout id of an order that came through `integration`."""
+    with db.transaction() as session:
+        row = session.execute(
+            select(PaymentAttempt, Order.reference, Order.state).join(Order, Order.id == PaymentAttempt.order_id)
+            .join(ApiOrder, ApiOrder.order_id == Order.id)
+            .where(PaymentAttempt.checkout_request_id == checkout_id, ApiOrder.integration == integration)).first()
+        if row is None:
+            return None
+        session.expunge(row[0])
+        return row[1], row[2], row[0]
