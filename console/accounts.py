@@ -191,10 +191,16 @@ class Accounts:
             session.execute(update(OperatorSession).where(OperatorSession.id == row.id).values(seen_at=now))
             return operator, row
 
-    def sign_out(self, token: str | None) -> None:
-        if token:
-            with self.db.transaction() as session:
-                session.execute(delete(OperatorSession).where(OperatorSession.id == _hash(token)))
+    def sign_out(self, token: str | None, remote_addr: str | None = None) -> None:
+        if not token:
+            return
+        with self.db.transaction() as session:
+            row = session.get(OperatorSession, _hash(token))
+            if row is None:
+                return
+            operator = session.get(Operator, row.operator_id)
+            session.execute(delete(OperatorSession).where(OperatorSession.id == row.id))
+            audit.record(session, audit.Actor(operator.name, operator.role, remote_addr), "signed_out")
 
     def step_up(self, operator: Operator, code: str, remote_addr: str | None) -> None:
         """The second factor again, just before money moves; a wrong code counts as a failed sign-in

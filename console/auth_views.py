@@ -28,7 +28,7 @@ def register(bp, console: Console) -> None:
 
     @bp.route("/logout", methods=["POST"])
     def logout():
-        console.accounts.sign_out(request.cookies.get(COOKIE))
+        console.accounts.sign_out(request.cookies.get(COOKIE), client_addr())
         response = redirect(url_for("console.login"))
         response.delete_cookie(COOKIE, path="/console")
         return response

@@ -149,6 +149,12 @@ def test_repeated_wrong_passwords_lock_the_account_until_an_admin_unlocks_it(liv
     assert audit_count(live, "sign_in_refused") == 6 and audit_count(live, "operator_unlocked") == 1
 
 
+def test_signing_out_ends_the_session_and_is_audited(live, operators):
+    client = operators.client(operators.enrolled("vera", "viewer"))
+    assert post_form(client, "/console/logout", {}).status_code == 302
+    assert client.get("/console/").status_code == 302 and audit_count(live, "signed_out") == 1
+
+
 def test_a_disabled_operator_is_signed_out_and_cannot_sign_in(live, operators):
     client = operators.client(operators.enrolled("vera", "viewer"))
     result = live.cli("operators", "disable", "vera")
