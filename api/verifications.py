@@ -84,9 +84,9 @@ def check(db: Database, core: Core, settings: VerificationSettings, key_id: int,
         if row.expires_at <= now:
             raise problem("verification-expired")
         if not hmac.compare_digest(row.code_hash, _code_hash(core, verification_id, (code or "").strip())):
+            remaining = settings.max_attempts - row.attempts - 1
             session.execute(update(ApiVerification).where(ApiVerification.id == row.id)
                             .values(attempts=ApiVerification.attempts + 1))
-            remaining = settings.max_attempts - row.attempts - 1
             session.commit()
             if remaining <= 0:
                 raise problem("code-locked", "too many wrong codes; start a new verification")
