@@ -1,0 +1,59 @@
+"""The pay page in a real headless Chromium, end to end against the Daraja simulator: an open link
+paid by whoever types their number, and a named request in Kiswahili; the code never shows."""
+from selenium.webdriver.common.by import By
+
+from tests.e2e.test_api_journey import Shop, verify
+from tests.e2e.test_journey import settle
+
+BUYER, SELLER = "0712345678", "0722000111"
+
+
+def shop_with_seller(live) -> tuple[Shop, str]:
+    key = live.cli("apikeys", "create", "shop", "--scopes",
+                   "verifications,orders:read,orders:write,payment_links").stdout.strip().splitlines()[0]
+    shop = Shop(live.base_url, key)
+    return shop, verify(live, shop, SELLER)
+
+
+def test_a_buyer_pays_an_open_link_and_sees_the_code_went_by_sms(browser, live, simulator):
+    shop, seller = shop_with_seller(live)
+    url = shop.post("/v1/payment-requests", {"amount": 2500, "item": "Leather bag"}, token=seller).json()["url"]
+    browser.get(url + "?lang=en")
+    assert browser.find_element(By.ID, "item").text == "Leather bag"
+    assert browser.find_element(By.ID, "charge").text == "KES 2,500"
+    assert "0722***111" in browser.page_source and "<script" not in browser.page_source
+    assert len(browser.page_source) < 8000                       # a slow connection's page
+    browser.find_element(By.ID, "phone").send_keys(BUYER)
+    browser.find_element(By.ID, "pay").click()
+    assert "A prompt was sent to 0712***678" in browser.find_element(By.ID, "status").text
+    settle(live, simulator)
+    browser.find_element(By.ID, "refresh").click()
+    status = browser.find_element(By.ID, "status").text
+    code = live.delivery_code("+254712345678")
+    assert "Paid. KES 2,500 is held by Zemi" in status and "went by SMS to 0712***678" in status
+    assert code not in browser.page_source
+
+
+def test_a_named_buyer_pays_a_request_in_kiswahili(browser, live, simulator):
+    shop, seller = shop_with_seller(live)
+    made = shop.post("/v1/payment-requests", {"amount": 1200, "item": "Viatu", "buyer_phone": BUYER}, token=seller)
+    assert made.status_code == 201 and made.json()["open"] is False
+    browser.get(made.json()["url"] + "?lang=sw")
+    assert "Tutatuma ombi la M-Pesa kwa 0712***678" in browser.find_element(By.ID, "status").text
+    assert not browser.find_elements(By.ID, "phone")             # the request names its buyer
+    browser.find_element(By.ID, "pay").click()
+    assert "Ombi limetumwa kwa 0712***678" in browser.find_element(By.ID, "status").text
+    settle(live, simulator)
+    browser.find_element(By.ID, "refresh").click()
+    assert "Umelipa" in browser.find_element(By.ID, "status").text
+
+
+def test_a_named_buyer_declines_and_no_prompt_is_sent(browser, live, simulator):
+    shop, seller = shop_with_seller(live)
+    url = shop.post("/v1/payment-requests", {"amount": 700, "item": "Kofia", "buyer_phone": BUYER},
+                    token=seller).json()["url"]
+    browser.get(url + "?lang=en")
+    browser.find_element(By.ID, "decline").click()
+    assert "You declined this request" in browser.find_element(By.ID, "status").text
+    settle(live, simulator)
+    assert simulator.requests_received("/mpesa/stkpush/v1/processrequest") == []
