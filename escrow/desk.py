@@ -15,8 +15,8 @@ from escrow.context import Core
 from escrow.db import db_now
 from escrow.errors import EscrowError
 from escrow.findings import FINDING
-from escrow.models import (InboundCallback, JournalEntry, Order, OrderEvent, PaymentAttempt, PaymentReceived, Payout,
-                           Posting, SmsMessage)
+from escrow.models import (CodeAttempt, InboundCallback, JournalEntry, Order, OrderEvent, PaymentAttempt,
+                           PaymentReceived, Payout, Posting, SmsMessage)
 from escrow.phone import mask, normalize_msisdn
 from escrow.reports import UNDELIVERED
 from escrow.states import State
@@ -173,6 +173,7 @@ class OrderFile:
     sms: list
     entries: list            # (JournalEntry, [Posting])
     findings: list
+    code_attempts: list = field(default_factory=list)   # delivery-code entries on this order (who is not shown)
 
 
 def order_file(session: Session, reference: str) -> OrderFile:
@@ -192,7 +193,7 @@ def order_file(session: Session, reference: str) -> OrderFile:
     return OrderFile(order=order, held=ledger.held_for(session, order.id), events=by_order(OrderEvent),
                      attempts=by_order(PaymentAttempt), payments=by_order(PaymentReceived), payouts=by_order(Payout),
                      sms=by_order(SmsMessage), entries=[(e, postings.get(e.id, [])) for e in entries],
-                     findings=findings)
+                     findings=findings, code_attempts=by_order(CodeAttempt))
 
 
 def undelivered_sms(session: Session, *, limit: int = 200) -> list[SmsMessage]:
