@@ -148,8 +148,9 @@ class World:
             self.tally.add("b2c paid")
         result = daraja.b2c_result(self._payout_dict(transfer))
         if self.faults and self.rng.random() < 0.08:
-            self._send(daraja.b2c_queue_timeout(self._payout_dict(transfer)), self._hook("b2c/timeout"), "b2c-timeout")
-        self._send(result, self._hook("b2c/result"), "b2c-result")
+            self._send(daraja.b2c_queue_timeout(self._payout_dict(transfer)),
+                       self._answer_path("b2c/timeout", extra), "b2c-timeout")
+        self._send(result, self._answer_path("b2c/result", extra), "b2c-result")
         self._maybe_die("b2c", "after Daraja accepted the B2C request")
         return PayoutRequested(conversation_id=transfer.conversation_id)
 
@@ -165,7 +166,7 @@ class World:
         body = daraja.transaction_status_result(query, payout)
         # the result names the transfer asked about by its originator id, as Daraja's does
         body["Result"]["OriginatorConversationID"] = originator_id
-        self._send(body, self._hook("b2c/status"), "b2c-status")
+        self._send(body, self._answer_path("b2c/status", extra), "b2c-status")
 
     # --- checks on money in, reversals, the statement (issue 11 #3, issue 12) ---------------------
     def query_paybill_payment(self, *, trans_id: str, reply_to: str, **extra) -> None:
@@ -288,6 +289,11 @@ class World:
 
     def _hook(self, route: str) -> str:
         return f"/hooks/{route}/{self.token}"
+
+    def _answer_path(self, route: str, extra: dict) -> str:
+        """The URL our request named: ending in its reply tag when the port passes one."""
+        reply_to = extra.get("reply_to")
+        return f"{self._hook(route)}/{reply_to}" if reply_to else self._hook(route)
 
     def _maybe_die(self, kind: str, where: str) -> None:
         if self.kill_next == kind:
