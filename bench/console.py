@@ -5,7 +5,7 @@
 
 The database is dropped and re-migrated at start (its name must contain "bench"), then seeded in SQL:
 N orders over the last 30 days across the states (1 in 40 disputed), each with its events, funded ones
-with their payment (receipt) and ledger entry, 2,000 distinct phone numbers. An admin signs in through
+with their payment (receipt), its STK callback and ledger entry, 2,000 distinct phone numbers. An admin signs in through
 the real forms, then each page is fetched --repeat times through Flask's test client (the whole app:
 session check, queries, template); the script prints the median and worst time per page in ms, and
 nothing is asserted.
@@ -104,6 +104,12 @@ def seed(app, count: int) -> dict:
             SELECT e.id, side.account, e.order_id, CASE WHEN side.account = 'mpesa_cash' THEN o.charge ELSE -o.charge END
             FROM journal_entries e JOIN orders o ON o.id = e.order_id
                  CROSS JOIN (VALUES ('mpesa_cash'), ('escrow_held')) AS side(account)"""))
+        connection.execute(text("""
+            INSERT INTO inbound_callbacks (source, body, status, received_at)
+            SELECT 'stk', '{"Body": {"stkCallback": {"ResultCode": 0, "CallbackMetadata": {"Item": [{"Name": '
+                   || '"MpesaReceiptNumber", "Value": "' || receipt || '"}, {"Name": "PhoneNumber", "Value": '
+                   || '"2547***678"}]}}}}', 'applied', created_at
+            FROM payments_received"""))
         connection.execute(text("ANALYZE"))
         disputed = connection.scalar(text("SELECT reference FROM orders WHERE state = 'disputed' ORDER BY id LIMIT 1"))
         receipt = connection.scalar(text("SELECT receipt FROM payments_received ORDER BY id DESC LIMIT 1"))

@@ -174,6 +174,7 @@ class OrderFile:
     entries: list            # (JournalEntry, [Posting])
     findings: list
     code_attempts: list = field(default_factory=list)   # delivery-code entries on this order (who is not shown)
+    callbacks: list = field(default_factory=list)       # provider callbacks naming this order's ids or receipts
 
 
 def order_file(session: Session, reference: str) -> OrderFile:
@@ -193,7 +194,24 @@ def order_file(session: Session, reference: str) -> OrderFile:
     return OrderFile(order=order, held=ledger.held_for(session, order.id), events=by_order(OrderEvent),
                      attempts=by_order(PaymentAttempt), payments=by_order(PaymentReceived), payouts=by_order(Payout),
                      sms=by_order(SmsMessage), entries=[(e, postings.get(e.id, [])) for e in entries],
-                     findings=findings, code_attempts=by_order(CodeAttempt))
+                     findings=findings, code_attempts=by_order(CodeAttempt),
+                     callbacks=linked_callbacks(session, order, attempts=by_order(PaymentAttempt),
+                                                payments=by_order(PaymentReceived), payouts=by_order(Payout)))
+
+
+def linked_callbacks(session: Session, order: Order, *, attempts, payments, payouts, limit: int = 30) -> list:
+    """Stored callbacks (bodies masked) that name one of the order's checkout ids, receipts or transfer ids,
+    received since the order was made. Callbacks carry no order id, so this reads their bodies: bounded by
+    time and by a limit."""
+    names = {value for value in [a.checkout_request_id for a in attempts] + [p.receipt for p in payments]
+             + [t.receipt for t in payouts] + [t.conversation_id for t in payouts]
+             + [t.originator_conversation_id for t in payouts] if value}
+    if not names:
+        return []
+    return list(session.scalars(select(InboundCallback).where(
+        InboundCallback.received_at >= order.created_at, InboundCallback.source != FINDING,
+        or_(*[InboundCallback.body.contains(name, autoescape=True) for name in sorted(names)[:20]]))
+        .order_by(InboundCallback.id).limit(limit)))
 
 
 def undelivered_sms(session: Session, *, limit: int = 200) -> list[SmsMessage]:
@@ -230,8 +248,13 @@ def daily_totals(session: Session, start: datetime, end: datetime) -> list[dict]
     add("paid_out", Payout.updated_at, Payout.amount, Payout.status == "succeeded")
     add("fees", JournalEntry.created_at, -Posting.amount, Posting.account == ledger.FEE_REVENUE,
         JournalEntry.id == Posting.entry_id)
-    for outcome, states in OUTCOMES.items():
-        add(outcome, Order.updated_at, literal_column("1"), Order.state.in_(states))
+    outcome_of = {state: outcome for outcome, states in OUTCOMES.items() for state in states}
+    closed_on = _eat_day(session, Order.updated_at)
+    for when, state, count in session.execute(
+            select(closed_on, Order.state, func.count()).where(Order.updated_at >= start, Order.updated_at < end,
+                                                                Order.state.in_(outcome_of)).group_by(closed_on, Order.state)):
+        key = when if isinstance(when, str) else f"{when:%Y-%m-%d}"
+        days.setdefault(key[:10], dict.fromkeys(DAY_FIGURES, 0))[outcome_of[state]] += count
     return [{"day": day, **days[day]} for day in sorted(days)]
 
 
@@ -243,5 +266,5 @@ OUTCOMES = {"released": ("released", "paid_out"), "refunded": ("refunding", "ref
 def _eat_day(session: Session, moment):
     """The EAT calendar day of a naive-UTC column, as the database computes it."""
     if session.get_bind().dialect.name == "postgresql":
-        return func.to_char(moment + literal_column("interval '3 hours'"), "YYYY-MM-DD")
+        return func.date_trunc("day", moment + literal_column("interval '3 hours'"))
     return func.date(moment, "+3 hours")

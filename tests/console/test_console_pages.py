@@ -114,6 +114,9 @@ def test_the_overview_counts_money_held_and_what_needs_a_person(live, simulator,
     reference = disputed_order(live, simulator)
     page = operators.client(operators.enrolled("vera", "viewer")).get("/console/").get_data(as_text=True)
     assert 'id="held">KES 1,500<' in page and "Disputes open: 1" in page and " EAT" in page
+    order_page = operators.client("vera").get(f"/console/orders/{reference}").get_data(as_text=True)
+    linked = order_page.split('id="order-callbacks"')[1].split("</table>")[0]
+    assert "<td>stk</td><td>applied</td>" in linked and "254712345678" not in linked
     chart = page.split('id="chart">')[1].split("</svg>")[0]
     assert chart.startswith("<svg") and chart.count("<rect") == 30 * 5 and "KES 1,500 in, 1 new orders" in chart
     disputes = operators.client("vera").get("/console/disputes").get_data(as_text=True)
