@@ -387,7 +387,10 @@ class Simulation:
         self.report.add(f"forged {kind}")
 
     # --- the end: time passes until nothing moves --------------------------------------------------------
-    def drain(self, rounds: int = 40) -> None:
+    def drain(self, rounds: int | None = None) -> None:
+        """Time passes, M-Pesa answers, operators decide, until three rounds change nothing. The
+        reconciler works in batches, so a big run gets more rounds."""
+        rounds = rounds or max(40, self.n_orders // 10)
         quiet = 0
         for number in range(rounds):
             self.world.tick += 10
