@@ -1,11 +1,20 @@
 """The pay page in a real headless Chromium, end to end against the Daraja simulator: an open link
 paid by whoever types their number, and a named request in Kiswahili; the code never shows."""
 from selenium.webdriver.common.by import By
+from selenium.webdriver.support import expected_conditions
+from selenium.webdriver.support.ui import WebDriverWait
 
 from tests.e2e.test_api_journey import Shop, verify
 from tests.e2e.test_journey import settle
 
 BUYER, SELLER = "0712345678", "0722000111"
+
+
+def click_and_wait(browser, element_id: str) -> None:
+    """Click, then wait for the next page to replace this one (a form post and its redirect)."""
+    old = browser.find_element(By.TAG_NAME, "main")
+    browser.find_element(By.ID, element_id).click()
+    WebDriverWait(browser, 30).until(expected_conditions.staleness_of(old))
 
 
 def shop_with_seller(live) -> tuple[Shop, str]:
@@ -24,10 +33,10 @@ def test_a_buyer_pays_an_open_link_and_sees_the_code_went_by_sms(browser, live, 
     assert "0722***111" in browser.page_source and "<script" not in browser.page_source
     assert len(browser.page_source) < 8000                       # a slow connection's page
     browser.find_element(By.ID, "phone").send_keys(BUYER)
-    browser.find_element(By.ID, "pay").click()
+    click_and_wait(browser, "pay")
     assert "A prompt was sent to 0712***678" in browser.find_element(By.ID, "status").text
     settle(live, simulator)
-    browser.find_element(By.ID, "refresh").click()
+    click_and_wait(browser, "refresh")
     status = browser.find_element(By.ID, "status").text
     code = live.delivery_code("+254712345678")
     assert "Paid. KES 2,500 is held by Zemi" in status and "went by SMS to 0712***678" in status
@@ -41,10 +50,10 @@ def test_a_named_buyer_pays_a_request_in_kiswahili(browser, live, simulator):
     browser.get(made.json()["url"] + "?lang=sw")
     assert "Tutatuma ombi la M-Pesa kwa 0712***678" in browser.find_element(By.ID, "status").text
     assert not browser.find_elements(By.ID, "phone")             # the request names its buyer
-    browser.find_element(By.ID, "pay").click()
+    click_and_wait(browser, "pay")
     assert "Ombi limetumwa kwa 0712***678" in browser.find_element(By.ID, "status").text
     settle(live, simulator)
-    browser.find_element(By.ID, "refresh").click()
+    click_and_wait(browser, "refresh")
     assert "Umelipa" in browser.find_element(By.ID, "status").text
 
 
@@ -53,7 +62,7 @@ def test_a_named_buyer_declines_and_no_prompt_is_sent(browser, live, simulator):
     url = shop.post("/v1/payment-requests", {"amount": 700, "item": "Kofia", "buyer_phone": BUYER},
                     token=seller).json()["url"]
     browser.get(url + "?lang=en")
-    browser.find_element(By.ID, "decline").click()
+    click_and_wait(browser, "decline")
     assert "You declined this request" in browser.find_element(By.ID, "status").text
     settle(live, simulator)
     assert simulator.requests_received("/mpesa/stkpush/v1/processrequest") == []
