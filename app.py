@@ -107,7 +107,7 @@ class _RedactPathTokens(logging.Filter):
             message = record.getMessage()
         except Exception:  # noqa: BLE001 -- a bad format string is logging's problem, shown as given
             message = f"{record.msg!s} {record.args!r}"
-        if any(token in message for token in self.tokens):
+        if any(token in message for token in self.tokens) or "/p/" in message:   # pay links (api/)
             record.msg, record.args = self._hide(message), ()
         if record.exc_info and not record.exc_text:
             record.exc_text = logging.Formatter().formatException(record.exc_info)
@@ -119,10 +119,12 @@ class _RedactPathTokens(logging.Filter):
     def _hide(self, text: str) -> str:
         for token in self.tokens:
             text = text.replace(token, "***")
+        text = _PAY_LINK_TOKEN.sub(r"\1***", text)   # a pay link's token is a bearer secret (api/records.py)
         return _REPLY_TAG.sub(r"\1***", text)   # and the signed tag after it (escrow.reversals.reply_tag)
 
 
 _REPLY_TAG = re.compile(r"(/\*\*\*/\d+/)[0-9a-f]{32}")
+_PAY_LINK_TOKEN = re.compile(r"(/p/)[A-Za-z0-9_-]{20,}")
 _PATH_TOKEN_FILTER = _RedactPathTokens()  # logging is process-wide, so one filter serves every app built
 ACCESS_LOGGERS = ("gunicorn.access", "werkzeug", "urllib3.connectionpool")
 
