@@ -1,7 +1,11 @@
 """Delivery codes and release: the code proves the buyer received the goods.
 
 Codes are 6 digits from `secrets`, stored only as a keyed hash bound to the order, compared in
-constant time. Every wrong entry is counted in the database, per order and per caller."""
+constant time. Every wrong entry is counted in the database, per order and per caller.
+
+Money goes only to a seller who has acted on the order from their own line (asked for the payment,
+accepted it, marked it sent, or entered the code): a buyer who mistyped the seller's number and
+then enters the code themselves must not pay a stranger who never dialled."""
 import hmac
 from datetime import timedelta
 
@@ -11,12 +15,14 @@ from sqlalchemy.orm import Session
 from escrow import ledger
 from escrow.context import Core
 from escrow.db import db_now
-from escrow.errors import CodeLocked, NotAllowed, OrderNotFound, WrongCode
+from escrow.errors import CallerLocked, CodeLocked, NotAllowed, OrderNotFound, SellerNotAccepted, WrongCode
 from escrow.ledger import credit, debit
 from escrow.models import CodeAttempt, Order
 from escrow.notify import queue_sms
-from escrow.orders import buyer_phone, order_of_party, role_of, seller_phone, transition, view_for
+from escrow.orders import (buyer_phone, order_of_party, role_of, seller_has_acted, seller_phone, transition,
+                           view_for)
 from escrow.payouts import queue_transfer
+from escrow.phone import to_local
 from escrow.states import OPEN_FOR_DELIVERY, Event
 from escrow.vault import new_delivery_code
 from escrow.views import CodeMatch, OrderView
@@ -26,11 +32,13 @@ LIFETIME_WRONG = 9           # per order, over all its codes: 9 guesses in 10**6
 MAX_WRONG_PER_CALLER_PER_DAY = 10
 
 
-def issue_code(session: Session, core: Core, order: Order) -> str:
-    """A fresh code for `order`; only its hash is kept. The caller sends the code by SMS."""
+def issue_code(session: Session, core: Core, order: Order, **also) -> str:
+    """A fresh code for `order`; only its hash is kept. The caller sends the code by SMS. `also`:
+    other columns of the order to set in the same UPDATE."""
     code = new_delivery_code()
     session.execute(update(Order).where(Order.id == order.id)
-                    .values(code_hash=core.vault.code_hash(order.id, code), code_locked=False, code_failures=0))
+                    .values(code_hash=core.vault.code_hash(order.id, code), code_locked=False, code_failures=0,
+                            **also))
     return code
 
 
@@ -47,7 +55,9 @@ def check_delivery_code(session: Session, core: Core, *, caller: str, code: str)
     for order in usable:
         if core.vault.code_matches(order.id, (code or "").strip(), order.code_hash):
             session.add(CodeAttempt(caller_key=caller_key, order_id=order.id, succeeded=True))
-            return CodeMatch(order=view_for(core, order, role_of(order, caller_key)),
+            role = role_of(order, caller_key)
+            _refuse_unless_seller_acted(order, role)
+            return CodeMatch(order=view_for(core, order, role),
                              token=_confirmation_token(core, order, caller_key))
     return _count_miss(session, core, caller_key, usable)
 
@@ -55,13 +65,20 @@ def check_delivery_code(session: Session, core: Core, *, caller: str, code: str)
 def confirm_delivery(session: Session, core: Core, *, caller: str, reference: str, token: str) -> OrderView:
     """Release the order to the seller: the ledger moves the money to the seller's payable,
     the B2C payout is queued, the buyer is told. A second confirm finds nothing to release."""
-    order, role = order_of_party(session, core, caller, reference)
+    order, role = order_of_party(session, core, caller, reference, with_languages=True)
     if not hmac.compare_digest(_confirmation_token(core, order, core.vault.phone_key(caller)), token or ""):
         raise NotAllowed("the delivery code must be entered again")
+    _refuse_unless_seller_acted(order, role)
     if not transition(session, order, Event.DELIVERY_CONFIRMED, actor=role, reason="delivery code accepted"):
         raise NotAllowed("the order changed; please check it again")
     release_funds(session, core, order)
     return view_for(core, order, role)
+
+
+def _refuse_unless_seller_acted(order: Order, role: str) -> None:
+    """A seller entering the code acts by doing so; a buyer may release only to a seller who acted."""
+    if role == "buyer" and not seller_has_acted(order):
+        raise SellerNotAccepted(order.reference)
 
 
 def release_funds(session: Session, core: Core, order: Order, *, notify_buyer: bool = True) -> None:
@@ -71,7 +88,8 @@ def release_funds(session: Session, core: Core, order: Order, *, notify_buyer: b
     queue_transfer(session, core, order, purpose="payout", amount=order.payout, phone=seller_phone(core, order))
     if notify_buyer:
         queue_sms(session, core, phone=buyer_phone(core, order), kind="released_to_buyer", order_id=order.id,
-                  item=order.item, ref=order.reference, payout=f"{order.payout:,}")
+                  item=order.item, ref=order.reference, payout=f"{order.payout:,}", fee=f"{order.fee:,}",
+                  seller=to_local(seller_phone(core, order)))
 
 
 def _confirmation_token(core: Core, order: Order, caller_key: str) -> str:
@@ -110,4 +128,4 @@ def _refuse_if_caller_blocked(session: Session, caller_key: str) -> None:
     misses = session.scalar(select(func.count()).select_from(CodeAttempt).where(
         CodeAttempt.caller_key == caller_key, CodeAttempt.succeeded.is_(False), CodeAttempt.at > day_ago))
     if misses >= MAX_WRONG_PER_CALLER_PER_DAY:
-        raise CodeLocked("too many wrong codes from this number today")
+        raise CallerLocked("too many wrong codes from this number today")

@@ -39,6 +39,14 @@ class NotAllowed(EscrowError):
     """The caller's role on the order does not permit the action."""
 
 
+class SellerNotAccepted(NotAllowed):
+    """The buyer tried to release money to a seller who has not yet acted on the order from their line."""
+
+    def __init__(self, reference: str):
+        super().__init__(f"the seller has not accepted order {reference}")
+        self.reference = reference
+
+
 class ConfigError(EscrowError):
     """A missing or malformed setting, named in the message."""
 
@@ -53,3 +61,7 @@ class WrongCode(EscrowError):
 
 class CodeLocked(EscrowError):
     """Too many wrong codes: code entry is refused until the buyer issues a fresh code."""
+
+
+class CallerLocked(CodeLocked):
+    """This number guessed wrong too often in a day: no new code helps until the day has passed."""

@@ -1,22 +1,23 @@
 """Everything a party or an operator can do to an order after it exists."""
 from datetime import timedelta
 
-from sqlalchemy import update
+from sqlalchemy import func, update
 from sqlalchemy.orm import Session
 
 from escrow import ledger
 from escrow.context import Core
-from escrow.db import db_now
+from escrow.db import db_now, insert_row
 from escrow.delivery import LIFETIME_WRONG, issue_code, release_funds
 from escrow.errors import EscrowError, NotAllowed
 from escrow.ledger import credit, debit
 from escrow.limits import check_push_limit
-from escrow.models import Order
-from escrow.notify import queue_sms
+from escrow.models import Order, OrderEvent
+from escrow.catalog import render
+from escrow.notify import language_of, queue_sms
 from escrow.ordering import queue_payment_request
 from escrow.orders import buyer_phone, order_of_party, seller_phone, transition
 from escrow.payouts import queue_transfer
-from escrow.phone import mask
+from escrow.phone import to_local
 from escrow.states import Event, State
 from escrow.views import DISPUTE_REASONS
 
@@ -41,6 +42,11 @@ def details(order: Order) -> dict:
                 amount=f"{order.charge:,}", payout=f"{order.payout:,}", fee=f"{order.fee:,}")
 
 
+def parties(core: Core, order: Order) -> dict:
+    """Each party's number in full, for messages to the other party (they must reach each other)."""
+    return dict(buyer=to_local(buyer_phone(core, order)), seller=to_local(seller_phone(core, order)))
+
+
 def accept_request(session: Session, core: Core, phone: str, reference: str) -> Order:
     order, role = order_of_party(session, core, phone, reference)
     _require(role, "buyer")
@@ -57,7 +63,7 @@ def decline_request(session: Session, core: Core, phone: str, reference: str) ->
     _require(role, "buyer")
     _move(session, order, Event.REQUEST_DECLINED, "buyer")
     queue_sms(session, core, phone=seller_phone(core, order), kind="request_declined_to_seller",
-              order_id=order.id, buyer=mask(buyer_phone(core, order)), **details(order))
+              order_id=order.id, buyer=parties(core, order)["buyer"], **details(order))
     return order
 
 
@@ -73,15 +79,35 @@ def pay_again(session: Session, core: Core, phone: str, reference: str) -> Order
 
 
 def cancel_order(session: Session, core: Core, phone: str, reference: str) -> Order:
-    """The buyer cancels before paying; the seller cancels a paid order, refunding the buyer in full."""
+    """The buyer cancels before paying; the seller cancels a paid order, refunding the buyer in full.
+
+    A seller who never heard of an unpaid order (the buyer created it) is not told; one who asked
+    for the payment is. The buyer of a paid order is told the seller cancelled and is refunded."""
     order, role = order_of_party(session, core, phone, reference)
     if role == "buyer":
         _move(session, order, Event.CANCELLED_BY_BUYER, "buyer")
-        queue_sms(session, core, phone=seller_phone(core, order), kind="order_cancelled", order_id=order.id,
-                  **details(order))
+        if order.initiated_by == "seller":
+            queue_sms(session, core, phone=seller_phone(core, order), kind="order_cancelled", order_id=order.id,
+                      **details(order))
         return order
     _move(session, order, Event.CANCELLED_BY_SELLER, "seller")
-    refund_in_full(session, core, order, why="cancelled by seller")
+    refund_in_full(session, core, order, why="cancelled by seller", buyer_kind="refund_seller_cancelled")
+    return order
+
+
+def accept_order(session: Session, core: Core, phone: str, reference: str) -> Order:
+    """The seller accepts a paid order from their own line (the "held" SMS invites them): from now
+    on the buyer may release the money to them. Accepting twice changes nothing."""
+    order, role = order_of_party(session, core, phone, reference)
+    _require(role, "seller")
+    if order.state != State.FUNDED.value:
+        raise NotAllowed("only a paid order waiting for the seller can be accepted")
+    accepted = session.execute(update(Order).where(Order.id == order.id, Order.seller_accepted_at.is_(None))
+                               .values(seller_accepted_at=_now(session))).rowcount
+    if accepted:
+        insert_row(session, OrderEvent, order_id=order.id, event="seller_accepted", from_state=order.state,
+                   to_state=order.state, actor="seller", reason="accepted from the seller's line")
+        session.refresh(order)
     return order
 
 
@@ -90,9 +116,10 @@ def mark_dispatched(session: Session, core: Core, phone: str, reference: str) ->
     _require(role, "seller")
     _move(session, order, Event.DISPATCHED, "seller")
     release_at = _now(session) + timedelta(seconds=core.settings.inspection_seconds)
-    session.execute(update(Order).where(Order.id == order.id).values(release_at=release_at))
+    session.execute(update(Order).where(Order.id == order.id).values(
+        release_at=release_at, seller_accepted_at=func.coalesce(Order.seller_accepted_at, _now(session))))
     queue_sms(session, core, phone=buyer_phone(core, order), kind="dispatched_to_buyer", order_id=order.id,
-              deadline=f"{release_at:%d %b}", **details(order))
+              deadline=release_at, **details(order))
     from escrow.reminders import schedule_reminder
     schedule_reminder(session, core, order, "confirm", release_at)
     return order
@@ -106,8 +133,19 @@ def open_dispute(session: Session, core: Core, phone: str, reference: str, reaso
     _move(session, order, Event.DISPUTE_OPENED, "buyer", reason)
     session.execute(update(Order).where(Order.id == order.id).values(dispute_reason=reason))
     queue_sms(session, core, phone=seller_phone(core, order), kind="dispute_opened", order_id=order.id,
-              reason=reason.replace("_", " "), **details(order))
+              problem=dispute_reason_text(core, session, seller_phone(core, order), reason), **details(order))
+    queue_sms(session, core, phone=buyer_phone(core, order), kind="dispute_received", order_id=order.id,
+              **details(order))
     return order
+
+
+def dispute_reason_text(core: Core, session: Session, phone: str, reason: str) -> str:
+    """The reason in the reader's language (the SMS catalog's own words for it)."""
+    return _in_language(core, session, phone, f"sms.reason.{reason}")
+
+
+def _in_language(core: Core, session: Session, phone: str, key: str) -> str:
+    return render(language_of(session, core, phone), key)
 
 
 def reissue_code(session: Session, core: Core, phone: str, reference: str) -> Order:
@@ -124,14 +162,17 @@ def reissue_code(session: Session, core: Core, phone: str, reference: str) -> Or
     return order
 
 
-def refund_in_full(session: Session, core: Core, order: Order, *, why: str) -> None:
-    """Move the whole charge (fee included) from escrow to the buyer, and queue the B2C refund."""
+def refund_in_full(session: Session, core: Core, order: Order, *, why: str,
+                   buyer_kind: str | None = "refund_queued") -> None:
+    """Move the whole charge (fee included) from escrow to the buyer, and queue the B2C refund.
+    `buyer_kind` is the SMS telling the buyer why (None: a decision SMS already says so)."""
     ledger.post(session, kind="refund_decision", dedupe_key=f"refund:{order.id}", order_id=order.id,
                 lines=[debit(ledger.ESCROW_HELD, order.charge), credit(ledger.REFUNDS_PAYABLE, order.charge)],
                 memo=why)
     queue_transfer(session, core, order, purpose="refund", amount=order.charge, phone=buyer_phone(core, order))
-    queue_sms(session, core, phone=buyer_phone(core, order), kind="refund_queued", order_id=order.id,
-              **details(order))
+    if buyer_kind:
+        queue_sms(session, core, phone=buyer_phone(core, order), kind=buyer_kind, order_id=order.id,
+                  **details(order), **parties(core, order))
 
 
 def resolve_dispute(session: Session, core: Core, reference: str, *, outcome: str, to_seller: int | None = None,
@@ -148,34 +189,46 @@ def resolve_dispute(session: Session, core: Core, reference: str, *, outcome: st
         kind = "dispute_released"
     elif outcome == "refund":
         _move(session, order, Event.DISPUTE_REFUNDED, actor, note)
-        refund_in_full(session, core, order, why=f"dispute: {note}")
+        refund_in_full(session, core, order, why=f"dispute: {note}", buyer_kind=None)
         kind = "dispute_refunded"
     elif outcome == "split":
-        to_buyer = _split(session, core, order, to_seller, note, actor)
+        seller_gets, to_buyer = _split(session, core, order, to_seller, note, actor)
         kind = "dispute_split"
-        params.update(to_seller=f"{to_seller:,}", to_buyer=f"{to_buyer:,}")
+        params.update(to_seller=f"{seller_gets:,}", to_buyer=f"{to_buyer:,}", share=f"{to_seller:,}")
     else:
         raise EscrowError(f"unknown outcome {outcome!r}")
     for phone in (buyer_phone(core, order), seller_phone(core, order)):
-        queue_sms(session, core, phone=phone, kind=kind, order_id=order.id, **params)
+        queue_sms(session, core, phone=phone, kind=kind, order_id=order.id,
+                  payer=_in_language(core, session, phone, f"sms.party.{order.fee_payer}"), **params)
     return order
 
 
+def split_shares(order: Order, to_seller: int | None) -> tuple[int, int]:
+    """(what the seller receives, what the buyer gets back) when the seller's share of the price is
+    `to_seller`: the buyer gets the rest of the price; the fee comes from the party FEE_PAYER named
+    when the order was made (a seller-pays fee out of the seller's share, never the buyer's)."""
+    to_buyer = order.price - (to_seller or 0)
+    seller_gets = (to_seller or 0) - (order.fee if order.fee_payer == "seller" else 0)
+    if to_seller is None or seller_gets < 1 or to_buyer < 1:
+        low = order.fee + 1 if order.fee_payer == "seller" else 1
+        raise EscrowError(f"a split names the seller's share of the price KES {order.price:,}: {low} to "
+                          f"{order.price - 1}; the buyer gets back the rest, and the fee comes from the "
+                          f"{order.fee_payer}")
+    return seller_gets, to_buyer
+
+
 def _split(session: Session, core: Core, order: Order, to_seller: int | None, note: str,
-           actor: str = "operator") -> int:
-    """Split the held money; returns what goes back to the buyer."""
-    to_buyer = order.charge - order.fee - (to_seller or 0)
-    if to_seller is None or to_seller < 1 or to_buyer < 1:
-        raise EscrowError(f"a split gives the seller 1 to {order.charge - order.fee - 1}; the rest, less the fee, "
-                          "goes to the buyer")
+           actor: str = "operator") -> tuple[int, int]:
+    """Split the held money; returns (what the seller receives, what goes back to the buyer)."""
+    seller_gets, to_buyer = split_shares(order, to_seller)
     _move(session, order, Event.DISPUTE_SPLIT, actor, note)
     ledger.post(session, kind="split_decision", dedupe_key=f"split:{order.id}", order_id=order.id,
-                lines=[debit(ledger.ESCROW_HELD, order.charge), credit(ledger.SELLER_PAYABLE, to_seller),
+                lines=[debit(ledger.ESCROW_HELD, order.charge), credit(ledger.SELLER_PAYABLE, seller_gets),
                        credit(ledger.REFUNDS_PAYABLE, to_buyer), credit(ledger.FEE_REVENUE, order.fee)],
                 memo=note)
-    queue_transfer(session, core, order, purpose="payout", amount=to_seller, phone=seller_phone(core, order))
+    queue_transfer(session, core, order, purpose="payout", amount=seller_gets, phone=seller_phone(core, order))
     queue_transfer(session, core, order, purpose="refund", amount=to_buyer, phone=buyer_phone(core, order))
-    return to_buyer
+    return seller_gets, to_buyer
 
 
 def refund_review(session: Session, core: Core, reference: str, *, note: str = "") -> Order:

@@ -43,6 +43,7 @@ class Order(Base):
     dispatch_by: Mapped[datetime | None] = mapped_column(DateTime)     # undispatched orders refund then
     release_at: Mapped[datetime | None] = mapped_column(DateTime)      # silent buyers auto-release then
     dispute_reason: Mapped[str | None] = mapped_column(String(20))
+    seller_accepted_at: Mapped[datetime | None] = mapped_column(DateTime)  # the seller acted on it (0012)
     version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     created_at: Mapped[datetime] = _now_column()
     updated_at: Mapped[datetime] = _now_column()

@@ -4,10 +4,10 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from escrow.context import Core
-from escrow.db import insert_row, utcnow
+from escrow.db import insert_row, remember_now, utcnow
 from escrow.errors import NotAllowed, OrderNotFound
 from escrow.models import Order, OrderEvent
-from escrow.phone import mask
+from escrow.phone import mask, to_local
 from escrow.states import Event, State, next_state
 from escrow.views import OrderView
 
@@ -30,6 +30,7 @@ def transition(session: Session, order: Order, event: Event, *, actor: str, reas
                to_state=target.value, actor=actor, reason=reason)
     for column, value in zip(columns, row):   # the whole row as it now stands, without a reload
         set_committed_value(order, column.key, value)
+    remember_now(session, order.updated_at)     # utcnow() as written: db_now costs no trip after this
     return True
 
 
@@ -49,9 +50,17 @@ def role_of(order: Order, phone_key: str) -> str:
     raise NotAllowed("not a party to this order")
 
 
-def order_of_party(session: Session, core: Core, phone: str, reference: str) -> tuple[Order, str]:
-    """The order and the caller's role in it; a stranger gets OrderNotFound, not a hint it exists."""
-    order = order_by_reference(session, reference)
+def order_of_party(session: Session, core: Core, phone: str, reference: str, *,
+                   with_languages: bool = False) -> tuple[Order, str]:
+    """The order and the caller's role in it; a stranger gets OrderNotFound, not a hint it exists.
+    `with_languages`: the parties' languages come in the same SELECT (for the messages to follow)."""
+    if with_languages:
+        from escrow.notify import order_with_languages
+        order = order_with_languages(session, reference=(reference or "").strip())
+        if order is None:
+            raise OrderNotFound(reference)
+    else:
+        order = order_by_reference(session, reference)
     try:
         return order, role_of(order, core.vault.phone_key(phone))
     except NotAllowed:
@@ -70,7 +79,9 @@ def view_for(core: Core, order: Order, role: str) -> OrderView:
     counterpart = seller_phone(core, order) if role == "buyer" else buyer_phone(core, order)
     return OrderView(reference=order.reference, state=order.state, item=order.item, price=order.price,
                      fee=order.fee, charge=order.charge, payout=order.payout, role=role,
-                     counterpart_masked=mask(counterpart), actions=actions_for(order, role))
+                     counterpart_masked=mask(counterpart), actions=actions_for(order, role),
+                     counterpart=to_local(counterpart), seller_accepted=_seller_acted(order),
+                     fee_payer=order.fee_payer)
 
 
 ALLOWED_ACTIONS = {
@@ -83,6 +94,25 @@ ALLOWED_ACTIONS = {
 }
 
 
+# a paid order the seller has not yet accepted: the buyer cannot release to them yet (escrow/delivery.py)
+NOT_YET_ACCEPTED = {
+    "buyer": ("report_problem", "new_code"),
+    "seller": ("accept_order", "cancel"),
+}
+
+
 def actions_for(order: Order, role: str) -> tuple[str, ...]:
     """What the viewer may do now, by role and state; the USSD menu offers only these."""
+    if order.state == State.FUNDED.value and not _seller_acted(order):
+        return NOT_YET_ACCEPTED[role]
     return ALLOWED_ACTIONS.get((State(order.state), role), ())
+
+
+def seller_has_acted(order: Order) -> bool:
+    """The seller asked for this payment, accepted the order or marked it sent, from their own line
+    (entering the code is the fourth way, and releases at once)."""
+    return (order.initiated_by == "seller" or order.seller_accepted_at is not None
+            or order.state == State.DISPATCHED.value)
+
+
+_seller_acted = seller_has_acted

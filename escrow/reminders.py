@@ -20,7 +20,7 @@ KINDS = tuple(REMINDERS)
 def schedule_reminder(session: Session, core: Core, order: Order, kind: str, deadline: datetime) -> None:
     lead = core.settings.pay_reminder_lead_seconds if kind == "pay" else core.settings.reminder_lead_seconds
     subject = (order.id << SUBJECT_BITS) | KINDS.index(kind)
-    outbox.enqueue(session, outbox.REMINDER, subject, due_at=deadline - timedelta(seconds=lead))
+    outbox.enqueue_at_commit(session, outbox.REMINDER, subject, due_at=deadline - timedelta(seconds=lead))
 
 
 def send_reminder(db: Database, core: Core, subject: int) -> str:
@@ -35,7 +35,7 @@ def send_reminder(db: Database, core: Core, subject: int) -> str:
             return "reminders stopped"
         deadline = {"pay": order.pay_by, "dispatch": order.dispatch_by, "confirm": order.release_at}[kind]
         queue_sms(session, core, phone=phone, kind=f"reminder_to_{kind}", order_id=order.id, ref=order.reference,
-                  item=order.item, deadline=f"{deadline:%d %b %H:%M}", minutes=core.settings.pay_reminder_lead_seconds // 60)
+                  item=order.item, deadline=deadline, minutes=core.settings.pay_reminder_lead_seconds // 60)
     return "sent"
 
 

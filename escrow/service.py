@@ -1,7 +1,7 @@
 """The core's face to the adapters: each method is one use case in one transaction."""
 from sqlalchemy import select
 
-from escrow import delivery, lifecycle, ordering, payments, settlement
+from escrow import delivery, lifecycle, limits, ordering, payments, settlement
 from escrow.catalog import LANGUAGES
 from escrow.context import Core
 from escrow.db import Database, insert_once
@@ -67,6 +67,18 @@ class EscrowService:
     def cancel_order(self, phone: str, reference: str) -> OrderView:
         return self._party_action(lifecycle.cancel_order, phone, reference)
 
+    def check_limits(self, phone: str, *, paying: bool) -> None:
+        """Refuse now (LimitExceeded) if `phone` could not make any order: its orders this hour, and
+        when it pays, its M-Pesa prompts this hour and its 24-hour total. A menu asks at its first screen."""
+        key = self.core.vault.phone_key(phone)
+        with self.db.transaction() as session:
+            limits.check_order_limits(session, self.core, creator_key=key, buyer_key=key if paying else "",
+                                      charge=self.core.settings.order_min if paying else 0, pushes_too=paying)
+
+    def accept_order(self, phone: str, reference: str) -> OrderView:
+        """The seller accepts a paid order from their line: the buyer may then release to them."""
+        return self._party_action(lifecycle.accept_order, phone, reference)
+
     def mark_dispatched(self, phone: str, reference: str) -> OrderView:
         return self._party_action(lifecycle.mark_dispatched, phone, reference)
 
@@ -119,6 +131,16 @@ class EscrowService:
 
     # --- M-Pesa results -----------------------------------------------------------------
     def record_payment_result(self, result: payments.PaymentResult, callback_id: int | None = None) -> str:
+        """A fresh success for an attempt that has its checkout id applies in one unit of work. Any
+        other result first records the checkout id its callback's URL names (committed on its own,
+        so it stays even if applying fails and the stored callback is retried without its URL)."""
+        with self.db.transaction() as session:
+            outcome = payments.apply_fresh_success(session, self.core, result)
+            if outcome is not None and callback_id is not None:
+                mark_callback(session, callback_id, outcome if outcome in NOT_APPLIED else "applied")
+        if outcome is not None:
+            return outcome
+        self.link_payment_attempt(result)
         return self._apply(callback_id, lambda session: payments.record_payment_result(session, self.core, result))
 
     def link_payment_attempt(self, result: payments.PaymentResult) -> None:

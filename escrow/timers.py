@@ -66,7 +66,8 @@ def expire_request(session: Session, core: Core, order: Order) -> int:
 def refund_undispatched(session: Session, core: Core, order: Order) -> int:
     if not transition(session, order, Event.DISPATCH_DEADLINE_PASSED, actor="system", reason="never dispatched"):
         return 0
-    refund_in_full(session, core, order, why="not dispatched by the deadline")
+    refund_in_full(session, core, order, why="not dispatched by the deadline",
+                   buyer_kind="refund_not_dispatched")
     queue_sms(session, core, phone=seller_phone(core, order), kind="order_cancelled", order_id=order.id,
               **details(order))
     return 1

@@ -1,4 +1,5 @@
-"""Read models the core hands to adapters: plain values, phone numbers already masked."""
+"""Read models the core hands to adapters: plain values. The parties to an order see each other's
+number in full (they must reach each other); masking is for everyone else."""
 from dataclasses import dataclass, field
 
 
@@ -21,13 +22,16 @@ class OrderView:
     charge: int
     payout: int
     role: str                  # the viewer's role: "buyer" or "seller"
-    counterpart_masked: str    # the other party's number, masked (0712***678)
+    counterpart_masked: str    # the other party's number, masked (0712***678): for logs and operators
     actions: tuple[str, ...] = field(default=())  # what the viewer may do now (see ACTIONS)
+    counterpart: str = ""      # the other party's number in full (0712345678), for the viewer only
+    seller_accepted: bool = False  # the seller acted on it from their line: money may be released
+    fee_payer: str = "seller"
 
 
 # Actions an OrderView may offer its viewer; the USSD menu shows only these.
 ACTIONS = ("pay_now", "paybill", "confirm_delivery", "report_problem", "mark_dispatched",
-           "cancel", "accept", "decline", "new_code")
+           "cancel", "accept", "decline", "new_code", "accept_order")
 
 DISPUTE_REASONS = ("not_received", "damaged", "wrong_item", "other")
 

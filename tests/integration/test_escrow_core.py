@@ -67,7 +67,7 @@ def test_payment_funds_the_order_and_texts_both_parties(world, database):
     assert service.order_for(BUYER, order.reference).state == "funded"
     code = delivery_code(sms)
     assert not any(code in text for text in sms.texts_to(SELLER))
-    assert "KES 1,000 for Blue kitenge is held" in sms.texts_to(SELLER)[0]
+    assert "Blue kitenge, order" in sms.texts_to(SELLER)[0] and "KES 1,000 is held" in sms.texts_to(SELLER)[0]
     with database.transaction() as session:
         assert ledger.held_for(session, 1) == 1_000
         redacted = session.scalars(select(SmsMessage.body_redacted)).all()
@@ -177,6 +177,7 @@ def test_a_payout_that_timed_out_is_queried_never_resent(world, database):
     service, worker, gateway, sms = world
     order = funded_order(world)
     worker.run_once()
+    service.accept_order(SELLER, order.reference)   # the buyer may release only to a seller who accepted
     match = service.check_delivery_code(caller=BUYER, code=delivery_code(sms))
     service.confirm_delivery(caller=BUYER, reference=order.reference, token=match.token)
     gateway.fail_next = GatewayError("read timeout", ambiguous=True, retryable=False)
@@ -193,6 +194,7 @@ def test_a_payout_found_mid_send_after_a_crash_becomes_unknown(world, database):
     service, worker, gateway, sms = world
     order = funded_order(world)
     worker.run_once()
+    service.accept_order(SELLER, order.reference)   # the buyer may release only to a seller who accepted
     match = service.check_delivery_code(caller=BUYER, code=delivery_code(sms))
     service.confirm_delivery(caller=BUYER, reference=order.reference, token=match.token)
     with database.transaction() as session:  # as if a worker died between 'sending' and the reply

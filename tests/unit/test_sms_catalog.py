@@ -17,15 +17,19 @@ EXPECTED = {
     "order_cancelled", "refund_sent", "refund_queued", "dispatched_to_buyer", "dispute_opened",
     "dispute_released", "dispute_refunded", "dispute_split", "code_locked_to_buyer", "new_code_to_buyer", "reminder_to_pay",
     "reminder_to_dispatch", "reminder_to_confirm", "payment_returned", "verification_code",
+    "refund_seller_cancelled", "refund_not_dispatched", "dispute_received",
 }
 
 
 FRAGMENT = "sms.stk_reason."
+# words filled into texts in the reader's language: a dispute's reason, who pays the fee
+OTHER_FRAGMENTS = ("sms.reason.", "sms.party.")
 
 
 def sms_keys(language):
     """The texts (not the fragments filled into them)."""
-    return sorted(key for key in CATALOGS[language] if key.startswith("sms.") and not key.startswith(FRAGMENT))
+    return sorted(key for key in CATALOGS[language]
+                  if key.startswith("sms.") and not key.startswith((FRAGMENT, *OTHER_FRAGMENTS)))
 
 
 def fragment_keys(language):
@@ -40,11 +44,13 @@ def long_values(language):
     """The longest realistic value of every placeholder an SMS may use."""
     return {"charge": "251,000", "price": "250,000", "payout": "250,000", "amount": "251,000",
             "fee": "1,000", "item": "Samsung Galaxy A15 X", "ref": "12345678", "code": "123456",
-            "buyer": "0712***678", "seller": "0712***678", "receipt": "SG632NMUAB",
+            "buyer": "0712345678", "seller": "0712345678", "receipt": "SG632NMUAB",
             "paybill": "6001001", "support": "+254700123456", "fee_pct": "1.25", "fee_min": "1,000",
             "fee_max": "10,000", "fee_note": longest(language, "ussd.fee_by."),
-            "reason": longest(language, FRAGMENT), "ussd_code": "*483*123*45#",
-            "deadline": "23 Nov 14:05", "minutes": "30", "to_seller": "249,999", "to_buyer": "249,999"}
+            "reason": longest(language, FRAGMENT), "problem": longest(language, "sms.reason."),
+            "ussd_code": "*483*123*45#", "dial_order": "*483*123*45*3*12345678#",
+            "payer": longest(language, "sms.party."),
+            "deadline": "23 Septemba 14:05", "minutes": "30", "to_seller": "249,999", "to_buyer": "249,999"}
 
 
 def test_both_languages_have_the_expected_sms_keys():
