@@ -33,19 +33,29 @@ def register(bp, console: Console) -> None:
         response.delete_cookie(COOKIE, path="/console")
         return response
 
-    @bp.route("/enrol/<token>", methods=["GET", "POST"])
-    def enrol(token):
+    @bp.route("/enrol/<token>")
+    def enrol_link(token):
+        """The link `flask operators add` prints (its token is hidden in access logs: console.web)."""
         operator, uri = console.accounts.pending_enrolment(token)
-        if request.method == "POST":
-            try:
-                console.accounts.enrol(token, request.form.get("password", ""), request.form.get("again", ""),
-                                       request.form.get("code", ""), client_addr())
-                return redirect(url_for("console.login", enrolled=1))
-            except ConsoleError as refused:
-                return page("enrol.html", status=400, who=operator, uri=uri, qr=_qr(uri), message=str(refused))
         ensure_pre_cookie()
-        return page("enrol.html", who=operator, uri=uri, qr=_qr(uri))
+        return page("enrol.html", who=operator, uri=uri, qr=_qr(uri), token=token)
 
+    @bp.route("/enrol", methods=["GET", "POST"])
+    def enrol():
+        """The enrolment code is typed (or pasted) into a form, never put in a URL: URLs reach access logs."""
+        if request.method == "GET":
+            ensure_pre_cookie()
+            return page("enrol_code.html")
+        token = request.form.get("token", "").strip()[:64]
+        operator, uri = console.accounts.pending_enrolment(token)
+        if "password" not in request.form:
+            return page("enrol.html", who=operator, uri=uri, qr=_qr(uri), token=token)
+        try:
+            console.accounts.enrol(token, request.form.get("password", ""), request.form.get("again", ""),
+                                   request.form.get("code", ""), client_addr())
+            return redirect(url_for("console.login", enrolled=1))
+        except ConsoleError as refused:
+            return page("enrol.html", status=400, who=operator, uri=uri, qr=_qr(uri), token=token, message=str(refused))
 
 def _qr(uri: str | None):
     """The otpauth URI as an SVG QR code, drawn here (no script, no outside service)."""

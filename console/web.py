@@ -1,5 +1,7 @@
 """The console blueprint's plumbing: who is signed in, CSRF on every form, security headers, cookies."""
 import hmac
+import logging
+import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
@@ -33,6 +35,7 @@ def make_blueprint(console: Console) -> Blueprint:
     bp = Blueprint("console", __name__, url_prefix="/console", template_folder="templates",
                    static_folder="static", static_url_path="/static")
     bp.max_body_bytes = 16 * 1024
+    hide_enrolment_codes_in_access_logs()
     bp.before_request(lambda: _load_operator(console))
     bp.after_request(lambda response: _harden(response, console.settings))
     bp.app_template_filter("eat")(eat)
@@ -41,6 +44,30 @@ def make_blueprint(console: Console) -> Blueprint:
     bp.app_template_global("approval_above")(console.settings.approval_above)
     bp.register_error_handler(ConsoleError, _refusal)
     return bp
+
+
+class _HideEnrolmentCodes(logging.Filter):
+    """An enrolment link's code is a one-time secret: access log lines show it as ***."""
+    PATTERN = re.compile(r"(/console/enrol/)[A-Za-z0-9_\-]+")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:  # noqa: BLE001 -- a malformed record is logging's business
+            return True
+        if "/console/enrol/" in message:
+            record.msg, record.args = self.PATTERN.sub(r"\1***", message), ()
+        return True
+
+
+_HIDE_CODES = _HideEnrolmentCodes()
+
+
+def hide_enrolment_codes_in_access_logs() -> None:
+    for name in ("werkzeug", "gunicorn.access"):
+        logger = logging.getLogger(name)
+        if _HIDE_CODES not in logger.filters:
+            logger.addFilter(_HIDE_CODES)
 
 
 def eat(moment: datetime | None) -> str:
@@ -110,7 +137,8 @@ def page(template: str, status: int = 200, **values):
 
 def _refusal(error: ConsoleError):
     status = 403 if isinstance(error, Forbidden) else 400
-    if g.get("operator") is None and status == 400 and request.endpoint not in ("console.login", "console.enrol"):
+    before_sign_in = ("console.login", "console.enrol", "console.enrol_link")
+    if g.get("operator") is None and status == 400 and request.endpoint not in before_sign_in:
         status = 403
     return page("refused.html", status=status, message=str(error))
 

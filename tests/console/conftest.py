@@ -45,6 +45,12 @@ class Operators:
         return code_for(self.secrets[name], ahead)
 
 
+def enrolment_code(printed: str) -> str:
+    """The one-time code in `flask operators add`'s output (alone on the last line, or ending a link)."""
+    last = printed.strip().splitlines()[-1].strip()
+    return last.rsplit("/console/enrol/", 1)[-1]
+
+
 def code_for(secret: str, steps_ahead: int) -> str:
     """The code `steps_ahead` 30 s steps from now, never within 4 s of a step's end (the server accepts
     one step of drift, so a code typed just before the boundary could be two steps off when checked)."""

@@ -7,7 +7,7 @@ from sqlalchemy import func, select, text
 from console.roles import ALLOWED, ROLES
 from escrow.findings import record_finding
 from escrow.models import AuditEntry, OperatorSession
-from tests.console.conftest import post_form
+from tests.console.conftest import enrolment_code, post_form
 from tests.e2e.test_journey import BUYER, settle
 from tests.e2e.test_operator_commands import disputed_order
 
@@ -167,12 +167,16 @@ def test_a_disabled_operator_is_signed_out_and_cannot_sign_in(live, operators):
 def test_operators_add_prints_a_one_time_enrolment_link_with_the_totp_uri(live):
     result = live.cli("operators", "add", "bob", "--role", "agent")
     assert result.exit_code == 0, result.output
-    path = "/console/enrol/" + result.output.strip().rsplit("/console/enrol/", 1)[1]
+    code = enrolment_code(result.output)
     client = live.app.test_client()
-    page = client.get(path).get_data(as_text=True)
+    page = post_form(client, "/console/enrol", {"token": code}, from_page="/console/enrol").get_data(as_text=True)
+    assert "otpauth://totp/" in client.get(f"/console/enrol/{code}").get_data(as_text=True)   # as a link, too
     assert "otpauth://totp/Zemi%20Escrow:bob?secret=" in page and "<svg" in page
     assert live.cli("operators", "add", "bob", "--role", "viewer").exit_code == 1
     assert live.cli("operators", "add", "buyer", "--role", "viewer").exit_code == 1   # reserved for the timeline
-    refused = client.post(path, data={"password": "short", "again": "short", "csrf": "x"})
-    assert refused.status_code == 400
+    refused = post_form(client, "/console/enrol", {"token": code, "password": "short", "again": "short"},
+                        from_page="/console/enrol")
+    assert refused.status_code == 400 and "12 to 200 characters" in refused.get_data(as_text=True)
+    unknown = post_form(client, "/console/enrol", {"token": "not-a-code"}, from_page="/console/enrol")
+    assert unknown.status_code == 400 and "unknown, used or expired" in unknown.get_data(as_text=True)
     assert BUYER not in page

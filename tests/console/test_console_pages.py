@@ -122,3 +122,13 @@ def test_the_overview_counts_money_held_and_what_needs_a_person(live, simulator,
     disputes = operators.client("vera").get("/console/disputes").get_data(as_text=True)
     assert reference in disputes and "damaged" in disputes
     assert SELLER not in page
+
+
+def test_an_enrolment_code_in_a_link_is_hidden_in_access_logs(live):
+    import logging
+    live.app.test_client()            # the console is registered: its filter is on the access loggers
+    record = logging.LogRecord("werkzeug", logging.INFO, __file__, 1, '%s - - "%s" %s',
+                               ("127.0.0.1", "GET /console/enrol/Sup3r-secret_code HTTP/1.1", "200"), None)
+    for handler_filter in logging.getLogger("werkzeug").filters:
+        handler_filter.filter(record)
+    assert "Sup3r-secret_code" not in record.getMessage() and "/console/enrol/***" in record.getMessage()
