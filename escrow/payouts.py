@@ -2,7 +2,12 @@
 
 A transfer's OriginatorConversationID is minted and stored before the first call and never
 changes. A call that may have reached M-Pesa (timeout, worker death) leaves the transfer
-'unknown' until a result or a Transaction Status query settles it: it is never re-sent."""
+'unknown' until a result or a Transaction Status query settles it: it is never re-sent.
+
+Its answers (the B2C result, a status query's result, their queue timeouts) come to URLs that
+name the transfer and carry a tag only we can make (`transfer_reply`): the callback token alone
+cannot settle it (escrow/transfer_answers.py, reliability.md X1)."""
+import hmac
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
@@ -26,6 +31,8 @@ IN_FLIGHT = ("sending", "sent", "unknown")
 DOUBLE_PAID = "double_paid"
 # Which liability a confirmed transfer settles.
 SETTLES = {"payout": ledger.SELLER_PAYABLE, "refund": ledger.REFUNDS_PAYABLE, "return": ledger.REFUNDS_PAYABLE}
+# What a transfer's answer URL answers: the kind signed into its tag.
+RESULT, STATUS = "b2c_result", "b2c_status"
 
 
 @dataclass(frozen=True)
@@ -47,7 +54,7 @@ def queue_transfer(session: Session, core: Core, order: Order, *, purpose: str, 
     payout_id = insert_row(session, Payout, order_id=order.id, purpose=purpose, amount=amount,
                            recipient_sealed=core.vault.seal(phone), status="queued",
                            originator_conversation_id=originator_id)
-    outbox.enqueue(session, outbox.PAYOUT, payout_id, due_at=db_now(session))
+    outbox.enqueue_at_commit(session, outbox.PAYOUT, payout_id, due_at=db_now(session))
     return payout_id
 
 
@@ -63,7 +70,8 @@ def send_transfer(db: Database, core: Core, gateway: PaymentGateway, payout_id: 
         _set(session, payout_id, ("queued",), status="sending")
         reference = session.get(Order, payout.order_id).reference
         request = dict(originator_id=payout.originator_conversation_id, amount=payout.amount,
-                       phone=core.vault.unseal(payout.recipient_sealed), remarks=f"Zemi order {reference}")
+                       phone=core.vault.unseal(payout.recipient_sealed), remarks=f"Zemi order {reference}",
+                       reply_to=transfer_reply(core, RESULT, payout_id, payout.originator_conversation_id))
     try:
         accepted = gateway.send_payout(**request)
     except GatewayError as error:
@@ -100,14 +108,27 @@ def schedule_status_check(session: Session, core: Core, payout_id: int, round_: 
 
 
 def check_transfer_status(db: Database, core: Core, gateway: PaymentGateway, payout_id: int) -> str:
-    """Worker step: ask M-Pesa about a transfer still unsettled; the answer comes as a result."""
+    """Worker step: ask M-Pesa about a transfer still unsettled, or one we hold as failed (an
+    unverified success for it asked for this check: escrow.transfer_answers); the answer comes to
+    the transfer's own tagged status URL."""
     with db.transaction() as session:
         payout = session.get(Payout, payout_id)
-        if payout.status not in IN_FLIGHT:
+        if payout.status not in IN_FLIGHT + ("failed",):
             return payout.status
         originator_id = payout.originator_conversation_id
-    gateway.query_payout(originator_id=originator_id)
+    gateway.query_payout(originator_id=originator_id, reply_to=transfer_reply(core, STATUS, payout_id, originator_id))
     return "queried"
+
+
+def transfer_reply(core: Core, kind: str, payout_id: int, originator_id: str) -> str:
+    """`<id>/<tag>` for the end of a transfer's result URL: the tag signs (SECRET_KEY) what the URL
+    answers, the transfer's id and its originator id. Hex, so Daraja's URL word filter never bites."""
+    return f"{payout_id}/{core.vault.sign(f'daraja-reply:{kind}:{payout_id}:{originator_id}')[:32]}"
+
+
+def transfer_reply_is_ours(core: Core, kind: str, payout_id: int, originator_id: str, tag: str) -> bool:
+    return hmac.compare_digest(transfer_reply(core, kind, payout_id, originator_id).encode(),
+                               f"{payout_id}/{tag}".encode())
 
 
 def _set(session: Session, payout_id: int, expected: tuple[str, ...], **values) -> bool:
@@ -233,7 +254,11 @@ def record_transfer_timeout(session: Session, core: Core, result: PayoutResult) 
     payout = find_transfer(session, result)
     if payout is None:
         return "orphan"
-    if _set(session, payout.id, ("sending", "sent"), status="unknown", result_desc="queue timeout"):
-        schedule_status_check(session, core, payout.id)
+    return time_out_transfer(session, core, payout.id)
+
+
+def time_out_transfer(session: Session, core: Core, payout_id: int) -> str:
+    if _set(session, payout_id, ("sending", "sent"), status="unknown", result_desc="queue timeout"):
+        schedule_status_check(session, core, payout_id)
         return "unknown"
     return "duplicate"

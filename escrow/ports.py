@@ -42,10 +42,12 @@ class PaymentGateway(Protocol):
 
     def query_payment(self, checkout_id: str) -> PaymentStatus: ...
 
-    def send_payout(self, *, originator_id: str, phone: str, amount: int, remarks: str) -> PayoutRequested: ...
+    def send_payout(self, *, originator_id: str, phone: str, amount: int, remarks: str,
+                    reply_to: str | None = None) -> PayoutRequested:
+        """`reply_to` (`<id>/<tag>`, escrow.payouts.transfer_reply) goes at the end of the result URLs."""
 
-    def query_payout(self, *, originator_id: str) -> None:
-        """Ask for a payout's status; the answer arrives like a payout result."""
+    def query_payout(self, *, originator_id: str, reply_to: str | None = None) -> None:
+        """Ask for a payout's status; the answer arrives at a result URL ending in `reply_to`."""
 
 
 class SmsError(ProviderError):

@@ -15,6 +15,11 @@ def record_payout_result(session: Session, core: Core, result: PayoutResult) -> 
     payout = find_transfer(session, result)
     if payout is None:
         return "orphan"
+    return record_transfer_answer(session, core, payout, result)
+
+
+def record_transfer_answer(session: Session, core: Core, payout: Payout, result: PayoutResult) -> str:
+    """Apply a result to the transfer it answers (found by its ids, or named by a tagged URL)."""
     outcome = settle_transfer(session, payout, result, core)
     if outcome == "succeeded":
         _close_if_settled(session, core, session.get(Order, payout.order_id), payout, result.receipt)

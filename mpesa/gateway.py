@@ -37,17 +37,25 @@ class DarajaPaymentGateway:
             result = self.client.stk_query(checkout_id)
         return PaymentStatus(pending=result.pending, result_code=result.result_code, description=result.result_desc)
 
-    def send_payout(self, *, originator_id: str, phone: str, amount: int, remarks: str) -> PayoutRequested:
+    def send_payout(self, *, originator_id: str, phone: str, amount: int, remarks: str,
+                    reply_to: str | None = None) -> PayoutRequested:
+        """`reply_to` (`<transfer id>/<tag>`, escrow.payouts.transfer_reply) ends both answer URLs:
+        only an answer there is believed (mpesa/routes.py)."""
         with translated_errors():
             accepted = self.client.b2c_payment(originator_conversation_id=originator_id, phone=_msisdn(phone),
                                                amount=amount, remarks=remarks, occasion="Escrow release",
-                                               result_url=self.url("b2c/result"), timeout_url=self.url("b2c/timeout"))
+                                               result_url=self._answer_url("b2c/result", reply_to),
+                                               timeout_url=self._answer_url("b2c/timeout", reply_to))
         return PayoutRequested(conversation_id=accepted.conversation_id)
 
-    def query_payout(self, *, originator_id: str) -> None:
+    def query_payout(self, *, originator_id: str, reply_to: str | None = None) -> None:
         with translated_errors():
             self.client.transaction_status(originator_conversation_id=originator_id,
-                                           result_url=self.url("b2c/status"), timeout_url=self.url("b2c/timeout"))
+                                           result_url=self._answer_url("b2c/status", reply_to),
+                                           timeout_url=self._answer_url("b2c/timeout", reply_to))
+
+    def _answer_url(self, path: str, reply_to: str | None) -> str:
+        return self.reply_url(path, reply_to) if reply_to else self.url(path)
 
 
     # --- C2B (paybill), appended by the M-Pesa helper ---------------------------------------

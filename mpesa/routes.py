@@ -1,4 +1,9 @@
-"""Daraja's callbacks: check the path token, store the raw body, parse, apply once, acknowledge."""
+"""Daraja's callbacks: check the path token, store the raw body, parse, apply once, acknowledge.
+
+B2C answers (result, queue timeout, Transaction Status) are believed only at the transfer's own
+tagged URL, /hooks/b2c/<what>/<token>/<transfer id>/<tag> (escrow/transfer_answers.py). The
+untagged paths still answer, for transfers sent before tags: what comes there is kept, never
+applied, and its transfer is asked about with a Transaction Status check."""
 import hmac
 import logging
 from dataclasses import replace
@@ -7,7 +12,8 @@ from flask import Blueprint, abort, has_request_context, jsonify, request
 
 from escrow.intake import CallbackNotKept, replayed_attempt_id
 from escrow.payments import PaymentResult
-from escrow.payouts import PayoutResult
+from escrow.payouts import RESULT, STATUS, PayoutResult
+from escrow.transfer_answers import TransferAnswers
 from mpesa.errors import MalformedCallback
 from mpesa.results import (parse_b2c_result, parse_b2c_timeout, parse_stk_callback,
                            parse_transaction_status_result, read_json)
@@ -22,15 +28,24 @@ def make_mpesa_blueprint(service, *, callback_token: str, guard=None, confirm=No
     Each source's processor is also registered with the service's intake, which replays journaled
     callbacks and retries stored ones through it (escrow/intake.py)."""
     blueprint = Blueprint("mpesa", __name__)
+    answers = TransferAnswers(service.db, service.core)
     routes = {
         "/hooks/stk/<token>": ("stk", stk_payment_result, service.record_payment_result),
-        "/hooks/b2c/result/<token>": ("b2c_result", b2c_payout_result, service.record_payout_result),
+        # untagged B2C answers: unverified, so never applied (their transfer is asked about instead)
+        "/hooks/b2c/result/<token>": ("b2c_result", b2c_payout_result, answers.hold_unverified),
         "/hooks/b2c/timeout/<token>": ("b2c_timeout", b2c_timeout_result, service.record_payout_timeout),
-        "/hooks/b2c/status/<token>": ("b2c_status", status_query_result, service.record_payout_result),
+        "/hooks/b2c/status/<token>": ("b2c_status", status_query_result, answers.hold_unverified),
     }
     for path, (source, parse, apply) in routes.items():
         service.intake.register(source, _processor(service, source, parse, apply, confirm))
         blueprint.add_url_rule(path, source, _handler(service, callback_token, source, guard), methods=["POST"])
+    tagged = {"result": ("b2c_result", b2c_payout_result, (RESULT,)),
+              "status": ("b2c_status", status_query_result, (STATUS,)),
+              "timeout": ("b2c_timeout", None, (RESULT, STATUS))}
+    for what, (source, parse, kinds) in tagged.items():
+        blueprint.add_url_rule(f"/hooks/b2c/{what}/<token>/<int(max=2147483647):payout_id>/<tag>", f"{source}_tagged",
+                               _tagged_handler(service, answers, callback_token, guard, source, parse, kinds),
+                               methods=["POST"])
     # The STK CallBackURL names our attempt (mpesa.gateway.stk_callback_url, issue 11 #1); the bare
     # path above still serves pushes sent before it did.
     blueprint.add_url_rule("/hooks/stk/<token>/a<int(max=2147483647):attempt_id>", "stk_attempt",
@@ -70,6 +85,39 @@ def _handler(service, callback_token, source, guard=None):
     return handle
 
 
+def _tagged_handler(service, answers: TransferAnswers, callback_token, guard, source, parse, kinds):
+    """A B2C answer at a transfer's own URL: kept first, then its tag checked, then applied to the
+    transfer the URL names (a result or status answer) or treated as that transfer's queue timeout."""
+    def handle(token, payout_id, tag):
+        callback_id, allowed = admit_callback(service, callback_token, guard, source, token)
+        if callback_id is None or not allowed:   # journaled (replayed as unverified) or refused
+            return jsonify(ACCEPTED)
+        kind = answers.reply_is_ours(kinds, payout_id, tag)
+        if kind is None:
+            answers.reject(callback_id, f"reply tag does not match transfer #{payout_id}: not an answer we asked for")
+            log.warning("%s callback #%s refused: its reply tag is not ours", source, callback_id)
+            return jsonify(ACCEPTED)
+        if parse is None:
+            outcome = answers.record_timeout(kind, payout_id, callback_id)
+        else:
+            outcome = service.intake.process(callback_id, source, request.get_data(as_text=True),
+                                             _tagged_processor(service, answers, payout_id, parse))
+        log.info("%s callback #%s for transfer #%s: %s", source, callback_id, payout_id, outcome)
+        return jsonify(ACCEPTED)
+    return handle
+
+
+def _tagged_processor(service, answers: TransferAnswers, payout_id: int, parse):
+    def process(raw: str, callback_id: int) -> str:
+        try:
+            result = parse(read_json(raw))
+        except MalformedCallback as error:
+            service.mark_callback(callback_id, "malformed", str(error))
+            return "malformed"
+        return answers.record_answer(payout_id, result, callback_id)
+    return process
+
+
 def _processor(service, source, parse, apply, confirm=None):
     """(raw body, stored callback id) -> outcome: parse (bounded), hold or apply, mark the row."""
     def process(raw: str, callback_id: int) -> str:
@@ -83,8 +131,8 @@ def _processor(service, source, parse, apply, confirm=None):
             return "inconclusive"
         if source == "stk" and _path_attempt_id() is not None:
             result = replace(result, attempt_id=_path_attempt_id())
-            service.link_payment_attempt(result)   # a held success is then found (and queried) by its checkout id
         if confirm is not None and source == "stk" and result.succeeded and confirm.requires(result.amount):
+            service.link_payment_attempt(result)   # a held success is then found (and queried) by its checkout id
             service.hold_stk_success(callback_id)   # the worker asks at once (escrow/confirmation.py)
             return "unconfirmed"
         return apply(result, callback_id)
@@ -149,10 +197,12 @@ def status_query_result(body) -> PayoutResult | None:
     return None
 
 
-# What reconciliation re-parses and re-applies: source -> (parser, which use case applies it).
+# What reconciliation re-parses and re-applies to orphans: source -> (parser, which use case).
+# A B2C result or status answer kept as an orphan came to an untagged URL: unverified, so a late
+# match only makes its transfer unknown and asked about ("payout_timeout"), never settles it.
 CALLBACK_PARSERS = {
     "stk": (stk_payment_result, "payment"),
-    "b2c_result": (b2c_payout_result, "payout"),
+    "b2c_result": (b2c_payout_result, "payout_timeout"),
     "b2c_timeout": (b2c_timeout_result, "payout_timeout"),
-    "b2c_status": (status_query_result, "payout"),
+    "b2c_status": (status_query_result, "payout_timeout"),
 }

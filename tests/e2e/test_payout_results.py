@@ -8,6 +8,7 @@ from sqlalchemy import update
 
 from escrow import ledger
 from escrow.models import InboundCallback, PaymentAttempt, Payout
+from escrow.payouts import RESULT, transfer_reply
 from tests.e2e.test_mpesa_scenarios import (CALLBACK_TOKEN, SELLER, findings, funded_and_released, ledger_ok,  # noqa: F401
                                             live, post, rows, settle, sim, start_live, state, stk_success_body)
 
@@ -21,7 +22,13 @@ def b2c_success(originator: str, amount, receipt: str) -> dict:
 
 
 def post_result(live, body):
-    response = post(live, f"/hooks/b2c/result/{CALLBACK_TOKEN}", body)
+    """As Daraja sends it: to the ResultURL the transfer was sent with (its id and tag, the only place
+    a B2C result is believed: escrow/transfer_answers.py), with that transfer's ConversationID."""
+    originator = body["Result"]["OriginatorConversationID"]
+    [payout] = rows(live, Payout, Payout.originator_conversation_id == originator)
+    body["Result"]["ConversationID"] = payout.conversation_id or body["Result"]["ConversationID"]
+    reply_to = transfer_reply(live.zemi.core, RESULT, payout.id, originator)
+    response = post(live, f"/hooks/b2c/result/{CALLBACK_TOKEN}/{reply_to}", body)
     assert response.status_code == 200 and response.json() == {"ResultCode": 0, "ResultDesc": "Accepted"}
 
 

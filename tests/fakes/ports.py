@@ -6,7 +6,7 @@ from escrow.ports import GatewayError, PaymentRequested, PaymentStatus, PayoutRe
 
 class FakePaymentGateway:
     def __init__(self):
-        self.pushes, self.payouts, self.payout_queries = [], [], []
+        self.pushes, self.payouts, self.payout_queries, self.payout_query_replies = [], [], [], []
         self.fail_next: GatewayError | None = None
         self._ids = itertools.count(1)
 
@@ -24,13 +24,14 @@ class FakePaymentGateway:
     def query_payment(self, checkout_id):
         return PaymentStatus(pending=True, result_code=None, description="being processed")
 
-    def send_payout(self, *, originator_id, phone, amount, remarks):
+    def send_payout(self, *, originator_id, phone, amount, remarks, reply_to=None):
         self._maybe_fail()
-        self.payouts.append(dict(originator_id=originator_id, phone=phone, amount=amount))
+        self.payouts.append(dict(originator_id=originator_id, phone=phone, amount=amount, reply_to=reply_to))
         return PayoutRequested(conversation_id=f"AG_{next(self._ids)}")
 
-    def query_payout(self, *, originator_id):
+    def query_payout(self, *, originator_id, reply_to=None):
         self.payout_queries.append(originator_id)
+        self.payout_query_replies.append(reply_to)
 
 
 class FakeSmsSender:

@@ -204,13 +204,11 @@ def test_the_money_check_sees_a_forged_success_where_nothing_confirms_it(databas
         target.zemi.db.dispose()
 
 
-@pytest.mark.xfail(strict=True, reason="not yet covered (issue 11 confirms money in, not B2C results): a B2C "
-                                       "success is believed on the callback token alone")
 def test_a_forged_b2c_success_does_not_settle_a_transfer_mpesa_never_made(live_like):
-    """Whoever holds the callback token can post a success for a refund or payout in flight: it is
-    marked succeeded and the order refunded/paid_out, while M-Pesa never paid the buyer or seller
-    (the money stays with us and nobody is told). A B2C success should be confirmed (Transaction
-    Status on the OriginatorConversationID, as unknown payouts already are) before it settles."""
+    """Whoever holds the callback token could post a success for a refund or payout in flight: it
+    was marked succeeded and the order refunded/paid_out, while M-Pesa never paid the buyer or seller.
+    Only an answer at the transfer's own tagged URL is believed; at the untagged path it settles
+    nothing (its transfer is asked about with Transaction Status instead: escrow/transfer_answers.py)."""
     target = live_like
     with target.db.transaction() as session:
         payout = session.scalars(select(Payout).where(Payout.status == "sent")).first()

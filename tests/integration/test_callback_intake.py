@@ -85,6 +85,14 @@ def sent_payout(app, order_id: int, originator: str, amount: int = 900) -> int:
                           status="sent", originator_conversation_id=originator)
 
 
+def post_tagged_result(app, client, payout_id: int, originator: str, body: dict):
+    """A B2C result where Daraja sends it: the transfer's own tagged ResultURL (escrow/transfer_answers.py)."""
+    from escrow.payouts import RESULT, transfer_reply
+    reply_to = transfer_reply(zemi(app).core, RESULT, payout_id, originator)
+    return client.post(f"{ROUTES['b2c_result']}{TOKEN}/{reply_to}", data=json.dumps(body).encode(),
+                       content_type="application/json")
+
+
 def stk_body(checkout_id, code=0, desc="ok", amount=None, receipt=None) -> dict:
     callback = {"MerchantRequestID": "1-2-3", "CheckoutRequestID": checkout_id, "ResultCode": code,
                 "ResultDesc": desc}
@@ -210,10 +218,12 @@ def test_the_same_b2c_receipt_for_two_payouts_is_a_finding_not_a_crash(app, clie
     second_order = zemi(app).service.create_order(buyer="0711222444", seller=SELLER, price=1_000, item="Chair")
     with zemi(app).db.transaction() as session:
         second_order_id = session.scalar(select(PaymentAttempt.order_id).where(PaymentAttempt.status == "queued"))
-    sent_payout(app, first_order, "ZH4FIRSTP")
-    sent_payout(app, second_order_id, "ZH4SECONDP")
-    assert post_json(client, "b2c_result", b2c_success("ZH4FIRSTP", 900, "SAMERCPT1")).status_code == 200
-    assert_acknowledged(post_json(client, "b2c_result", b2c_success("ZH4SECONDP", 900, "SAMERCPT1")), "b2c_result")
+    first = sent_payout(app, first_order, "ZH4FIRSTP")
+    second = sent_payout(app, second_order_id, "ZH4SECONDP")
+    assert post_tagged_result(app, client, first, "ZH4FIRSTP", b2c_success("ZH4FIRSTP", 900, "SAMERCPT1")) \
+        .status_code == 200
+    assert_acknowledged(post_tagged_result(app, client, second, "ZH4SECONDP",
+                                           b2c_success("ZH4SECONDP", 900, "SAMERCPT1")), "b2c_result")
     assert [row.status for row in stored(app, "b2c_result")][0] == "applied"
     with zemi(app).db.transaction() as session:
         statuses = dict(session.execute(select(Payout.originator_conversation_id, Payout.status)).all())
