@@ -10,7 +10,7 @@ from datetime import timedelta, timezone
 import pyotp
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from console.errors import BadRequest, SignInRefused
@@ -18,7 +18,7 @@ from console.roles import NEEDS_TOTP, ROLES
 from console.settings import ConsoleSettings
 from escrow import audit
 from escrow.db import Database, db_now, insert_row
-from escrow.models import Operator, OperatorSession
+from escrow.models import AuditEntry, Operator, OperatorSession
 from escrow.vault import Vault
 
 NAME = re.compile(r"^[a-z][a-z0-9_.-]{1,11}$")
@@ -132,9 +132,12 @@ class Accounts:
         """A session for the right name, password and (agents, admins) current TOTP code; anything
         else is one refusal, counted against the account."""
         with self.db.transaction() as session:
+            now = db_now(session)
+            if self._address_failures(session, remote_addr, now) >= self.settings.address_failures:
+                raise SignInRefused(f"too many failed sign-ins from this address; try again after "
+                                    f"{self.settings.lockout_minutes} minutes")
             operator = session.scalar(select(Operator).where(Operator.name == (name or "").strip().lower())
                                       .with_for_update())
-            now = db_now(session)
             if operator is None or operator.password_hash is None or operator.disabled:
                 _verify(_dummy_hash(), password or "")   # the same work whether or not the name exists
                 typed = (name or "").strip().lower()
@@ -162,6 +165,15 @@ class Accounts:
                        remote_addr=(remote_addr or "")[:64] or None, created_at=now, seen_at=now)
             audit.record(session, audit.Actor(operator.name, operator.role, remote_addr), "signed_in")
         return SignedIn(operator, token, csrf)
+
+    def _address_failures(self, session: Session, remote_addr: str | None, now) -> int:
+        """Refused sign-ins from this address lately (the audit log is the counter: one name after another
+        from one place is throttled too, not only one account)."""
+        if not remote_addr:
+            return 0
+        return session.scalar(select(func.count()).select_from(AuditEntry).where(
+            AuditEntry.at > now - timedelta(minutes=self.settings.lockout_minutes),
+            AuditEntry.action == "sign_in_refused", AuditEntry.remote_addr == remote_addr[:64]))
 
     def _count_failure(self, session: Session, operator: Operator, now, remote_addr, why: str) -> None:
         failures = operator.failed_logins + 1

@@ -155,6 +155,19 @@ def test_signing_out_ends_the_session_and_is_audited(live, operators):
     assert client.get("/console/").status_code == 302 and audit_count(live, "signed_out") == 1
 
 
+def test_many_failures_from_one_address_are_refused_whatever_the_name(live, operators):
+    operators.enrolled("vera", "viewer")
+    stranger = live.app.test_client()
+    for attempt in range(20):      # CONSOLE_MAX_FAILURES_PER_ADDRESS, spread over names that may not exist
+        assert post_form(stranger, "/console/login", {"name": f"guess{attempt}", "password": "x"}).status_code == 401
+    throttled = post_form(stranger, "/console/login", {"name": "vera", "password": "correct horse battery"})
+    assert throttled.status_code == 401 and "from this address" in throttled.get_data(as_text=True)
+    other_place = live.app.test_client()
+    other_place.environ_base["REMOTE_ADDR"] = "10.0.0.7"
+    assert post_form(other_place, "/console/login", {"name": "vera", "password": "correct horse battery"}) \
+        .status_code == 302
+
+
 def test_a_disabled_operator_is_signed_out_and_cannot_sign_in(live, operators):
     client = operators.client(operators.enrolled("vera", "viewer"))
     result = live.cli("operators", "disable", "vera")
