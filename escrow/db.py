@@ -1,9 +1,11 @@
 """Engine and unit-of-work helpers. SQLite by default, PostgreSQL in production."""
+import time
 from contextlib import contextmanager
 from functools import lru_cache
 
-from sqlalchemy import DateTime, bindparam, create_engine, event, select, text
+from sqlalchemy import DateTime, Integer, bindparam, create_engine, event, literal, select, text
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.sql.functions import FunctionElement
@@ -26,6 +28,28 @@ def _sqlite_utcnow(element, compiler, **kw):
     return "strftime('%Y-%m-%d %H:%M:%f', 'now')"
 
 
+class ago(FunctionElement):
+    """The database's clock less a number of seconds, in naive UTC: a cutoff for counting recent
+    rows in the same statement that reads the clock (no round trip to read it first)."""
+
+    type = DateTime()
+    inherit_cache = True
+
+    def __init__(self, seconds: int):
+        super().__init__(literal(int(seconds), Integer()))
+
+
+@compiles(ago, "postgresql")
+def _pg_ago(element, compiler, **kw):
+    return f"((now() AT TIME ZONE 'utc') - make_interval(secs => {compiler.process(element.clauses, **kw)}))"
+
+
+@compiles(ago, "sqlite")
+def _sqlite_ago(element, compiler, **kw):
+    seconds = compiler.process(element.clauses, **kw)
+    return f"strftime('%Y-%m-%d %H:%M:%f', 'now', '-' || ({seconds}) || ' seconds')"
+
+
 def db_now(session: Session):
     """The database's clock, read once per unit of work and reused: PostgreSQL's now() is the
     transaction's start anyway, and every read costs a round trip."""
@@ -33,6 +57,12 @@ def db_now(session: Session):
     if now is None:
         now = session.info[_NOW] = session.scalar(select(utcnow()))
     return now
+
+
+def remember_now(session: Session, now) -> None:
+    """The database's clock as read alongside another statement (a RETURNING or a SELECT column):
+    db_now then costs no round trip of its own. The first reading of a unit of work stands."""
+    session.info.setdefault(_NOW, now)
 
 
 def _forget_now(session: Session) -> None:
@@ -64,8 +94,36 @@ def make_engine(url: str):
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin_immediate)
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10, hide_parameters=True,
-                         connect_args={"connect_timeout": CONNECT_TIMEOUT_SECONDS})
+    engine = create_engine(url, pool_size=10, max_overflow=10, hide_parameters=True,
+                           connect_args={"connect_timeout": CONNECT_TIMEOUT_SECONDS})
+    event.listen(engine, "checkin", _note_checkin)
+    event.listen(engine, "checkout", lambda dbapi, record, _proxy: _ping_if_idle(engine.dialect, dbapi, record))
+    return engine
+
+
+# A connection back from the pool is pinged (a round trip) only if it sat idle this long: a busy
+# pool's connections answered a moment ago, and a ping on every checkout cost each unit of work a
+# trip. One that died in between (PostgreSQL restarted under load) fails its first statement: that
+# invalidates the whole pool, so each process loses one unit of work, which rolls back (a callback
+# goes to the journal or stays `received`; a USSD hop says sorry; the outbox retries).
+PING_AFTER_IDLE_SECONDS = 2.0
+_CHECKED_IN = "zemi.checked_in"
+
+
+def _note_checkin(_dbapi_connection, record) -> None:
+    record.info[_CHECKED_IN] = time.monotonic()
+
+
+def _ping_if_idle(dialect, dbapi_connection, record) -> None:
+    """Pessimistic disconnect handling for idle connections: DisconnectionError makes the pool
+    discard this one and check out another (SQLAlchemy retries the checkout)."""
+    idle_since = record.info.get(_CHECKED_IN)
+    if idle_since is None or time.monotonic() - idle_since < PING_AFTER_IDLE_SECONDS:
+        return   # fresh from connect (it just answered), or in use a moment ago
+    try:
+        dialect.do_ping(dbapi_connection)   # SELECT 1 outside a transaction: one round trip
+    except Exception as error:  # noqa: BLE001 -- any failure: this connection is not to be trusted
+        raise DisconnectionError(f"idle connection failed its ping: {type(error).__name__}") from error
 
 
 def _sqlite_pragmas(dbapi_connection, _record):
@@ -134,6 +192,20 @@ def insert_once(session: Session, model, **values) -> bool:
 def insert_new(session: Session, model, **values):
     """insert_once that tells the new row's primary key, or None when the row was there already."""
     return _insert(session, model, values, skip_conflicts=True).scalar()
+
+
+def insert_new_object(session: Session, model, **values):
+    """insert_once that hands back the new row as an ORM object (INSERT ... RETURNING the whole
+    row: no SELECT to load what was just written), or None when the row was there already."""
+    module = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    statement = module.insert(model).values(**values).on_conflict_do_nothing().returning(model)
+    return session.scalars(statement).first()
+
+
+def insert_many_once(session: Session, model, rows: list[dict]) -> None:
+    """insert_once for several rows of one table in one statement (rows with the same keys)."""
+    module = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    session.execute(module.insert(model).values(rows).on_conflict_do_nothing())
 
 
 def insert_row(session: Session, model, **values):

@@ -12,7 +12,7 @@ from escrow.delivery import issue_code
 from escrow.errors import InvalidTransition
 from escrow.ledger import credit, debit
 from escrow.models import Order, PaymentReceived
-from escrow.notify import queue_sms
+from escrow.notify import order_with_languages, queue_sms
 from escrow.orders import buyer_phone, seller_phone, transition
 from escrow.returns import send_back
 from escrow.phone import mask
@@ -24,7 +24,7 @@ def apply_money_in(session: Session, core: Core, *, order_id: int, attempt_id: i
                    amount: int, channel: str) -> str:
     """Record a receipt once (its uniqueness is the guard), then fund the order, or put the money
     in suspense (wrong amount), or refund it (the order can no longer take it)."""
-    order = session.get(Order, order_id)
+    order = order_with_languages(session, order_id)   # the languages: for the messages funding sends
     if not insert_once(session, PaymentReceived, receipt=receipt, order_id=order_id, attempt_id=attempt_id,
                        amount=amount, channel=channel, outcome="pending"):
         return "duplicate"
@@ -52,9 +52,8 @@ def _fund(session: Session, core: Core, order: Order, receipt: str) -> str:
                 lines=[debit(ledger.MPESA_CASH, order.charge), credit(ledger.ESCROW_HELD, order.charge)])
     _set_outcome(session, receipt, "funded")
     dispatch_by = db_now(session) + timedelta(seconds=core.settings.dispatch_deadline_seconds)
-    session.execute(update(Order).where(Order.id == order.id).values(dispatch_by=dispatch_by))
+    code = issue_code(session, core, order, dispatch_by=dispatch_by)
     schedule_reminder(session, core, order, "dispatch", dispatch_by)
-    code = issue_code(session, core, order)
     common = dict(item=order.item, ref=order.reference)
     queue_sms(session, core, phone=buyer_phone(core, order), kind="code_to_buyer", order_id=order.id,
               charge=f"{order.charge:,}", secret={"code": code}, **common)
@@ -86,8 +85,6 @@ def _refund_unwanted(session: Session, core: Core, order: Order, receipt: str, a
     outcome = send_back(session, core, order, receipt=receipt, amount=amount, channel=channel)
     _set_outcome(session, receipt, outcome)
     return outcome
-
-
 
 
 def _set_outcome(session: Session, receipt: str, outcome: str) -> None:

@@ -5,10 +5,10 @@ from sqlalchemy.orm import Session
 
 from escrow import outbox
 from escrow.context import Core
-from escrow.db import db_now, insert_new, insert_row
+from escrow.db import db_now, insert_new_object, insert_row
 from escrow.errors import EscrowError, NotAllowed
 from escrow.fees import quote
-from escrow.limits import check_order_limits, check_push_limit
+from escrow.limits import check_order_limits
 from escrow.notify import queue_sms
 from escrow.phone import mask
 from escrow.reminders import schedule_reminder
@@ -24,7 +24,6 @@ def create_order(session: Session, core: Core, *, buyer: str, seller: str, price
     ended — both in the caller's transaction."""
     order = _new_order(session, core, buyer=buyer, seller=seller, price=price, item=item, initiated_by="buyer",
                        state=State.AWAITING_PAYMENT, ttl=core.settings.unpaid_ttl_seconds)
-    check_push_limit(session, core, order.buyer_key)
     queue_payment_request(session, core, order, delay_seconds=core.settings.stk_delay_seconds)
     return order
 
@@ -46,13 +45,13 @@ def _new_order(session: Session, core: Core, *, buyer, seller, price, item, init
     terms = quote(price, core.settings)
     creator = buyer if initiated_by == "buyer" else seller
     check_order_limits(session, core, creator_key=core.vault.phone_key(creator),
-                       buyer_key=core.vault.phone_key(buyer), charge=terms.charge)
+                       buyer_key=core.vault.phone_key(buyer), charge=terms.charge,
+                       pushes_too=state is State.AWAITING_PAYMENT)   # a buyer's order pushes at once
     pay_by = db_now(session) + timedelta(seconds=ttl)
-    order_id = _insert_order(session, core, buyer=buyer, seller=seller, item=clean_item(item, core.settings),
-                             terms=terms, initiated_by=initiated_by, state=state, pay_by=pay_by)
-    session.add(OrderEvent(order_id=order_id, event="order_created", from_state=None,
-                           to_state=state.value, actor=initiated_by))
-    order = session.get(Order, order_id)
+    order = _insert_order(session, core, buyer=buyer, seller=seller, item=clean_item(item, core.settings),
+                          terms=terms, initiated_by=initiated_by, state=state, pay_by=pay_by)
+    insert_row(session, OrderEvent, order_id=order.id, event="order_created", from_state=None,
+               to_state=state.value, actor=initiated_by)
     if state is State.AWAITING_PAYMENT:
         schedule_reminder(session, core, order, "pay", pay_by)
     return order
@@ -62,11 +61,11 @@ def queue_payment_request(session: Session, core: Core, order: Order, *, delay_s
     """Record an STK push attempt (our own key, before Daraja is ever called) and its outbox row."""
     attempt_id = insert_row(session, PaymentAttempt, order_id=order.id, amount=order.charge, status="queued")
     now = db_now(session)
-    outbox.enqueue(session, outbox.STK_PUSH, attempt_id, due_at=now + timedelta(seconds=delay_seconds))
+    outbox.enqueue_at_commit(session, outbox.STK_PUSH, attempt_id, due_at=now + timedelta(seconds=delay_seconds))
     return attempt_id
 
 
-def _insert_order(session: Session, core: Core, *, buyer, seller, item, terms, initiated_by, state, pay_by) -> int:
+def _insert_order(session: Session, core: Core, *, buyer, seller, item, terms, initiated_by, state, pay_by) -> Order:
     """Insert with a fresh random reference; a clash with an existing one just draws again."""
     values = dict(state=state.value, initiated_by=initiated_by,
                   buyer_key=core.vault.phone_key(buyer), buyer_sealed=core.vault.seal(buyer),
@@ -75,7 +74,7 @@ def _insert_order(session: Session, core: Core, *, buyer, seller, item, terms, i
                   charge=terms.charge, payout=terms.payout, pay_by=pay_by)
     for _ in range(10):
         reference = new_reference()
-        order_id = insert_new(session, Order, reference=reference, **values)
-        if order_id is not None:
-            return order_id
+        order = insert_new_object(session, Order, reference=reference, **values)
+        if order is not None:
+            return order
     raise EscrowError("could not draw a free order reference")

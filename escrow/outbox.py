@@ -3,10 +3,10 @@ then leased and carried out by the worker. A lease expires, so a crashed worker'
 are picked up again; handlers are written so that a second run never repeats a payment."""
 from datetime import datetime, timedelta
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import event, or_, select, update
 from sqlalchemy.orm import Session
 
-from escrow.db import db_now, insert_once, utcnow
+from escrow.db import db_now, insert_many_once, insert_once, utcnow
 from escrow.models import OutboxItem
 
 LEASE = timedelta(seconds=60)
@@ -24,6 +24,32 @@ def enqueue(session: Session, kind: str, subject_id: int, *, due_at: datetime, d
     key = dedupe_key or f"{kind}:{subject_id}"
     return insert_once(session, OutboxItem, kind=kind, subject_id=subject_id, dedupe_key=key,
                        due_at=due_at, status="pending")
+
+
+def enqueue_at_commit(session: Session, kind: str, subject_id: int, *, due_at: datetime,
+                      dedupe_key: str | None = None) -> None:
+    """enqueue, written with the unit of work's other such rows in one multi-row INSERT just before
+    it commits (one round trip for all of them). Still the same transaction: the rows commit with
+    the fact that causes them, or not at all. For rows nothing reads back before the commit."""
+    session.info.setdefault(_AT_COMMIT, []).append(
+        dict(kind=kind, subject_id=subject_id, dedupe_key=dedupe_key or f"{kind}:{subject_id}", due_at=due_at,
+             status="pending", attempts=0))
+
+
+_AT_COMMIT = "zemi.outbox_at_commit"
+
+
+@event.listens_for(Session, "before_commit")
+def _write_rows_at_commit(session: Session) -> None:
+    rows = session.info.pop(_AT_COMMIT, None)
+    if rows:
+        session.flush()
+        insert_many_once(session, OutboxItem, rows)
+
+
+@event.listens_for(Session, "after_rollback")
+def _forget_rows_at_commit(session: Session) -> None:
+    session.info.pop(_AT_COMMIT, None)
 
 
 def lease_due(session: Session, limit: int = 20) -> list[OutboxItem]:

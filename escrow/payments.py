@@ -85,6 +85,9 @@ def _set_attempt(session: Session, attempt_id: int, expected: str, **values) -> 
 def record_payment_result(session: Session, core: Core, result: PaymentResult) -> str:
     """Apply an STK result once. Returns 'funded', 'failed', 'duplicate', 'orphan', 'conflict',
     'suspense' or 'refunding'. Found by its checkout id, else by the attempt id of its URL."""
+    outcome = apply_fresh_success(session, core, result)
+    if outcome is not None:
+        return outcome
     attempt = _attempt_by_checkout(session, result.checkout_id)
     if attempt is not None and result.attempt_id not in (None, attempt.id):
         _record_conflict(session, result, attempt, f"{result.checkout_id} belongs to attempt {attempt.id}")
@@ -108,6 +111,37 @@ def record_payment_result(session: Session, core: Core, result: PaymentResult) -
                              receipt=result.receipt, amount=result.amount, channel="stk")
     if outcome != "duplicate":  # a receipt already recorded elsewhere is money we already hold
         session.execute(update(PaymentAttempt).where(PaymentAttempt.id == attempt.id).values(receipt=result.receipt))
+    return outcome
+
+
+def _claim_fresh_success(session: Session, result: PaymentResult):
+    """The common case in one statement: a success for an attempt found by its checkout id (and, when
+    the callback came to an attempt's own URL, that attempt), not yet succeeded and with no receipt:
+    marked succeeded with this receipt. Returns (attempt id, order id), or None for every other case,
+    which the general path below sorts out (conflicts, links, duplicates, failures)."""
+    if not (result.succeeded and result.receipt):
+        return None
+    match = [PaymentAttempt.checkout_request_id == result.checkout_id, PaymentAttempt.status != "succeeded",
+             PaymentAttempt.receipt.is_(None)]
+    if result.attempt_id is not None:
+        match.append(PaymentAttempt.id == result.attempt_id)
+    return session.execute(
+        update(PaymentAttempt).where(*match)
+        .values(status="succeeded", result_code=result.result_code, result_desc=result.description[:200],
+                receipt=result.receipt, updated_at=utcnow())
+        .returning(PaymentAttempt.id, PaymentAttempt.order_id).execution_options(synchronize_session=False)).first()
+
+
+def apply_fresh_success(session: Session, core: Core, result: PaymentResult) -> str | None:
+    """record_payment_result's common case (see _claim_fresh_success), or None when it is not that."""
+    fresh = _claim_fresh_success(session, result)
+    if fresh is None:
+        return None
+    attempt_id, order_id = fresh
+    outcome = apply_money_in(session, core, order_id=order_id, attempt_id=attempt_id, receipt=result.receipt,
+                             amount=result.amount, channel="stk")
+    if outcome == "duplicate":  # a receipt already recorded elsewhere is money we already hold: not this attempt's
+        session.execute(update(PaymentAttempt).where(PaymentAttempt.id == attempt_id).values(receipt=None))
     return outcome
 
 
