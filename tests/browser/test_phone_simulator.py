@@ -62,7 +62,7 @@ def test_a_buyer_pays_with_a_pin_and_the_seller_is_released_the_money_through_bo
     wait_for_sms(browser, SELLER, "Blue kitenge")
     send(browser, SELLER, "*384*1234#")
     send(browser, SELLER, "4")
-    assert "KES 1,500" in send(browser, SELLER, code)
+    assert f"Order {reference}" in send(browser, SELLER, code)   # the release screen names the order
     assert send(browser, SELLER, "1")
     wait_for_sms(browser, SELLER, r"1,478|1478")        # the payout's receipt: 1,500 less the 1.5% fee
     shown = app.test_cli_runner().invoke(args=["orders", "show", reference]).output
