@@ -76,6 +76,23 @@ class Accounts:
             audit.record(session, by, "operator_disabled", target=operator.name, before={"disabled": operator.disabled},
                          after={"disabled": True})
 
+    def reset(self, name: str, *, by: audit.Actor) -> Enrolment:
+        """A lost phone or a forgotten password: the account needs a new enrolment (new password, new TOTP
+        key); its sessions end and the old password no longer works."""
+        token = secrets.token_urlsafe(24)
+        with self.db.transaction() as session:
+            operator = self._named(session, name)
+            if operator.disabled:
+                raise BadRequest(f"operator {operator.name} is disabled")
+            secret = self.vault.seal(pyotp.random_base32()) if operator.role in NEEDS_TOTP else None
+            session.execute(update(Operator).where(Operator.id == operator.id).values(
+                password_hash=None, totp_sealed=secret, totp_last_step=0, enrol_hash=_hash(token),
+                enrol_by=db_now(session) + timedelta(hours=self.settings.enrol_hours), failed_logins=0,
+                locked_until=None))
+            session.execute(delete(OperatorSession).where(OperatorSession.operator_id == operator.id))
+            audit.record(session, by, "operator_reset", target=operator.name)
+        return Enrolment(operator.name, operator.role, token)
+
     def unlock(self, name: str, *, by: audit.Actor) -> None:
         with self.db.transaction() as session:
             operator = self._named(session, name)

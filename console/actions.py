@@ -8,7 +8,7 @@ from console import approvals
 from console.errors import BadRequest
 from console.pages import order_page
 from console.roles import MANAGE_OPERATORS, NOTE_DISPUTE, RESOLVE_DISPUTE, RESOLVE_FINDING, REVEAL
-from console.web import Console, actor, client_addr, eat, signed_in
+from console.web import Console, actor, client_addr, eat, page, signed_in
 from escrow import audit
 from escrow.errors import EscrowError
 from escrow.findings import resolve_finding
@@ -99,8 +99,13 @@ def register(bp, console: Console) -> None:
             console.accounts.disable(name, by=actor())
         elif change == "unlock":
             console.accounts.unlock(name, by=actor())
+        elif change == "reset":
+            enrolment = console.accounts.reset(name, by=actor())
+            return page("operators.html", operators=console.accounts.everyone(), enrolment=enrolment,
+                        message=f"{enrolment.name} must enrol again at /console/enrol with the code below "
+                                "(shown once; give it to them in person or by phone).")
         else:
-            raise BadRequest("operators can be disabled or unlocked here")
+            raise BadRequest("operators can be disabled, unlocked or reset here")
         return redirect(url_for("console.operators"))
 
 

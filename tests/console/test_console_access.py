@@ -1,4 +1,5 @@
 """Who may do what in the console, and that the second factor guards every move of money."""
+import re
 from datetime import timedelta
 
 import pytest
@@ -7,7 +8,7 @@ from sqlalchemy import func, select, text
 from console.roles import ALLOWED, ROLES
 from escrow.findings import record_finding
 from escrow.models import AuditEntry, OperatorSession
-from tests.console.conftest import enrolment_code, post_form
+from tests.console.conftest import PASSWORD, enrolment_code, post_form
 from tests.e2e.test_journey import BUYER, settle
 from tests.e2e.test_operator_commands import disputed_order
 
@@ -166,6 +167,20 @@ def test_many_failures_from_one_address_are_refused_whatever_the_name(live, oper
     other_place.environ_base["REMOTE_ADDR"] = "10.0.0.7"
     assert post_form(other_place, "/console/login", {"name": "vera", "password": "correct horse battery"}) \
         .status_code == 302
+
+
+def test_an_admin_resets_an_operator_who_lost_their_phone(live, operators):
+    agent = operators.client(operators.enrolled("alice", "agent"))
+    admin = operators.client(operators.enrolled("root1", "admin"))
+    reset = post_form(admin, "/console/operators/alice/reset", {}, from_page="/console/operators")
+    code = re.search(r'id="enrolment-code">([^<]+)<', reset.get_data(as_text=True)).group(1)
+    assert agent.get("/console/").status_code == 302                      # her sessions ended
+    refused = post_form(live.app.test_client(), "/console/login",
+                        {"name": "alice", "password": PASSWORD, "code": operators.step_up_code("alice")})
+    assert refused.status_code == 401                                      # the old password and key are gone
+    page = post_form(live.app.test_client(), "/console/enrol", {"token": code}, from_page="/console/enrol")
+    assert "otpauth://totp/Zemi%20Escrow:alice" in page.get_data(as_text=True)
+    assert audit_count(live, "operator_reset") == 1
 
 
 def test_a_disabled_operator_is_signed_out_and_cannot_sign_in(live, operators):
