@@ -76,7 +76,6 @@ def check_verification(ctx, body: VerificationCheckIn, verification_id: str):
            scope="orders:write", body=OrderIn, response=OrderOut, status=201, phone="buyer")
 def create_order(ctx, body: OrderIn):
     view = ctx.service.create_order(buyer=ctx.phone, seller=body.seller_phone, price=body.amount, item=body.item)
-    records.record_api_order(ctx.db, view.reference, ctx.caller.key_id, ctx.caller.integration)
     token, _ = records.new_link(ctx.db, ctx.core, seller=normalize_msisdn(body.seller_phone), item=view.item,
                                 price=view.price, order_reference=view.reference, api_key_id=ctx.caller.key_id)
     return order_out(view, ctx.link_url(token))
@@ -93,7 +92,6 @@ def create_payment_request(ctx, body: PaymentRequestIn):
         return PaymentLinkOut(url=ctx.link_url(token), open=True, item=item, price=terms.price,
                               expires_at=expires_at)
     view = ctx.service.request_payment(seller=ctx.phone, buyer=body.buyer_phone, price=body.amount, item=body.item)
-    records.record_api_order(ctx.db, view.reference, ctx.caller.key_id, ctx.caller.integration)
     token, expires_at = records.new_link(ctx.db, ctx.core, seller=ctx.phone, item=view.item, price=view.price,
                                          order_reference=view.reference, api_key_id=ctx.caller.key_id)
     return PaymentLinkOut(url=ctx.link_url(token), open=False, item=view.item, price=view.price,

@@ -43,11 +43,6 @@ def _act(ctx, link, prompts_per_hour: int) -> str | None:
         seller = ctx.core.vault.unseal(link.seller_sealed)
         view = ctx.service.create_order(buyer=normalize_msisdn(request.form.get("phone", "")), seller=seller,
                                         price=link.price, item=link.item)
-        if link.api_key_id is not None:
-            from escrow.models import ApiKey
-            with ctx.db.transaction() as session:
-                integration = session.get(ApiKey, link.api_key_id).name
-            records.record_api_order(ctx.db, view.reference, link.api_key_id, integration)
         token, _ = records.new_link(ctx.db, ctx.core, seller=seller, item=view.item, price=view.price,
                                     order_reference=view.reference, api_key_id=link.api_key_id, parent_id=link.id)
         return token

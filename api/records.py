@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 from escrow.context import Core
 from escrow.db import Database, db_now, insert_once, insert_row
 from escrow.errors import LimitExceeded
-from escrow.models import ApiOrder, Order, PaymentAttempt, PaymentLink
+from escrow.models import ApiKey, ApiOrder, Order, PaymentAttempt, PaymentLink
 from escrow.orders import order_by_reference, order_of_party
 
 
@@ -24,21 +24,18 @@ def link_digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def record_api_order(db: Database, reference: str, key_id: int, integration: str) -> int:
-    with db.transaction() as session:
-        order = order_by_reference(session, reference)
-        insert_once(session, ApiOrder, order_id=order.id, api_key_id=key_id, integration=integration)
-        return order.id
-
-
 def new_link(db: Database, core: Core, *, seller: str, item: str, price: int, seconds: int | None = None,
              order_reference: str | None = None, api_key_id: int | None = None,
              parent_id: int | None = None) -> tuple[str, datetime]:
     """A link with an unguessable token (256 bits; only its sha256 is kept). An order's link lives
-    as long as the order can be paid; an open link for `seconds`."""
+    as long as the order can be paid; an open link for `seconds`. An order's link made through an API
+    key also records the order as that key's integration's (its webhooks go there), in one transaction."""
     token = secrets.token_urlsafe(32)
     with db.transaction() as session:
         order = order_by_reference(session, order_reference) if order_reference else None
+        if order is not None and api_key_id is not None:
+            insert_once(session, ApiOrder, order_id=order.id, api_key_id=api_key_id,
+                        integration=session.get(ApiKey, api_key_id).name)
         expires_at = (order.pay_by if order is not None and order.pay_by else
                       db_now(session) + timedelta(seconds=seconds or 86400))
         insert_row(session, PaymentLink, token_hash=link_digest(token), order_id=order.id if order else None,
