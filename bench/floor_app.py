@@ -5,6 +5,9 @@ It takes the same AT-format form as POST /ussd and answers text/plain, so the HT
 is what the benchmark's ratio prices. Served by the same gunicorn settings as the real app:
 
     REDIS_URL=redis://127.0.0.1:6379/13 gunicorn 'bench.floor_app:create_app()'
+
+For bench/callbacks.py it also answers POST /hooks/floor/<token>: the body kept with one INSERT into
+floor_callbacks (FLOOR_DATABASE_URL, a plain postgresql:// URL), then the same 200 Daraja expects.
 """
 import os
 
@@ -26,6 +29,20 @@ def create_app(redis_url: str | None = None) -> Flask:
         seen = client.get(key)
         client.set(key, str(request.form.get("text", "")), ex=TTL_SECONDS)
         return Response("CON " + ("again" if seen else "hello"), mimetype="text/plain")
+
+    database = {}
+
+    @app.post("/hooks/floor/<token>")
+    def keep_callback(token):
+        """The floor for bench/callbacks.py: the raw body kept with one INSERT (autocommit), then 200."""
+        if "connection" not in database:   # one connection per worker, opened on first use
+            import psycopg
+            url = os.environ["FLOOR_DATABASE_URL"]
+            database["connection"] = connection = psycopg.connect(url, autocommit=True)
+            connection.execute("CREATE TABLE IF NOT EXISTS floor_callbacks (id bigserial PRIMARY KEY, body text)")
+        database["connection"].execute("INSERT INTO floor_callbacks (body) VALUES (%s)",
+                                       (request.get_data(as_text=True),))
+        return {"ResultCode": 0, "ResultDesc": "Accepted"}
 
     @app.get("/health")
     def health():
