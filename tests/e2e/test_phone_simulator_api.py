@@ -25,6 +25,7 @@ def embedded(simulator, database_url, redis_url, tmp_path):
         "SECRET_KEY": TEST_SECRET_KEY, "DATA_KEY": TEST_DATA_KEY, "STK_DELAY_SECONDS": "0"})
     zemi = app.extensions["zemi"]
     zemi.redis.flushdb()
+    assert app.test_cli_runner().invoke(args=["mpesa", "register-urls"]).exit_code == 0   # as bin/serve does
     server = make_server("127.0.0.1", port, app, threaded=True)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     stop = threading.Event()
