@@ -5,6 +5,7 @@ whose tag (SECRET_KEY) only we can make. With the callback token alone, a forged
 forged retryable failure changes nothing; at the old untagged path an answer is held and its
 transfer asked about (Transaction Status through the outbox), and the tagged answer settles it.
 Runs on SQLite by default; on PostgreSQL with DATABASE_URL."""
+import logging
 import re
 import secrets
 from datetime import datetime, timezone
@@ -241,3 +242,14 @@ def test_answer_urls_pass_darajas_word_filter_with_a_hex_tag(stack):
                 assert re.fullmatch(rf"{payout_id}/[0-9a-f]{{32}}", reply_to)
                 for path in ("b2c/result", "b2c/timeout", "b2c/status"):
                     assert callback_url_problems(gateway.reply_url(path, reply_to)) == []
+
+
+def test_a_transfers_tag_is_blanked_in_every_log_line(stack, caplog):
+    caplog.set_level(logging.DEBUG)
+    payout = stack.refund_in_flight()
+    reply_to = stack.gateway.payouts[-1]["reply_to"]
+    logging.getLogger("werkzeug").info('"POST /hooks/b2c/result/%s/%s HTTP/1.1" 200 -', TOKEN, reply_to)
+    stack.post(hook("result", reply_to), success(payout))
+    logged = "\n".join(record.getMessage() for record in caplog.records)
+    assert f"/hooks/b2c/result/***/{payout.id}/***" in logged
+    assert reply_to.split("/")[1] not in logged and TOKEN not in logged
