@@ -25,8 +25,11 @@ def nothing_charged(data: Data, ctx: Context) -> Finish:
 
 
 def confirm_delivery(data: Data, ctx: Context) -> Finish:
+    """Released: a seller hears about their own money, a buyer about the seller's."""
     order = ctx.service.confirm_delivery(caller=ctx.caller, reference=data["ref"], token=data["token"])
-    return Finish("ussd.code.done", {"ref": order.reference, "payout": format_kes(order.payout)})
+    key = "ussd.code.done_seller" if order.role == "seller" else "ussd.code.done"
+    return Finish(key, {"ref": order.reference, "payout": format_kes(order.payout),
+                        "party": order.counterpart or order.counterpart_masked})
 
 
 def keep_held(data: Data, ctx: Context) -> Finish:
@@ -57,7 +60,18 @@ def mark_dispatched(data: Data, ctx: Context) -> Finish:
 
 
 def cancel_order(data: Data, ctx: Context) -> Finish:
-    return Finish("ussd.done.cancel", {"ref": ctx.service.cancel_order(ctx.caller, data["ref"]).reference})
+    """An unpaid order: nothing was charged. A paid one (the seller cancels): the buyer is refunded."""
+    order = ctx.service.cancel_order(ctx.caller, data["ref"])
+    key = "ussd.done.cancel" if order.state == "cancelled" else "ussd.done.cancel_paid"
+    return Finish(key, _ref_and_charge(order))
+
+
+def accept_order(data: Data, ctx: Context) -> Finish:
+    """The seller accepts a paid order from their own line: the buyer's code can now release to them."""
+    order = ctx.service.accept_order(ctx.caller, data["ref"])
+    return Finish("ussd.done.accept_order", {"ref": order.reference, "item": order.item,
+                                             "party": order.counterpart or order.counterpart_masked,
+                                             "payout": format_kes(order.payout)})
 
 
 def keep_order(data: Data, ctx: Context) -> Goto:
@@ -93,6 +107,10 @@ def show_help(data: Data, ctx: Context) -> Finish:
         "fee_min": format_kes(info.fee_min), "fee_max": format_kes(info.fee_max),
         "payer": ctx.text(f"ussd.party.{info.fee_payer}"),
         "support": info.support_phone or ctx.support_phone})
+
+
+def show_shortcuts(data: Data, ctx: Context) -> Finish:
+    return Finish("ussd.help.shortcuts")
 
 
 def resume_saved(data: Data, ctx: Context) -> Goto:

@@ -47,8 +47,8 @@ def accept_code(raw: str, data: Data, ctx: Context) -> Data:
         raise InvalidInput("ussd.err.code_format")
     match = ctx.service.check_delivery_code(caller=ctx.caller, code=code)
     order = match.order
-    return {"ref": order.reference, "token": match.token, "item": order.item,
-            "price": order.price, "payout": order.payout}
+    return {"ref": order.reference, "token": match.token, "item": order.item, "price": order.price,
+            "payout": order.payout, "role": order.role, "party": order.counterpart or order.counterpart_masked}
 
 
 def caller_number(ctx: Context) -> str | None:

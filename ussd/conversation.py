@@ -15,7 +15,7 @@ from redis.exceptions import RedisError
 
 from escrow.catalog import render
 
-from ussd.engine import Outcome, resume_point, start, step
+from ussd.engine import Outcome, resume_point, start, start_typed, step
 from ussd.errors import RateLimited, SessionExpired, StoreUnavailable
 from ussd.render import Reply
 from ussd.screens import Context
@@ -80,8 +80,9 @@ class Conversation:
                 opened.language = self.service.language_of(hop.phone)
                 opened.remember_language(opened.language)
             return start(self._context(hop, opened.language), opened.resume)
-        if record is None:
-            raise SessionExpired(hop.session_id)
+        if record is None:   # a first hop dialled with a path (*384*1234*3#), or a session we lost
+            language = opened.language or self.service.language_of(hop.phone)
+            return start_typed(self._context(hop, language), hop.text)
         ctx = self._context(hop, record["state"]["lang"])
         return step(record["state"], self.new_input(record, hop.text), ctx)
 

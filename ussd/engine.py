@@ -39,6 +39,33 @@ def start(ctx: Context, saved: dict | None = None) -> Outcome:
     return _show(state, ctx)
 
 
+def start_typed(ctx: Context, typed: str) -> Outcome:
+    """A first hop that already carries answers: AT passes what a caller appends to the service code
+    (*384*1234*4*123456# arrives as text "4*123456"). Each answer is taken as typed from Home, as
+    far as screens that only lead on or ask for something; a confirmation or an action is shown,
+    never taken, so no dialled-in string can move money. A refused answer stops there and says why."""
+    outcome = start(ctx)
+    for answer in typed.split("*"):
+        state = outcome.state
+        if state.get("ended") or not _leads_on(state, answer, ctx):
+            break
+        outcome = step(state, answer, ctx)
+        if not outcome.reply.end and outcome.state["screen"] == state["screen"] and answer != MORE:
+            break   # re-prompted with the reason: the rest of the typed answers are not for this screen
+    return outcome
+
+
+def _leads_on(state: dict, answer: str, ctx: Context) -> bool:
+    screen = SCREENS[state["screen"]]
+    if isinstance(screen, Confirm):
+        return False
+    if isinstance(screen, Menu) and answer not in (BACK, HOME):
+        options = menu_options(screen, state["data"], replace(ctx, language=state["lang"]))
+        number = read_count(answer, max_length=CHOICE_MAX_DIGITS)
+        return number is None or not 1 <= number <= len(options) or options[number - 1].do is None
+    return True
+
+
 def step(state: dict, user_input: str, ctx: Context) -> Outcome:
     """Handle the caller's answer to the current screen and show what comes next."""
     ctx = replace(ctx, language=state.get("lang") or ctx.language)
@@ -110,10 +137,17 @@ def _handle_confirm(screen: Confirm, data: dict, answer: str, ctx: Context):
 
 
 def _handle_list(screen: PagedList, data: dict, answer: str, ctx: Context):
+    typed = screen.typed(answer, data, ctx) if screen.typed else None
+    if typed is not None:
+        return typed, None
     rows, more = page_of(screen, data, ctx)
+    offset = data.get("offset", 0)
     if answer == MORE and more:
-        return Goto(screen.id, {**data, "offset": data.get("offset", 0) + screen.page_size}), None
-    return screen.pick(rows[_choice(answer, len(rows))], data, ctx), None
+        return Goto(screen.id, {**data, "offset": offset + screen.page_size}), None
+    number = read_count(answer, max_length=CHOICE_MAX_DIGITS)
+    if number is None or not offset < number <= offset + len(rows):
+        raise InvalidInput("ussd.err.choice")
+    return screen.pick(rows[number - offset - 1], data, ctx), None
 
 
 def _choice(answer: str, count: int) -> int:

@@ -5,8 +5,10 @@ screen. Otherwise the engine re-prompts on input screens and menus, and ends aft
 """
 from dataclasses import dataclass
 
-from escrow.errors import (CodeLocked, EscrowError, InvalidAmount, InvalidPhoneNumber,
-                           InvalidTransition, LimitExceeded, NotAllowed, OrderNotFound, WrongCode)
+from escrow.catalog import CATALOGS, DEFAULT_LANGUAGE
+from escrow.errors import (CallerLocked, CodeLocked, EscrowError, InvalidAmount, InvalidPhoneNumber,
+                           InvalidTransition, LimitExceeded, NotAllowed, OrderNotFound, SellerNotAccepted,
+                           WrongCode)
 from escrow.money import format_kes
 
 from ussd.errors import InvalidInput
@@ -29,9 +31,17 @@ def explain(exc: Exception, ctx: Context) -> Explanation:
     return Explanation("ussd.err.general", {}, ends=True)
 
 
+MONEY_LIMITS = ("daily_total_per_buyer",)
+
+
 def _limit(exc: LimitExceeded, ctx: Context) -> Explanation:
+    """Which limit, its value and when it resets (each limit's own text); the amount range re-prompts."""
     if exc.limit not in AMOUNT_LIMITS:
-        return Explanation("ussd.err.limit", {}, ends=True)
+        key = f"ussd.err.limit.{exc.limit}"
+        if key not in CATALOGS[DEFAULT_LANGUAGE]:
+            return Explanation("ussd.err.limit", {}, ends=True)
+        value = format_kes(exc.value) if exc.limit in MONEY_LIMITS else f"{exc.value:,}"
+        return Explanation(key, {"value": value}, ends=True)
     low, high = ctx.service.limits()
     return Explanation("ussd.err.range", {"min": format_kes(low), "max": format_kes(high)})
 
@@ -39,7 +49,9 @@ def _limit(exc: LimitExceeded, ctx: Context) -> Explanation:
 _TABLE = (
     (InvalidInput, lambda exc, ctx: Explanation(exc.key, exc.params)),
     (WrongCode, lambda exc, ctx: Explanation("ussd.err.wrong_code", {"remaining": exc.remaining})),
+    (CallerLocked, lambda exc, ctx: Explanation("ussd.err.locked_today", {}, ends=True)),
     (CodeLocked, lambda exc, ctx: Explanation("ussd.err.locked", {}, ends=True)),
+    (SellerNotAccepted, lambda exc, ctx: Explanation("ussd.err.seller_first", {"ref": exc.reference}, ends=True)),
     (InvalidPhoneNumber, lambda exc, ctx: Explanation("ussd.err.phone", {})),
     (InvalidAmount, lambda exc, ctx: Explanation("ussd.err.amount", {})),
     (LimitExceeded, _limit),

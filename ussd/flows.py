@@ -1,12 +1,14 @@
 """Every screen of the Zemi USSD service, declared as data, and the hooks that fill them in."""
 from escrow.catalog import CATALOGS, DEFAULT_LANGUAGE
 from escrow.money import format_kes
-from escrow.phone import mask
+from escrow.phone import to_local
+from escrow.reference import is_valid_reference
 from escrow.views import DISPUTE_REASONS
 
 from ussd import actions
 from ussd.answers import accept_amount, accept_code, accept_item, accept_party, amount_range
 from ussd.gsm7 import transliterate
+from ussd.render import budget
 from ussd.screens import Confirm, Context, Data, Goto, Input, Menu, Option, PagedList, Screen
 
 ACTION_OPTIONS = {
@@ -19,20 +21,41 @@ ACTION_OPTIONS = {
     "accept": Option("ussd.action.accept", do=actions.accept_request),
     "decline": Option("ussd.action.decline", do=actions.decline_request),
     "new_code": Option("ussd.action.new_code", do=actions.reissue_code),
+    "accept_order": Option("ussd.action.accept_order", do=actions.accept_order),
 }
 
 
 def summary(data: Data, ctx: Context) -> Data:
-    return {"party": mask(data["party"]), "item": data["item"], "price": format_kes(data["price"]),
+    """The deal as typed, the other party's number in full so it can be checked, and why an amount
+    differs from the price typed (the fee)."""
+    return {"party": to_local(data["party"]), "item": data["item"], "price": format_kes(data["price"]),
             "fee": format_kes(data["fee"]), "fee_note": ctx.text(f"ussd.fee_by.{data['fee_payer']}"),
-            "charge": format_kes(data["charge"]), "payout": format_kes(data["payout"])}
+            "charge": format_kes(data["charge"]), "payout": format_kes(data["payout"]),
+            "charge_note": ctx.text("ussd.with_fee") if data["charge"] != data["price"] else "",
+            "payout_note": ctx.text("ussd.after_fee") if data["payout"] != data["price"] else ""}
 
 
 def order_details(data: Data, ctx: Context) -> Data:
+    """The order as its reader sees it: state, the other party in full, what happens next, and
+    the actions the reader may take (the next-step line gives way if the options need the room)."""
     order = ctx.service.order_for(ctx.caller, data["ref"])
-    line = ctx.text(f"ussd.order.as_{order.role}", party=order.counterpart_masked)
-    return {"ref": order.reference, "item": transliterate(order.item), "price": format_kes(order.price),
-            "state": state_word(order.state, ctx), "party_line": line, "actions": order.actions}
+    line = ctx.text(f"ussd.order.as_{order.role}", party=order.counterpart or order.counterpart_masked)
+    params = {"ref": order.reference, "item": transliterate(order.item), "price": format_kes(order.price),
+              "state": state_word(order.state, ctx), "party_line": line, "actions": order.actions}
+    next_line = "\n" + ctx.text(next_step_key(order))
+    options = [f"{n} {ctx.text(option.label)}" for n, option in enumerate(order_options(data, ctx, params), 1)]
+    whole = "\n".join([ctx.text("ussd.order.detail", **params, next=next_line), *options, ctx.text("ussd.nav")])
+    return {**params, "next": next_line if len(whole) <= budget(ctx) else ""}
+
+
+def next_step_key(order) -> str:
+    """What happens next for this reader: per state, per role where the roles differ."""
+    key = f"ussd.next.{order.state}.{order.role}"
+    if order.state == "funded" and not order.seller_accepted:
+        key += ".waiting"
+    if key in CATALOGS[DEFAULT_LANGUAGE]:
+        return key
+    return f"ussd.next.{order.state}" if f"ussd.next.{order.state}" in CATALOGS[DEFAULT_LANGUAGE] else "ussd.nav"
 
 
 def order_options(data: Data, ctx: Context, params: Data) -> list[Option]:
@@ -41,11 +64,20 @@ def order_options(data: Data, ctx: Context, params: Data) -> list[Option]:
 
 def state_word(state: str, ctx: Context) -> str:
     key = f"ussd.state.{state}"
-    return ctx.text(key if key in CATALOGS[DEFAULT_LANGUAGE] else "ussd.state.other")
+    return ctx.text(key) if key in CATALOGS[DEFAULT_LANGUAGE] else state.replace("_", " ")
 
 
 def code_match(data: Data, ctx: Context) -> Data:
-    return {"ref": data["ref"], "item": transliterate(data["item"]), "price": format_kes(data["price"])}
+    """The release question, put to its reader: a seller is asked about their own money."""
+    price, payout = format_kes(data["price"]), format_kes(data["payout"])
+    fee = format_kes(data["price"] - data["payout"])
+    return {"ref": data["ref"], "item": transliterate(data["item"]), "price": price, "payout": payout,
+            "party": data.get("party", ""),
+            "payout_note": ctx.text("ussd.less_fee", price=price, fee=fee) if data["payout"] != data["price"] else ""}
+
+
+def code_question(data: Data) -> str:
+    return f"ussd.code.confirm.{data.get('role', 'seller')}"
 
 
 def resume_task(data: Data, ctx: Context) -> Data:
@@ -64,9 +96,23 @@ def open_order(order, data: Data, ctx: Context) -> Goto:
     return Goto("order", {"ref": order.reference})
 
 
+def order_by_reference(answer: str, data: Data, ctx: Context) -> Goto | None:
+    """An order number typed on the list (or dialled straight in: *384*1234*3*<order>#) opens it."""
+    return Goto("order", {"ref": answer}) if is_valid_reference(answer) else None
+
+
+def limits_first(paying: bool):
+    """The caller's limits, checked on the first screen of a journey (not after four answers)."""
+    def check(data: Data, ctx: Context) -> Data:
+        ctx.service.check_limits(ctx.caller, paying=paying)
+        return {}
+    return check
+
+
 def _pay_or_request(prefix: str, ask_party: str, ask_item: str, task: str, yes) -> list[Screen]:
     return [
-        Input(f"{prefix}.party", ask_party, accept_party, f"{prefix}.amount", task=task),
+        Input(f"{prefix}.party", ask_party, accept_party, f"{prefix}.amount", task=task,
+              params=limits_first(paying=prefix == "pay")),
         Input(f"{prefix}.amount", "ussd.ask.amount", accept_amount, f"{prefix}.item",
               params=amount_range, task=task),
         Input(f"{prefix}.item", ask_item, accept_item, f"{prefix}.summary", task=task),
@@ -79,14 +125,17 @@ SCREEN_LIST: list[Screen] = [
     Menu("main", "ussd.main", resumable=False, nav_hint=False, choices=(
         Option("ussd.menu.pay", goto="pay.party"), Option("ussd.menu.request", goto="req.party"),
         Option("ussd.menu.orders", goto="orders"), Option("ussd.menu.code", goto="code.enter"),
-        Option("ussd.menu.language", goto="language"), Option("ussd.menu.help", do=actions.show_help))),
+        Option("ussd.menu.language", goto="language"), Option("ussd.menu.help", goto="help"))),
+    Menu("help", "ussd.help.title", resumable=False, choices=(
+        Option("ussd.help.menu.fees", do=actions.show_help),
+        Option("ussd.help.menu.shortcuts", do=actions.show_shortcuts))),
     Confirm("resume", "ussd.resume.ask", yes=actions.resume_saved, no=actions.start_again,
             params=resume_task, resumable=False),
     *_pay_or_request("pay", "ussd.pay.seller", "ussd.pay.item", "ussd.task.pay", actions.create_order),
     *_pay_or_request("req", "ussd.req.buyer", "ussd.req.item", "ussd.task.request",
                      actions.request_payment),
     PagedList("orders", "ussd.orders.row", load=orders_page, row_params=order_row, pick=open_order,
-              empty="ussd.orders.none", resumable=False),
+              empty="ussd.orders.none", resumable=False, page_size=4, typed=order_by_reference),
     Menu("order", "ussd.order.detail", params=order_details, options=order_options, resumable=False),
     Menu("dispute.reason", "ussd.dispute.ask", params=lambda data, ctx: {"ref": data["ref"]},
          resumable=False, choices=tuple(Option(f"ussd.reason.{reason}", do=actions.report_problem(reason))
@@ -95,7 +144,7 @@ SCREEN_LIST: list[Screen] = [
             params=lambda data, ctx: {"ref": data["ref"], "item": order_details(data, ctx)["item"]},
             resumable=False),
     Input("code.enter", "ussd.code.ask", accept_code, "code.confirm", task="ussd.task.code"),
-    Confirm("code.confirm", "ussd.code.confirm", yes=actions.confirm_delivery, no=actions.keep_held,
+    Confirm("code.confirm", code_question, yes=actions.confirm_delivery, no=actions.keep_held,
             params=code_match, task="ussd.task.code", resumable=False),
     Menu("language", "ussd.language.ask", resumable=False, choices=(
         Option("ussd.language.en", do=actions.choose_language("en")),

@@ -55,7 +55,8 @@ def _show_input(screen: Input, data: Data, ctx: Context) -> Reply:
 
 
 def _show_confirm(screen: Confirm, data: Data, ctx: Context) -> Reply:
-    return Reply(ctx.text(screen.text, **screen.params(data, ctx)), end=False)
+    key = screen.text(data) if callable(screen.text) else screen.text
+    return Reply(ctx.text(key, **screen.params(data, ctx)), end=False)
 
 
 def page_of(screen: PagedList, data: Data, ctx: Context) -> tuple[list, bool]:
@@ -71,8 +72,8 @@ def _show_list(screen: PagedList, data: Data, ctx: Context) -> Reply:
     footer = ctx.text("ussd.nav.more" if more else "ussd.nav")
     room = budget(ctx) - len(footer) - len(rows)   # one newline per row
     lines = []
-    for number, row in enumerate(rows, 1):
-        lines.append(_row(screen, number, row, room // (len(rows) - number + 1), ctx))
+    for number, row in enumerate(rows, data.get("offset", 0) + 1):
+        lines.append(_row(screen, number, row, room // (len(rows) - len(lines)), ctx))
         room -= len(lines[-1])
     return Reply("\n".join(lines + [footer]), end=False)
 

@@ -86,9 +86,10 @@ class Input:
 
 @dataclass(frozen=True)
 class Confirm:
-    """A summary whose template carries its own options: 1 does `yes`, 2 does `no`."""
+    """A summary whose template carries its own options: 1 does `yes`, 2 does `no`. `text` may be
+    a hook choosing the template from the data (a question put differently to buyer and seller)."""
     id: str
-    text: str
+    text: str | Callable[[Data], str]
     yes: Callable[[Data, Context], Goto | Finish]
     no: Callable[[Data, Context], Goto | Finish]
     params: Callable[[Data, Context], Data] = NO_PARAMS
@@ -98,7 +99,9 @@ class Confirm:
 
 @dataclass(frozen=True)
 class PagedList:
-    """Rows loaded a page at a time; `98` shows the next page, a row number picks a row."""
+    """Rows loaded a page at a time; `98` shows the next page, a row number picks a row (numbers
+    continue across pages: page 2 starts at 6). `typed` may open something named by the answer
+    itself (an order number) before it is read as a row number."""
     id: str
     row: str
     load: Callable[[Data, Context, int, int], list]
@@ -109,6 +112,7 @@ class PagedList:
     page_size: int = 5
     task: str | None = None
     resumable: bool = True
+    typed: Callable[[str, Data, Context], Goto | None] | None = None
 
 
 Screen = Menu | Input | Confirm | PagedList

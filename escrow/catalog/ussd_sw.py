@@ -1,93 +1,145 @@
-"""USSD screens, Kiswahili. Same keys and placeholders as ussd_en; same 160-character budget."""
+"""USSD screens, Kiswahili. Same keys and placeholders as ussd_en; same 160-character budget.
+
+Terms follow escrow.catalog.GLOSSARY: "nambari" is a phone number only; the delivery code is
+"msimbo wa kupokea"; money Zemi keeps is "imehifadhiwa".
+"""
 MESSAGES: dict[str, str] = {
     # navigation
     "ussd.main": "Zemi Escrow",
     "ussd.menu.pay": "Lipa muuzaji",
     "ussd.menu.request": "Omba malipo",
     "ussd.menu.orders": "Oda zangu",
-    "ussd.menu.code": "Weka nambari ya kupokea",
+    "ussd.menu.code": "Weka msimbo wa kupokea",
     "ussd.menu.language": "Lugha",
     "ussd.menu.help": "Msaada",
     "ussd.nav": "0 Rudi 00 Mwanzo",
     "ussd.nav.more": "98 Zaidi 0 Rudi 00 Mwanzo",
-    "ussd.resume.ask": "Hukumaliza: {task}.\nEndelea ulipoachia?\n1 Ndiyo\n2 Anza upya",
+    "ussd.resume.ask": "Hujamaliza: {task}.\nUendelee ulipoishia?\n1 Ndiyo\n2 Anza upya",
     "ussd.task.pay": "Lipa muuzaji",
     "ussd.task.request": "Omba malipo",
-    "ussd.task.code": "Weka nambari ya kupokea",
+    "ussd.task.code": "Weka msimbo wa kupokea",
     # pay a seller
     "ussd.pay.seller": "Weka nambari ya M-Pesa ya muuzaji",
     "ussd.ask.amount": "Weka kiasi kwa KES\n({min} hadi {max})",
     "ussd.pay.item": "Unanunua nini?\n(kwa ufupi, herufi 20 au chini)",
     "ussd.pay.summary": "Lipa {party}\nBidhaa: {item}\nBei: {price}\nAda: {fee} ({fee_note})\n"
-                        "Utalipa: {charge}\n1 Thibitisha\n2 Ghairi\n0 Rudi",
+                        "Utalipa: {charge}{charge_note}\n1 Ndiyo\n2 Ghairi\n0 Rudi",
     "ussd.pay.done": "Oda {ref} imeundwa. Utapokea ombi la M-Pesa la {charge}. "
                      "Weka PIN yako kulipa.",
-    "ussd.fee_by.seller": "analipa muuzaji",
-    "ussd.fee_by.buyer": "analipa mnunuzi",
+    "ussd.fee_by.seller": "muuzaji analipa",
+    "ussd.fee_by.buyer": "mnunuzi analipa",
+    "ussd.with_fee": " na ada",
+    "ussd.after_fee": " kasoro ada",
+    "ussd.less_fee": " ({price} kasoro ada {fee})",
     "ussd.cancelled": "Imeghairiwa. Hakuna pesa iliyotozwa.",
     # request a payment
     "ussd.req.buyer": "Weka nambari ya M-Pesa ya mnunuzi",
     "ussd.req.item": "Unauza nini?\n(kwa ufupi, herufi 20 au chini)",
     "ussd.req.summary": "Omba {party} alipe\nBidhaa: {item}\nBei: {price}\nAda: {fee} ({fee_note})\n"
-                        "Utapata: {payout}\n1 Thibitisha\n2 Ghairi\n0 Rudi",
+                        "Utapata: {payout}{payout_note}\n1 Ndiyo\n2 Ghairi\n0 Rudi",
     "ussd.req.done": "Ombi {ref} limetumwa. Mnunuzi atapata SMS ya kukubali na kulipa {charge}. "
                      "Tutakutumia SMS akilipa.",
     # my orders
-    "ussd.orders.row": "{n} {ref} {item} {state}",
+    "ussd.orders.row": "{n} {item} ({state})",
     "ussd.orders.none": "Bado huna oda yoyote.",
-    "ussd.order.detail": "{ref} {item}\n{price} {state}\n{party_line}",
-    "ussd.order.as_buyer": "Unanunua kwa {party}",
-    "ussd.order.as_seller": "Unamuuzia {party}",
+    "ussd.order.detail": "{ref} {item}\n{state}: {price}\n{party_line}{next}",
+    "ussd.order.as_buyer": "Muuzaji: {party}",
+    "ussd.order.as_seller": "Mnunuzi: {party}",
+    # neno moja kwa kila hali, sawa kwenye orodha na kwenye oda
+    "ussd.state.requested": "Imeombwa",
     "ussd.state.awaiting_payment": "Haijalipwa",
     "ussd.state.checking_payment": "Malipo yanakaguliwa",
-    "ussd.state.funded": "Imeshikwa",
-    "ussd.state.released": "Imetolewa",
-    "ussd.state.paid_out": "Imelipwa",
-    "ussd.state.expired": "Imeisha",
+    "ussd.state.funded": "Imehifadhiwa",
+    "ussd.state.dispatched": "Imetumwa",
+    "ussd.state.disputed": "Tatizo limeripotiwa",
+    "ussd.state.released": "Muuzaji analipwa",
+    "ussd.state.paid_out": "Muuzaji amelipwa",
+    "ussd.state.refunding": "Inarudishwa",
+    "ussd.state.refunded": "Imerudishwa",
+    "ussd.state.settling": "Inagawanywa",
+    "ussd.state.settled": "Imegawanywa",
+    "ussd.state.declined": "Imekataliwa",
+    "ussd.state.expired": "Muda umeisha",
     "ussd.state.cancelled": "Imeghairiwa",
     "ussd.state.needs_review": "Inakaguliwa",
-    "ussd.state.other": "Wazi",
+    # kinachofuata, kwa kila hali (na kwa kila msomaji inapotofautiana)
+    "ussd.next.requested.buyer": "Kubali upate ombi la M-Pesa.",
+    "ussd.next.requested.seller": "Tunasubiri mnunuzi akubali.",
+    "ussd.next.awaiting_payment.buyer": "Lipa ili pesa ihifadhiwe.",
+    "ussd.next.awaiting_payment.seller": "Mnunuzi bado hajalipa.",
+    "ussd.next.checking_payment": "Tutakutumia SMS ya jibu.",
+    "ussd.next.funded.buyer.waiting": "Muuzaji bado hajakubali.",
+    "ussd.next.funded.buyer": "Mpe msimbo ukipokea tu.",
+    "ussd.next.funded.seller.waiting": "Kubali, kisha peleka.",
+    "ussd.next.funded.seller": "Peleka, kisha weka msimbo.",
+    "ussd.next.dispatched.buyer": "Mpe msimbo ukipokea tu.",
+    "ussd.next.dispatched.seller": "Weka msimbo ulipwe.",
+    "ussd.next.disputed": "Zemi itakupigia.",
+    "ussd.next.released": "Malipo ya muuzaji yanatumwa.",
+    "ussd.next.paid_out": "Imekamilika: muuzaji amelipwa.",
+    "ussd.next.refunding": "Pesa ya mnunuzi inarudishwa.",
+    "ussd.next.refunded": "Imekamilika: mnunuzi amerudishiwa.",
+    "ussd.next.settling": "Sehemu zote mbili zinatumwa.",
+    "ussd.next.settled": "Imekamilika: sehemu zote zimelipwa.",
+    "ussd.next.declined": "Mnunuzi alikataa. Hakuna aliyelipa.",
+    "ussd.next.expired": "Haikulipwa kwa wakati. Hakuna pesa iliyotozwa.",
+    "ussd.next.cancelled": "Ilighairiwa kabla ya malipo.",
+    "ussd.next.needs_review": "Malipo hayakulingana. Zemi itakupigia.",
     "ussd.action.pay_now": "Lipa sasa",
     "ussd.action.paybill": "Lipa kwa Paybill",
-    "ussd.action.confirm_delivery": "Nambari ya kupokea",
+    "ussd.action.confirm_delivery": "Weka msimbo",
     "ussd.action.report_problem": "Ripoti tatizo",
     "ussd.action.mark_dispatched": "Nimetuma bidhaa",
     "ussd.action.cancel": "Ghairi oda",
     "ussd.action.accept": "Kubali na ulipe",
     "ussd.action.decline": "Kataa",
-    "ussd.action.new_code": "Pata nambari mpya",
+    "ussd.action.new_code": "Pata msimbo mpya",
+    "ussd.action.accept_order": "Kubali oda",
     "ussd.done.pay_now": "Oda {ref}: ombi la M-Pesa la {charge} linakuja. Weka PIN yako kulipa.",
     "ussd.done.paybill": "Lipa kwa M-Pesa Paybill {paybill}, akaunti {ref}, kiasi {charge}. "
                          "Tutakutumia SMS tukipokea.",
     "ussd.done.accept": "Umekubali. Ombi la M-Pesa la {charge} linakuja kwa oda {ref}. "
                         "Weka PIN yako kulipa.",
+    "ussd.done.accept_order": "Umekubali oda {ref}. Mpelekee {party} {item}, omba msimbo wa kupokea "
+                              "na uuweke hapa: utapata {payout}.",
     "ussd.done.decline": "Ombi {ref} limekataliwa. Muuzaji atajulishwa kwa SMS.",
-    "ussd.done.dispatched": "Oda {ref} imewekwa kuwa imetumwa. Utalipwa mnunuzi akikupa "
-                            "nambari ya kupokea.",
-    "ussd.done.cancel": "Oda {ref} imeghairiwa. Hakuna pesa itakayotozwa.",
-    "ussd.done.new_code": "Nambari mpya ya oda {ref} imetumwa kwa SMS. Nambari ya zamani "
-                          "haitumiki tena.",
-    "ussd.done.dispute": "Tatizo la oda {ref} limeripotiwa. Pesa itabaki imeshikiliwa. "
-                         "Huduma kwa wateja watakupigia.",
+    "ussd.done.dispatched": "Umeweka oda {ref} kuwa umeituma. Ukifikisha, omba msimbo wa kupokea "
+                            "kwa mnunuzi na uuweke hapa ulipwe.",
+    "ussd.done.cancel": "Oda {ref} imeghairiwa. Hakuna pesa iliyotozwa.",
+    "ussd.done.cancel_paid": "Oda {ref} imeghairiwa. Mnunuzi anarudishiwa {charge} zote kwa M-Pesa, "
+                             "na tunamtumia SMS kueleza.",
+    "ussd.done.new_code": "Msimbo mpya wa oda {ref} umetumwa kwa SMS. Msimbo wa zamani "
+                          "haufanyi kazi tena.",
+    "ussd.done.dispute": "Tatizo la oda {ref} limeripotiwa. Pesa inabaki imehifadhiwa. Zemi "
+                         "itakupigia ndani ya siku 2 za kazi na kutuma uamuzi.",
     "ussd.cancel.ask": "Ghairi oda {ref}\n{item}?\n1 Ndiyo, ighairi\n2 Hapana, iache\n0 Rudi",
     "ussd.dispute.ask": "Oda {ref} ina tatizo gani?",
     "ussd.reason.not_received": "Sijapokea",
     "ussd.reason.damaged": "Imeharibika",
     "ussd.reason.wrong_item": "Bidhaa si sahihi",
-    "ussd.reason.other": "Tatizo lingine",
-    # delivery code
-    "ussd.code.ask": "Weka nambari ya kupokea (tarakimu 6)",
-    "ussd.code.confirm": "Oda {ref}\n{item}\n{price}\nToa pesa kwa muuzaji?\n"
-                         "1 Thibitisha\n2 Ghairi\n0 Rudi",
-    "ussd.code.done": "Imetolewa. Muuzaji analipwa {payout} kwa oda {ref}.",
-    "ussd.code.kept": "Haijatolewa. Pesa itabaki imeshikiliwa hadi uthibitishe.",
+    "ussd.reason.other": "Tatizo jingine",
+    # msimbo wa kupokea
+    "ussd.code.ask": "Weka msimbo wa kupokea (tarakimu 6)",
+    "ussd.code.confirm.seller": "Oda {ref}: {item}\nUtoe pesa yake kwako?\n"
+                                "Utapata {payout}{payout_note}.\n1 Ndiyo, toa\n2 Hapana\n0 Rudi",
+    "ussd.code.confirm.buyer": "Oda {ref}: {item}\nUmlipe muuzaji {party}?\n"
+                               "Atapata {payout}{payout_note}.\n1 Ndiyo, toa\n2 Hapana\n0 Rudi",
+    "ussd.code.done": "Imetolewa. Muuzaji {party} analipwa {payout} kwa oda {ref}.",
+    "ussd.code.done_seller": "Imetolewa. {payout} ya oda {ref} inatumwa kwa M-Pesa yako. "
+                             "Tutakutumia risiti kwa SMS.",
+    "ussd.code.kept": "Haijatolewa. Pesa inabaki imehifadhiwa hadi uthibitishe.",
     # language and help
     "ussd.language.ask": "Chagua lugha",
     "ussd.language.en": "English",
     "ussd.language.sw": "Kiswahili",
     "ussd.language.saved": "Lugha: Kiswahili",
-    "ussd.help": "Zemi hushikilia pesa yako hadi bidhaa ifike. Paybill {paybill}. Ada {fee_pct}% "
-                 "(chini {fee_min}, juu {fee_max}), analipa {payer}. Msaada: {support}",
+    "ussd.help": "Paybill {paybill}, akaunti: nambari ya oda. Ada {fee_pct}% (angalau {fee_min}, "
+                 "isizidi {fee_max}), {payer} analipa. Msaada: {support}",
+    "ussd.help.shortcuts": "Njia za mkato: ongeza nambari za menyu kwenye msimbo wa Zemi kabla ya #: "
+                           "*3 Oda zangu, *3*nambari ya oda, *4 kuweka msimbo.",
+    "ussd.help.title": "Zemi huhifadhi pesa hadi mnunuzi apate bidhaa.",
+    "ussd.help.menu.fees": "Ada na Paybill",
+    "ussd.help.menu.shortcuts": "Njia za mkato",
     "ussd.party.seller": "muuzaji",
     "ussd.party.buyer": "mnunuzi",
     # problems
@@ -97,14 +149,24 @@ MESSAGES: dict[str, str] = {
     "ussd.err.amount": "Weka kiasi kamili kwa KES, tarakimu tu.",
     "ussd.err.range": "Kiasi kiwe kati ya {min} na {max}.",
     "ussd.err.item": "Tafadhali andika maelezo mafupi.",
-    "ussd.err.code_format": "Nambari ina tarakimu 6.",
-    "ussd.err.wrong_code": "Nambari si sahihi. Majaribio {remaining} yamebaki.",
-    "ussd.err.locked": "Umekosea nambari mara nyingi, kwa hiyo imefungwa. Mnunuzi anaweza "
-                       "kupata nambari mpya kwenye Oda zangu.",
+    "ussd.err.code_format": "Msimbo una tarakimu 6.",
+    "ussd.err.wrong_code": "Msimbo si sahihi. Nafasi zilizobaki: {remaining}.",
+    "ussd.err.locked": "Misimbo mingi isiyo sahihi, kwa hiyo msimbo huu umefungwa. Mnunuzi anaweza "
+                       "kupata msimbo mpya kwenye Oda zangu.",
+    "ussd.err.locked_today": "Misimbo mingi isiyo sahihi kutoka nambari hii leo. Utaweza tena baada "
+                             "ya saa 24. Hakikisha msimbo na mnunuzi.",
+    "ussd.err.seller_first": "Muuzaji bado hajakubali oda {ref}. Pesa inaweza kwenda tu kwa muuzaji "
+                             "aliyeikubali kwa simu yake mwenyewe.",
     "ussd.err.not_found": "Hakuna oda inayolingana. Tafadhali angalia Oda zangu.",
     "ussd.err.not_allowed": "Huwezi kufanya hivyo kwa oda hii.",
     "ussd.err.changed": "Oda hii imebadilika. Tafadhali angalia Oda zangu.",
     "ussd.err.limit": "Samahani, kikomo kimefikiwa. Tafadhali jaribu tena baadaye.",
+    "ussd.err.limit.orders_per_hour": "Samahani, umefikia kikomo cha oda {value} kwa saa. Tafadhali "
+                                      "jaribu tena ndani ya saa moja.",
+    "ussd.err.limit.stk_pushes_per_hour": "Samahani, umefikia kikomo cha maombi {value} ya M-Pesa kwa "
+                                          "saa. Jaribu tena ndani ya saa moja, au lipa kwa Paybill.",
+    "ussd.err.limit.daily_total_per_buyer": "Samahani, mnunuzi anaweza kulipa hadi {value} kwa saa 24, "
+                                            "na hii ingezidi. Jaribu kiasi kidogo au subiri siku moja.",
     "ussd.err.general": "Samahani, hatukuweza kufanya hivyo. Tafadhali jaribu tena.",
     "ussd.err.busy": "Samahani, huduma ina shughuli nyingi. Tafadhali piga tena baada ya muda mfupi.",
     "ussd.err.expired": "Kipindi chako kimeisha. Tafadhali piga tena.",

@@ -6,8 +6,8 @@ can assert that an effect happened exactly once.
 from dataclasses import dataclass, field
 
 from escrow.errors import (CodeLocked, InvalidAmount, InvalidTransition, LimitExceeded, NotAllowed,
-                           OrderNotFound, WrongCode)
-from escrow.phone import mask, normalize_msisdn
+                           OrderNotFound, SellerNotAccepted, WrongCode)
+from escrow.phone import mask, normalize_msisdn, to_local
 from escrow.text import clip, transliterate
 from escrow.views import DISPUTE_REASONS, CodeMatch, HelpInfo, OrderView, Quote
 
@@ -23,6 +23,11 @@ class FakeOrder:
     code: str | None = None
     requested: bool = False
     dispatched: bool = False
+    accepted: bool = False       # the seller accepted it from their line (or asked for the payment)
+
+    @property
+    def seller_acted(self) -> bool:
+        return self.accepted or self.dispatched or self.requested
 
 
 @dataclass
@@ -42,13 +47,15 @@ class FakeEscrowService:
     code_tries: dict = field(default_factory=dict)
     calls: list = field(default_factory=list)
     next_reference: int = 40000001
+    limit_reached: str | None = None     # a LimitExceeded name check_limits raises (value 10)
 
     # ---- test helpers ---------------------------------------------------------------------
     def seed(self, *, buyer, seller, price, item, state="awaiting_payment", code=None,
-             requested=False, reference=None) -> str:
+             requested=False, reference=None, accepted=False) -> str:
         reference = str(reference or self._new_reference())
         self.orders[reference] = FakeOrder(reference, normalize_msisdn(buyer), normalize_msisdn(seller),
-                                           int(price), item, state, code and str(code), requested)
+                                           int(price), item, state, code and str(code), requested,
+                                           accepted=accepted)
         return reference
 
     def count(self, name: str) -> int:
@@ -66,6 +73,10 @@ class FakeEscrowService:
         if self.fee_payer == "buyer":
             return Quote(price, fee, "buyer", price + fee, price)
         return Quote(price, fee, "seller", price, price - fee)
+
+    def check_limits(self, phone, *, paying) -> None:
+        if self.limit_reached and (paying or self.limit_reached == "orders_per_hour"):
+            raise LimitExceeded(self.limit_reached, 250_000 if self.limit_reached.startswith("daily") else 10)
 
     def limits(self) -> tuple[int, int]:
         return self.order_min, self.order_max
@@ -96,18 +107,23 @@ class FakeEscrowService:
     def decline_request(self, phone, reference) -> OrderView:
         return self._act("decline_request", "decline", phone, reference, lambda o: setattr(o, "state", "cancelled"))
 
+    def accept_order(self, phone, reference) -> OrderView:
+        return self._act("accept_order", "accept_order", phone, reference, lambda o: setattr(o, "accepted", True))
+
     def mark_dispatched(self, phone, reference) -> OrderView:
         return self._act("mark_dispatched", "mark_dispatched", phone, reference,
                          lambda o: setattr(o, "dispatched", True))
 
     def cancel_order(self, phone, reference) -> OrderView:
-        return self._act("cancel_order", "cancel", phone, reference, lambda o: setattr(o, "state", "cancelled"))
+        def cancel(order):   # a paid order is refunded in full; an unpaid one just ends
+            order.state = "refunding" if order.state == "funded" else "cancelled"
+        return self._act("cancel_order", "cancel", phone, reference, cancel)
 
     def open_dispute(self, phone, reference, reason) -> OrderView:
         if reason not in DISPUTE_REASONS:
             raise NotAllowed(f"unknown reason {reason!r}")
         return self._act("open_dispute", "report_problem", phone, reference,
-                         lambda o: setattr(o, "state", "needs_review"), reason=reason)
+                         lambda o: setattr(o, "state", "disputed"), reason=reason)
 
     def reissue_code(self, phone, reference) -> OrderView:
         def fresh_code(order):
@@ -120,20 +136,24 @@ class FakeEscrowService:
         if self.code_tries.get(number, 0) >= self.max_code_tries:
             raise CodeLocked("code entry locked")
         for order in self.orders.values():
-            if order.seller == number and order.state == "funded" and order.code == code:
+            if number in (order.seller, order.buyer) and order.state == "funded" and order.code == code:
                 self.code_tries[number] = 0
+                if number == order.buyer and not order.seller_acted:
+                    raise SellerNotAccepted(order.reference)
                 return CodeMatch(self._view(order, number), token=f"token-{order.reference}")
         return self._wrong_code(number)
 
     def confirm_delivery(self, *, caller, reference, token) -> OrderView:
         order = self._order_of(caller, reference)
-        if token != f"token-{reference}" or order.seller != normalize_msisdn(caller):
+        if token != f"token-{reference}":
             raise NotAllowed("token does not match")
+        if normalize_msisdn(caller) == order.buyer and not order.seller_acted:
+            raise SellerNotAccepted(reference)
         if order.state != "funded":
             raise InvalidTransition(order.state, "delivery_confirmed")
         order.state = "released"
         self.calls.append(("confirm_delivery", {"reference": reference}))
-        return self._view(order, order.seller)
+        return self._view(order, normalize_msisdn(caller))
 
     def language_of(self, phone) -> str:
         return self.languages.get(normalize_msisdn(phone), "en")
@@ -186,7 +206,8 @@ class FakeEscrowService:
         other = order.seller if role == "buyer" else order.buyer
         quote = self.quote(order.price)
         return OrderView(order.reference, order.state, order.item, order.price, quote.fee, quote.charge,
-                         quote.payout, role, mask(other), _actions(order, role))
+                         quote.payout, role, mask(other), _actions(order, role), counterpart=to_local(other),
+                         seller_accepted=order.seller_acted, fee_payer=quote.fee_payer)
 
 
 def _actions(order: FakeOrder, role: str) -> tuple[str, ...]:
@@ -194,8 +215,10 @@ def _actions(order: FakeOrder, role: str) -> tuple[str, ...]:
         return ("accept", "decline") if role == "buyer" else ("cancel",)
     if order.state == "awaiting_payment":
         return ("pay_now", "paybill", "cancel") if role == "buyer" else ()
+    if order.state == "funded" and not order.seller_acted:   # as the core: escrow/orders.py
+        return ("report_problem", "new_code") if role == "buyer" else ("accept_order", "cancel")
     if order.state == "funded" and role == "buyer":
-        return ("report_problem", "new_code")
+        return ("confirm_delivery", "report_problem", "new_code")
     if order.state == "funded":
-        return ("confirm_delivery", "mark_dispatched", "report_problem")
+        return ("confirm_delivery", "mark_dispatched", "cancel")
     return ()

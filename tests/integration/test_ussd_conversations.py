@@ -12,6 +12,7 @@ Each tests/integration/conversations/*.yaml file holds a list of conversations:
         - {buyer: "+254711000111", seller: "0722000222", price: 900, item: Shoes, state: funded, code: "123456"}
       hops:
         - dial: true                  a new session (new sessionId, text "")
+        - dial: "4*123456"            a new session dialled straight in (*384*1234*4*123456#)
         - type: "1"                   the caller's answer, appended to text with "*"
         - text: "1*0722000222"        send exactly this text in the current session
         - replay: true                send the previous request again, unchanged
@@ -70,7 +71,8 @@ class Phone:
 
     def send(self, hop):
         if hop.get("dial"):
-            self.session_id, self.answers = f"ATUid_golden{next(_session_numbers)}", []
+            typed = hop["dial"] if isinstance(hop["dial"], str) else ""
+            self.session_id, self.answers = f"ATUid_golden{next(_session_numbers)}", typed.split("*") if typed else []
         elif "type" in hop:
             self.answers.append(str(hop["type"]))
         elif "text" in hop:

@@ -171,7 +171,8 @@ def test_an_unexpected_failure_in_the_core_is_a_polite_end(service, store, monke
     client = client_for(service, store)
     client.post("/ussd", data=form(""))
     monkeypatch.setattr(service, "help_info", crash)
-    response = client.post("/ussd", data=form("6"))
+    client.post("/ussd", data=form("6"))
+    response = client.post("/ussd", data=form("6*1"))   # Help, then Fees and Paybill
     assert response.status_code == 200
     assert response.get_data(as_text=True) == "END Sorry, the service is busy. Please dial again in a moment."
 

@@ -36,11 +36,12 @@ def longest(language, prefix):
 def long_values(language):
     return {"ref": "12345678", "item": LONG_ITEM, "price": "KES 250,000", "charge": "KES 251,000",
             "payout": "KES 250,000", "fee": "KES 1,000", "min": "KES 1,000", "max": "KES 250,000",
-            "party": "0712***678", "state": longest(language, "ussd.state."), "remaining": "10",
+            "party": "0712345678", "state": longest(language, "ussd.state."), "remaining": "10",
             "fee_note": longest(language, "ussd.fee_by."), "payer": longest(language, "ussd.party."),
             "task": longest(language, "ussd.task."), "paybill": "6001001", "fee_pct": "1.25",
             "fee_min": "KES 100", "fee_max": "KES 1,000", "support": "0800 720 000", "n": "5",
-            "party_line": render(language, "ussd.order.as_buyer", party="0712***678")}
+            "party_line": render(language, "ussd.order.as_buyer", party="0712345678"), "value": "KES 250,000",
+            "next": "\n" + longest(language, "ussd.next.")}
 
 
 def fill(language, key):
@@ -49,7 +50,7 @@ def fill(language, key):
 
 def long_data():
     return {"party": "254712345678", "price": 250_000, "fee": 1_000, "fee_payer": "seller",
-            "charge": 251_000, "payout": 250_000, "item": LONG_ITEM, "ref": "12345678",
+            "charge": 251_000, "payout": 249_000, "item": LONG_ITEM, "ref": "12345678",
             "token": "t", "saved": {}, "task": "ussd.task.request"}
 
 
@@ -128,11 +129,58 @@ def test_home_fits_with_the_language_notice_above_it(language):
 
 
 @pytest.mark.parametrize("language", LANGUAGES)
-def test_a_full_page_of_orders_shows_five_rows_and_more(language):
+def test_a_full_page_of_orders_shows_four_rows_and_more(language):
     text = screen_text(language, "orders")
-    assert len(text.splitlines()) == 6
+    assert len(text.splitlines()) == 5
     assert text.splitlines()[-1] == render(language, "ussd.nav.more")
 
 
 def _three_longest_actions(language):
     return sorted(ACTIONS, key=lambda name: -len(CATALOGS[language][f"ussd.action.{name}"]))[:3]
+
+
+def test_kiswahili_uses_the_glossary_terms_and_none_of_the_phrases_that_read_wrongly():
+    from escrow.catalog import AVOID, GLOSSARY
+    texts = "\n".join(CATALOGS["sw"].values())
+    assert [phrase for phrase in AVOID["sw"] if phrase in texts] == []
+    assert GLOSSARY["delivery code"]["sw"] in texts and "nambari ya kupokea" not in texts
+
+
+STATES = ("requested", "awaiting_payment", "checking_payment", "funded", "dispatched", "disputed", "released",
+          "paid_out", "refunding", "refunded", "settling", "settled", "declined", "expired", "cancelled",
+          "needs_review")
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_every_state_has_its_own_word(language):
+    words = [CATALOGS[language][f"ussd.state.{state}"] for state in STATES]
+    assert len(set(words)) == len(STATES)
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+@pytest.mark.parametrize("role", ("buyer", "seller"))
+@pytest.mark.parametrize("state", STATES)
+def test_every_order_screen_says_what_happens_next_and_fits(language, role, state):
+    """A realistic order (a 14-letter item, the core's own actions for the state and role) shows its
+    state word, the other party in full, the next step, every action, and Back/Home."""
+    from escrow.models import Order
+    from escrow.orders import actions_for
+    from ussd.flows import next_step_key
+
+    order = Order(state=state, initiated_by="buyer", seller_accepted_at=None)
+    actions = actions_for(order, role)
+
+    class RealisticService(FakeEscrowService):
+        def order_for(self, phone, reference):
+            return OrderView("12345678", state, "Tecno Spark 10", 25_000, 375, 25_000, 24_625, role,
+                             "0712***678", actions, counterpart="0712345678")
+
+    view = RealisticService().order_for("", "")
+    text = "CON " + show(SCREENS["order"], {"ref": "12345678"}, Context(RealisticService(), "+254711000111",
+                                                                     language)).text
+    assert len(text) <= LIMIT and is_gsm7(text), text
+    assert CATALOGS[language][f"ussd.state.{state}"] in text and "0712345678" in text
+    assert render(language, next_step_key(view)) in text
+    for name in actions:
+        assert CATALOGS[language][f"ussd.action.{name}"] in text
+    assert text.endswith(render(language, "ussd.nav"))

@@ -42,7 +42,7 @@ def test_dialling_shows_home_with_all_six_choices(service):
 def test_paying_a_seller_creates_one_order_and_ends_with_the_prompt_notice(service):
     outcomes = walk(service, ["1", "0722000222", "1500", "Blue sofa", "1"])
     summary, done = outcomes[-2].reply, outcomes[-1]
-    assert "0722***222" in summary.text and "KES 1,500" in summary.text and "Blue sofa" in summary.text
+    assert "Pay 0722000222" in summary.text and "KES 1,500" in summary.text and "Blue sofa" in summary.text
     assert done.reply.end and "40000001" in done.reply.text and "M-Pesa prompt" in done.reply.text
     assert done.actions == ("create_order",)
     assert service.calls == [("create_order", {"reference": "40000001", "price": 1500, "item": "Blue sofa"})]
@@ -117,8 +117,9 @@ def seed_held(service, code="123456"):
 def test_the_right_code_releases_after_confirmation(service):
     reference = seed_held(service)
     outcomes = walk(service, ["4", "123456", "1"], caller=SELLER)
-    assert reference in outcomes[2].reply.text and "KES 2,500" in outcomes[2].reply.text
-    assert outcomes[3].reply.end and outcomes[3].reply.text.startswith("Released. The seller is being paid")
+    assert reference in outcomes[2].reply.text and "Release the money for it to you?" in outcomes[2].reply.text
+    assert "You get KES 2,463 (KES 2,500 less KES 37 fee)." in outcomes[2].reply.text   # 2,500 less the 37 fee: says why
+    assert outcomes[3].reply.end and outcomes[3].reply.text.startswith("Released. KES 2,463 for order")
     assert service.orders[reference].state == "released"
 
 
@@ -131,7 +132,7 @@ def test_the_code_itself_is_never_kept_in_the_session(service):
 def test_a_wrong_code_reprompts_with_the_tries_left(service):
     seed_held(service)
     reply = last(service, ["4", "111111"], caller=SELLER).reply
-    assert not reply.end and reply.text.startswith("Wrong code. 4 tries left.")
+    assert not reply.end and reply.text.startswith("Wrong code. Tries left: 4.")
 
 
 def test_a_code_of_the_wrong_shape_is_refused_without_using_a_try(service):
@@ -157,14 +158,26 @@ def test_my_orders_pages_with_98_and_back_returns_to_the_first_page(service):
         service.seed(buyer=BUYER, seller=SELLER, price=100 + number, item=f"Thing {number}")
     outcomes = walk(service, ["3", "98", "0"])
     assert outcomes[1].reply.text.splitlines()[-1] == "98 More 0 Back 00 Home"
-    assert outcomes[2].reply.text.splitlines()[0].startswith("1 40000002")
+    assert outcomes[2].reply.text.splitlines()[0] == "5 Thing 2 (Waiting for payment)"   # numbering goes on
     assert outcomes[3].reply.text == outcomes[1].reply.text
+
+
+def test_page_two_rows_are_picked_by_their_own_numbers(service):
+    for number in range(7):
+        service.seed(buyer=BUYER, seller=SELLER, price=100 + number, item=f"Thing {number}")
+    assert last(service, ["3", "98", "5"]).reply.text.startswith("40000003 Thing 2")
+    assert last(service, ["3", "98", "1"]).reply.text.startswith("Invalid choice.")
+
+
+def test_an_order_number_typed_on_the_list_opens_that_order(service):
+    reference = service.seed(buyer=BUYER, seller=SELLER, price=900, item="Shoes", reference="12345671")
+    assert last(service, ["3", reference]).reply.text.startswith("12345671 Shoes")
 
 
 def test_an_order_shows_only_the_actions_the_core_offers(service):
     service.seed(buyer=BUYER, seller=SELLER, price=900, item="Shoes")
     text = last(service, ["3", "1"]).reply.text
-    assert "You buy from 0722***222" in text
+    assert "Seller: 0722000222" in text and "Pay to hold the money." in text
     assert [line for line in text.splitlines() if line[:2] in ("1 ", "2 ", "3 ", "4 ")] == [
         "1 Pay now", "2 Pay via Paybill", "3 Cancel order"]
 
@@ -206,14 +219,33 @@ def test_a_new_code_is_sent_by_sms(service):
     assert outcome.reply.end and "new code was sent by SMS" in outcome.reply.text
 
 
-def test_a_seller_marks_an_order_dispatched(service):
-    seed_held(service)
+def test_a_seller_accepts_a_paid_order_and_then_marks_it_sent(service):
+    reference = seed_held(service)
+    first = last(service, ["3", "1"], caller=SELLER).reply.text
+    assert "1 Accept order\n2 Cancel order" in first and "Accept, then deliver." in first
+    accepted = last(service, ["3", "1", "1"], caller=SELLER).reply
+    assert accepted.end and "Order 40000001 accepted. Deliver Radio to 0711000111" in accepted.text
+    assert service.orders[reference].accepted
     assert "marked as sent" in last(service, ["3", "1", "2"], caller=SELLER).reply.text
 
 
 def test_confirm_delivery_on_an_order_leads_to_code_entry(service):
-    seed_held(service)
+    service.seed(buyer=BUYER, seller=SELLER, price=2500, item="Radio", state="funded", code="123456", accepted=True)
     assert last(service, ["3", "1", "1"], caller=SELLER).state["screen"] == "code.enter"
+
+
+def test_a_buyer_entering_the_code_for_a_seller_who_never_accepted_is_told_to_wait(service):
+    reference = seed_held(service)
+    outcome = last(service, ["4", "123456"])
+    assert outcome.reply.end and outcome.reply.text.startswith("The seller has not accepted order 40000001 yet.")
+    assert service.orders[reference].state == "funded"
+
+
+def test_a_buyer_releases_to_a_seller_who_accepted_and_is_asked_about_the_seller(service):
+    service.seed(buyer=BUYER, seller=SELLER, price=2500, item="Radio", state="funded", code="123456", accepted=True)
+    outcomes = walk(service, ["4", "123456", "1"])
+    assert "Pay seller 0722000222 for it?" in outcomes[2].reply.text
+    assert outcomes[3].reply.text.startswith("Released. Seller 0722000222 is being paid KES 2,463")
 
 
 def test_an_order_changed_by_someone_else_ends_politely(service, monkeypatch):
@@ -234,7 +266,7 @@ def test_choosing_kiswahili_remembers_it_and_shows_home_in_kiswahili(service):
 
 
 def test_help_ends_with_paybill_fee_and_support_number(service):
-    reply = last(service, ["6"]).reply
+    reply = last(service, ["6", "1"]).reply
     assert reply.end and "Paybill 600100" in reply.text and "1.5%" in reply.text and "0800720000" in reply.text
 
 
