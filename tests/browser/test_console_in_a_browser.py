@@ -6,6 +6,8 @@ import time
 
 import pyotp
 from selenium.webdriver.common.by import By
+from selenium.webdriver.support import expected_conditions as expected
+from selenium.webdriver.support.ui import WebDriverWait
 
 from tests.browser.conftest import screenshot
 from tests.console.conftest import enrolment_code
@@ -30,7 +32,7 @@ def enrol(browser, live, name: str, role: str) -> str | None:
     browser.find_element(By.ID, "password").send_keys(PASSWORD)
     browser.find_element(By.ID, "again").send_keys(PASSWORD)
     browser.find_element(By.ID, "enrol").click()
-    assert "Enrolment done" in browser.page_source, browser.find_element(By.TAG_NAME, "main").text
+    assert shown(browser, "Enrolment done")
     return secret
 
 
@@ -41,6 +43,11 @@ def sign_in(browser, name: str, secret: str | None) -> None:
         browser.find_element(By.ID, "code").send_keys(code(secret, 0))
     browser.find_element(By.ID, "sign-in").click()
     assert browser.find_element(By.ID, "whoami").text.startswith(name)
+
+
+def shown(browser, words: str) -> bool:
+    """The page the last click led to says `words` (waits for it to load, up to the implicit wait)."""
+    return bool(browser.find_elements(By.XPATH, f"//main[contains(., '{words}')]"))
 
 
 def code(secret: str, steps_ahead: int) -> str:
@@ -59,6 +66,7 @@ def test_an_agent_enrols_finds_a_dispute_by_the_buyers_number_and_splits_it(brow
     browser.find_element(By.LINK_TEXT, "Orders").click()
     browser.find_element(By.ID, "q").send_keys("0712 345 678")
     browser.find_element(By.ID, "search").click()
+    WebDriverWait(browser, 20).until(expected.url_contains("party="))
     assert "0712345678" not in browser.current_url and "254712345678" not in browser.current_url
     screenshot(browser, "orders")
     browser.find_element(By.LINK_TEXT, reference).click()
@@ -67,7 +75,7 @@ def test_an_agent_enrols_finds_a_dispute_by_the_buyers_number_and_splits_it(brow
     browser.execute_script("document.querySelector('form[action$=\"/note\"] input[name=csrf]').value = 'forged'")
     browser.find_element(By.ID, "dispute-note").send_keys("called the buyer")
     browser.find_element(By.ID, "dispute-note").submit()
-    assert "did not come from the console" in browser.page_source
+    assert shown(browser, "did not come from the console")
     browser.get(f"{live.base_url}/console/orders/{reference}")
 
     browser.find_element(By.ID, "outcome-split").click()
@@ -125,5 +133,5 @@ def test_a_large_refund_needs_a_second_agents_approval(browser, live, simulator)
     screenshot(browser, "approval")
     browser.find_element(By.ID, "approve-code").send_keys(code(bob, 1))
     browser.find_element(By.ID, "approve").click()
-    assert browser.find_element(By.ID, "order-state").text == "refunding"
+    WebDriverWait(browser, 20).until(expected.text_to_be_present_in_element((By.ID, "order-state"), "refunding"))
     assert "operator bob" in browser.find_element(By.ID, "timeline").text
