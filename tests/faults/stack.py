@@ -13,6 +13,7 @@ from pathlib import Path
 
 import requests
 from sqlalchemy import text
+from sqlalchemy.exc import OperationalError
 
 from escrow.db import Database
 from escrow.vault import Vault, new_data_key
@@ -233,9 +234,17 @@ class Stack:
 
     # --- reading state --------------------------------------------------------------------------
     def sql(self, statement: str, **params) -> list:
-        with self.db.engine.begin() as connection:
-            result = connection.execute(text(statement), params)
-            return result.all() if result.returns_rows else []
+        """The test's own reads and writes; once PostgreSQL has been restarted, a pooled connection
+        from before may fail mid-statement: the pool is then dropped and the statement run again."""
+        for attempt in (1, 2):
+            try:
+                with self.db.engine.begin() as connection:
+                    result = connection.execute(text(statement), params)
+                    return result.all() if result.returns_rows else []
+            except OperationalError:
+                if attempt == 2:
+                    raise
+                self.db.engine.dispose()
 
     def order_state(self, reference: str) -> str | None:
         rows = self.sql("SELECT state FROM orders WHERE reference = :r", r=reference)
