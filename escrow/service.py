@@ -194,6 +194,15 @@ class EscrowService:
                                        .where(Profile.phone_key == self.core.vault.phone_key(phone)))
         return language or "en"
 
+    def greet(self, phone: str) -> tuple[str, bool]:
+        """The number's language, and whether this is its first dial (its profile is made now, so the
+        language choice is offered once)."""
+        key = self.core.vault.phone_key(phone)
+        with self.db.transaction() as session:
+            first = insert_once(session, Profile, phone_key=key, language="en")
+            language = "en" if first else session.scalar(select(Profile.language).where(Profile.phone_key == key))
+        return language or "en", bool(first)
+
     def set_language(self, phone: str, language: str) -> None:
         if language not in LANGUAGES:
             raise EscrowError(f"unknown language {language!r}")

@@ -76,10 +76,11 @@ class Conversation:
     def _next(self, opened, hop: Hop) -> Outcome:
         record = opened.record
         if hop.text == "":
-            if opened.language is None:
-                opened.language = self.service.language_of(hop.phone)
+            first_dial = False
+            if opened.language is None:   # not dialled today: ask the core (and greet a new number)
+                opened.language, first_dial = self.service.greet(hop.phone)
                 opened.remember_language(opened.language)
-            return start(self._context(hop, opened.language), opened.resume)
+            return start(self._context(hop, opened.language), opened.resume, first_dial=first_dial)
         if record is None:   # a first hop dialled with a path (*384*1234*3#), or a session we lost
             language = opened.language or self.service.language_of(hop.phone)
             return start_typed(self._context(hop, language), hop.text)

@@ -31,12 +31,13 @@ def new_state(language: str) -> dict:
     return {"screen": HOME_SCREEN, "data": {}, "history": [], "lang": language, "ended": False}
 
 
-def start(ctx: Context, saved: dict | None = None) -> Outcome:
-    """The first screen of a session: Home, or the offer to resume an unfinished task."""
+def start(ctx: Context, saved: dict | None = None, *, first_dial: bool = False) -> Outcome:
+    """The first screen of a session: Home, or the offer to resume an unfinished task. A number's
+    first dial shows Home with the other language offered on it (no extra hop for anyone)."""
     state = new_state(ctx.language)
     if saved:
         state.update(screen="resume", data={"saved": saved, "task": saved["task"]})
-    return _show(state, ctx)
+    return _show(state, ctx, notice="ussd.welcome" if first_dial and not saved else None)
 
 
 def start_typed(ctx: Context, typed: str) -> Outcome:

@@ -7,6 +7,7 @@ Numbers of the other party to a deal arrive in full (0712345678): they must reac
 MESSAGES: dict[str, str] = {
     # navigation
     "ussd.main": "Zemi Escrow",
+    "ussd.welcome": "Welcome! Kwa Kiswahili, chagua 5.",
     "ussd.menu.pay": "Pay a seller",
     "ussd.menu.request": "Request a payment",
     "ussd.menu.orders": "My orders",

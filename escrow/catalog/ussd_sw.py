@@ -6,6 +6,7 @@ Terms follow escrow.catalog.GLOSSARY: "nambari" is a phone number only; the deli
 MESSAGES: dict[str, str] = {
     # navigation
     "ussd.main": "Zemi Escrow",
+    "ussd.welcome": "Karibu! For English, choose 5.",
     "ussd.menu.pay": "Lipa muuzaji",
     "ussd.menu.request": "Omba malipo",
     "ussd.menu.orders": "Oda zangu",

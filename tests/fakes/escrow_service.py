@@ -155,6 +155,12 @@ class FakeEscrowService:
         self.calls.append(("confirm_delivery", {"reference": reference}))
         return self._view(order, normalize_msisdn(caller))
 
+    def greet(self, phone) -> tuple[str, bool]:
+        number = normalize_msisdn(phone)
+        first = number not in self.languages
+        self.languages.setdefault(number, "en")
+        return self.languages[number], first
+
     def language_of(self, phone) -> str:
         return self.languages.get(normalize_msisdn(phone), "en")
 

@@ -178,3 +178,11 @@ def test_deadlines_are_east_africa_time_with_kiswahili_months(world, database):
     assert when("sw", release_at) in text
     assert when("sw", datetime(2026, 9, 23, 21, 30)) == "24 Septemba 00:30"
     assert when("en", datetime(2026, 11, 23, 11, 5)) == "23 Nov 14:05"
+
+
+def test_a_number_is_greeted_once_and_keeps_its_language(world):
+    service = world[0]
+    assert service.greet(BUYER) == ("en", True)
+    assert service.greet(BUYER) == ("en", False)
+    service.set_language(SELLER, "sw")
+    assert service.greet(SELLER) == ("sw", False)
