@@ -73,10 +73,13 @@ def disable_endpoint(db: Database, endpoint_id: int) -> bool:
 
 # --- collecting events ---------------------------------------------------------------------------
 def collect(db: Database) -> int:
-    """New order events of API orders become deliveries (once per endpoint and event)."""
+    """New order events of API orders become deliveries (once per endpoint and event: the unique
+    constraint decides; the look-back's events already delivered are skipped without an insert)."""
     with db.transaction() as session:
-        insert_once(session, WebhookCursor, id=1, last_event_id=0)
         cursor = session.scalar(select(WebhookCursor).where(WebhookCursor.id == 1).with_for_update())
+        if cursor is None:
+            insert_once(session, WebhookCursor, id=1, last_event_id=0)
+            cursor = session.scalar(select(WebhookCursor).where(WebhookCursor.id == 1).with_for_update())
         rows = session.execute(
             select(OrderEvent, ApiOrder.integration, Order).join(ApiOrder, ApiOrder.order_id == OrderEvent.order_id)
             .join(Order, Order.id == OrderEvent.order_id)
@@ -84,11 +87,13 @@ def collect(db: Database) -> int:
         if not rows:
             return 0
         endpoints = _endpoints_by_integration(session, {integration for _, integration, _ in rows})
+        done = set(session.execute(select(WebhookDelivery.endpoint_id, WebhookDelivery.order_event_id).where(
+            WebhookDelivery.order_event_id.in_([event.id for event, _, _ in rows]))).all())
         queued, now = 0, db_now(session)
         for event, integration, order in rows:
             kind = event_type(event)
             for endpoint in endpoints.get(integration, ()) if kind else ():
-                if kind in endpoint.events.split():
+                if kind in endpoint.events.split() and (endpoint.id, event.id) not in done:
                     queued += _queue(session, endpoint, event, kind, order, now)
         session.execute(update(WebhookCursor).where(WebhookCursor.id == 1)
                         .values(last_event_id=max(cursor.last_event_id, rows[-1][0].id)))
