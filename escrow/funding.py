@@ -15,7 +15,7 @@ from escrow.models import Order, PaymentReceived
 from escrow.notify import order_with_languages, queue_sms
 from escrow.orders import buyer_phone, seller_phone, transition
 from escrow.returns import send_back
-from escrow.phone import mask
+from escrow.phone import to_local
 from escrow.states import PAYABLE, Event, State
 from escrow.money import format_kes
 
@@ -58,7 +58,7 @@ def _fund(session: Session, core: Core, order: Order, receipt: str) -> str:
     queue_sms(session, core, phone=buyer_phone(core, order), kind="code_to_buyer", order_id=order.id,
               charge=f"{order.charge:,}", secret={"code": code}, **common)
     queue_sms(session, core, phone=seller_phone(core, order), kind="held_to_seller", order_id=order.id,
-              price=f"{order.price:,}", buyer=mask(buyer_phone(core, order)), **common)
+              price=f"{order.price:,}", buyer=to_local(buyer_phone(core, order)), **common)
     return "funded"
 
 

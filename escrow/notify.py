@@ -9,8 +9,10 @@ from escrow.catalog import DEFAULT_LANGUAGE, render, when
 from escrow.context import Core
 from escrow.db import db_now, insert_row
 from escrow.models import Order, Profile, SmsMessage
+from escrow.phone import mask_numbers_in
 
 REDACTED = "******"
+PARTY_NUMBERS = ("buyer", "seller")   # in full for the other party; masked in the copy operators read
 
 
 def language_of(session: Session, core: Core, phone: str) -> str:
@@ -64,7 +66,8 @@ def queue_sms(session: Session, core: Core, *, phone: str, kind: str, order_id: 
     params = {name: when(language, value) if isinstance(value, datetime) else value
               for name, value in params.items()}
     full = render(language, key, **params, **secret)
-    redacted = render(language, key, **params, **{name: REDACTED for name in secret})
+    readable = {**params, **{name: mask_numbers_in(str(params[name])) for name in PARTY_NUMBERS if name in params}}
+    redacted = render(language, key, **readable, **{name: REDACTED for name in secret})
     sms_id = insert_row(session, SmsMessage, order_id=order_id, recipient_key=core.vault.phone_key(phone),
                         recipient_sealed=core.vault.seal(phone), kind=kind, language=language,
                         body_redacted=redacted, body_sealed=core.vault.seal(full), status="queued")

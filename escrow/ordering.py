@@ -10,7 +10,7 @@ from escrow.errors import EscrowError, NotAllowed
 from escrow.fees import quote
 from escrow.limits import check_order_limits
 from escrow.notify import queue_sms
-from escrow.phone import mask
+from escrow.phone import to_local
 from escrow.reminders import schedule_reminder
 from escrow.models import Order, OrderEvent, PaymentAttempt
 from escrow.phone import normalize_msisdn
@@ -33,7 +33,7 @@ def request_payment(session: Session, core: Core, *, seller: str, buyer: str, pr
     order = _new_order(session, core, buyer=buyer, seller=seller, price=price, item=item, initiated_by="seller",
                        state=State.REQUESTED, ttl=core.settings.request_ttl_seconds)
     queue_sms(session, core, phone=normalize_msisdn(buyer), kind="payment_request_to_buyer", order_id=order.id,
-              seller=mask(normalize_msisdn(seller)), ussd_code=core.ussd_code, ref=order.reference, item=order.item,
+              seller=to_local(seller), ussd_code=core.ussd_code, ref=order.reference, item=order.item,
               charge=f"{order.charge:,}", price=f"{order.price:,}", fee=f"{order.fee:,}")
     return order
 

@@ -186,3 +186,15 @@ def test_a_number_is_greeted_once_and_keeps_its_language(world):
     assert service.greet(BUYER) == ("en", False)
     service.set_language(SELLER, "sw")
     assert service.greet(SELLER) == ("sw", False)
+
+
+def test_the_parties_see_each_others_number_in_full_and_operators_see_it_masked(world, database):
+    service, worker, _, sms = world
+    order = funded_order(world)
+    worker.run_once()
+    [held] = [text for text in sms.texts_to(SELLER) if "is held" in text]
+    assert "0712345678" in held and f"*384*1234*3*{order.reference}#" in held
+    with database.transaction() as session:
+        stored = session.scalar(select(SmsMessage.body_redacted).where(SmsMessage.kind == "held_to_seller"))
+    assert "0712***678" in stored and "0712345678" not in stored
+    assert service.order_for(SELLER, order.reference).counterpart == "0712345678"
