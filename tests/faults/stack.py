@@ -30,6 +30,7 @@ STK_PATH = "/mpesa/stkpush/v1/processrequest"
 B2C_PATH = "/mpesa/b2c/"
 TABLES = ("postings", "journal_entries", "payments_received", "payouts", "payment_attempts", "order_events",
           "sms_messages", "code_attempts", "outbox", "inbound_callbacks", "profiles", "orders")
+RESUME_PROMPT = "Continue where you left off?"   # escrow/catalog ussd.resume.ask (English)
 SETTLE = 25.0   # seconds a scenario may take to converge before it is reported as not converging
 
 
@@ -193,9 +194,8 @@ class Stack:
         """One USSD session as Africa's Talking posts it; every reply must be a 200 CON/END screen."""
         self.sessions += 1
         session_id, typed, replies = f"ATUid_faults{self.sessions}_{time.monotonic_ns()}", [], []
-        for answer in ("",) + inputs:
-            if answer != "":
-                typed.append(answer)
+        pending = list(inputs)
+        while True:
             response = requests.post(f"{self.web_url}/ussd/{USSD_TOKEN}", data={
                 "sessionId": session_id, "serviceCode": "*384*1234#", "phoneNumber": phone,
                 "networkCode": "63902", "text": "*".join(typed)}, timeout=15)
@@ -204,6 +204,11 @@ class Stack:
             replies.append(response.text)
             if response.text.startswith("END "):
                 break
+            if len(replies) == 1 and RESUME_PROMPT in response.text:
+                pending.insert(0, "2")  # an earlier session broke off: start again, as this caller wants
+            if not pending:
+                break
+            typed.append(pending.pop(0))
         return replies
 
     def place_order(self, buyer: str, seller_local: str, amount: int, item: str = "Kitenge") -> str:
