@@ -21,15 +21,20 @@ from escrow.worker import Worker
 from tests.fakes.ports import FakePaymentGateway, FakeSmsSender
 
 B, S = "buyer", "seller"
-STATES = ("requested", "awaiting_payment", "funded", "dispatched", "disputed", "released", "refunding",
-          "cancelled")
-ACTIONS = ("view", "accept", "decline", "pay_now", "cancel", "mark_dispatched", "report_problem", "new_code",
-           "confirm_delivery")
+# funded_new: paid, the seller has not acted on it yet (money goes only to a seller who did);
+# funded: paid and accepted by the seller.
+STATES = ("requested", "awaiting_payment", "funded_new", "funded", "dispatched", "disputed", "released",
+          "refunding", "cancelled")
+ACTIONS = ("view", "accept", "decline", "pay_now", "cancel", "accept_order", "mark_dispatched", "report_problem",
+           "new_code", "confirm_delivery")
 # (state, action) -> the parties who may; everything absent is refused to everyone; strangers never.
 ALLOWED = {
     **{(state, "view"): {B, S} for state in STATES},
     ("requested", "accept"): {B}, ("requested", "decline"): {B},
     ("awaiting_payment", "pay_now"): {B}, ("awaiting_payment", "cancel"): {B},
+    ("funded_new", "accept_order"): {S}, ("funded_new", "cancel"): {S}, ("funded_new", "mark_dispatched"): {S},
+    ("funded_new", "report_problem"): {B}, ("funded_new", "new_code"): {B}, ("funded_new", "confirm_delivery"): {S},
+    ("funded", "accept_order"): {S},
     ("funded", "cancel"): {S}, ("funded", "mark_dispatched"): {S}, ("funded", "report_problem"): {B},
     ("funded", "new_code"): {B}, ("funded", "confirm_delivery"): {B, S},
     ("dispatched", "cancel"): {S}, ("dispatched", "report_problem"): {B}, ("dispatched", "new_code"): {B},
@@ -37,6 +42,10 @@ ALLOWED = {
 }
 # Shown on the order's menu but not a change: paying by paybill only shows the paybill details.
 SHOWN_ONLY = {("awaiting_payment", B): {"paybill"}}
+# Allowed but not on the order's own menu: the seller of a new paid order is offered Accept first
+# (entering the code from the main menu, or marking it sent, also count as acting on it).
+NOT_OFFERED = {("funded_new", S): {"mark_dispatched", "confirm_delivery"}, ("funded", S): {"accept_order"}}
+IDEMPOTENT = {("funded", "accept_order")}   # accepting twice changes nothing, and says so by succeeding
 PHONES = (f"07{n:08d}" for n in itertools.count(33000001))
 
 
@@ -60,10 +69,13 @@ class World:
             self.service.cancel_order(buyer, ref)
         if state in ("awaiting_payment", "cancelled"):
             return ref, people
+        state_reached = "funded" if state == "funded_new" else state
         self.worker.run_once()
         push = next(p for p in reversed(self.gateway.pushes) if p["reference"] == ref)
         self.service.record_payment_result(PaymentResult(push["checkout_id"], True, "0", "ok", push["amount"],
                                                          f"RM{push['checkout_id'][-8:]}"))
+        if state not in ("funded_new", "dispatched"):
+            self.service.accept_order(seller, ref)
         if state == "dispatched":
             self.service.mark_dispatched(seller, ref)
         elif state == "disputed":
@@ -72,7 +84,7 @@ class World:
             self.service.cancel_order(seller, ref)
         elif state == "released":
             self.confirm_delivery(buyer, ref, self.code_for(ref))
-        assert self.state(ref) == state
+        assert self.state(ref) == state_reached
         return ref, people
 
     def state(self, ref: str) -> str:
@@ -84,7 +96,8 @@ class World:
         with self.db.transaction() as session:
             order = session.scalar(select(Order).where(Order.reference == ref))
             count = lambda model: session.scalar(select(func.count()).select_from(model))  # noqa: E731
-            return (order.state, order.version, order.code_hash, count(OutboxItem), count(Posting), count(Payout))
+            return (order.state, order.version, order.code_hash, getattr(order, "seller_accepted_at", None),
+                    count(OutboxItem), count(Posting), count(Payout))
 
     def code_for(self, ref: str) -> str:
         with self.db.transaction() as session:
@@ -107,6 +120,7 @@ class World:
             "decline": lambda: service.decline_request(caller, ref),
             "pay_now": lambda: service.pay_again(caller, ref),
             "cancel": lambda: service.cancel_order(caller, ref),
+            "accept_order": lambda: service.accept_order(caller, ref),
             "mark_dispatched": lambda: service.mark_dispatched(caller, ref),
             "report_problem": lambda: service.open_dispute(caller, ref, "not_received"),
             "new_code": lambda: service.reissue_code(caller, ref),
@@ -138,7 +152,7 @@ def test_each_party_may_do_exactly_what_the_table_allows(world, state):
             wrong.append(f"{actor}: {'did' if done else 'was refused'} {action} on a {state} order")
         if not done and after != before:
             wrong.append(f"{actor}: refused {action} on a {state} order, yet it changed {before} -> {after}")
-        if done and action != "view" and after == before:
+        if done and action != "view" and (state, action) not in IDEMPOTENT and after == before:
             wrong.append(f"{actor}: {action} on a {state} order was accepted but changed nothing")
     assert not wrong, "\n".join(wrong)
 
@@ -149,7 +163,8 @@ def test_the_menu_offers_each_party_exactly_the_actions_the_table_allows(world, 
     for role in (B, S):
         offered = set(world.service.order_for(people[role], ref).actions)
         expected = {a for a in ACTIONS if a != "view" and role in ALLOWED.get((state, a), set())}
-        assert offered == expected | SHOWN_ONLY.get((state, role), set()), f"{role} of a {state} order"
+        expected = (expected | SHOWN_ONLY.get((state, role), set())) - NOT_OFFERED.get((state, role), set())
+        assert offered == expected, f"{role} of a {state} order"
     assert all(ref != view.reference for view in world.service.orders_of(people["stranger"]))
 
 
@@ -167,7 +182,8 @@ def test_a_stranger_holding_the_code_or_the_sellers_token_releases_nothing(world
 # --- the same through USSD, on the real app -----------------------------------------------------------
 LABELS = {"pay_now": "Pay now", "paybill": "Pay via Paybill", "confirm_delivery": "Enter delivery code",
           "report_problem": "Report a problem", "mark_dispatched": "Mark as sent", "cancel": "Cancel order",
-          "accept": "Accept and pay", "decline": "Decline", "new_code": "Get a new code"}
+          "accept": "Accept and pay", "decline": "Decline", "new_code": "Get a new code",
+          "accept_order": "Accept order"}
 
 
 @pytest.fixture
@@ -196,7 +212,7 @@ def ussd(database_url, redis_url, tmp_path, core):
     zemi.db.dispose()
 
 
-@pytest.mark.parametrize("state", ("requested", "awaiting_payment", "funded", "dispatched", "disputed"))
+@pytest.mark.parametrize("state", ("requested", "awaiting_payment", "funded_new", "funded", "dispatched", "disputed"))
 def test_on_ussd_each_party_sees_its_own_actions_and_a_stranger_sees_no_order(ussd, state):
     world, dial = ussd
     ref, people = world.order_in(state)
@@ -204,7 +220,7 @@ def test_on_ussd_each_party_sees_its_own_actions_and_a_stranger_sees_no_order(us
         screen = dial(people[role], "3", "1")                     # My orders, the newest
         assert ref in screen, f"{role} cannot open the order: {screen!r}"
         expected = {a for a in ACTIONS if a != "view" and role in ALLOWED.get((state, a), set())}
-        expected |= SHOWN_ONLY.get((state, role), set())
+        expected = (expected | SHOWN_ONLY.get((state, role), set())) - NOT_OFFERED.get((state, role), set())
         shown = {action for action, label in LABELS.items() if label in screen}
         assert shown == expected, f"{role} of a {state} order is offered {shown}, not {expected}: {screen!r}"
     assert ref not in dial(people["stranger"], "3") + dial(people["stranger"], "3", "1")
