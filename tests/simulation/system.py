@@ -263,6 +263,8 @@ class Simulation:
         elif intent == "never_dispatched":
             self.force_deadline(reference, "dispatch_by")
         else:
+            if state == "funded" and hasattr(self.service, "accept_order") and self.rng.random() < 0.5:
+                self.service.accept_order(seller, reference)   # the seller accepts from the held SMS
             self.enter_code(reference, order)
 
     def enter_code(self, reference: str, order: dict) -> None:
