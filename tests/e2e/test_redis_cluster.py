@@ -46,7 +46,7 @@ def test_a_dropped_task_is_offered_again_and_the_language_kept_on_a_cluster(live
     live.dial(BUYER, "5", "2")                      # Kiswahili
     live.dial(BUYER, "1", "0722000111")             # then the call drops mid-task
     [offer] = live.dial(BUYER)
-    assert offer.startswith("CON Hukumaliza") and "Endelea ulipoachia?" in offer
+    assert offer.startswith("CON Hujamaliza") and "Uendelee ulipoishia?" in offer
 
 
 def test_redis_cluster_without_a_node_to_ask_fails_at_start_up(tmp_path):
