@@ -500,8 +500,8 @@ def operators_add(name, role):
     except ConsoleError as error:
         raise click.ClickException(str(error)) from None
     base = components().settings.get("PUBLIC_BASE_URL", "").rstrip("/")
-    click.echo(f"operator {enrolment.name} ({enrolment.role}) added; enrol once, within "
-               f"{_accounts().settings.enrol_hours} h, at:\n{base}/console/enrol/{enrolment.token}")
+    click.echo(f"operator {enrolment.name} ({enrolment.role}) added; within {_accounts().settings.enrol_hours} h "
+               f"they open {base}/console/enrol and type this one-time enrolment code:\n{enrolment.token}")
 
 
 @operators_group.command("disable")
