@@ -125,7 +125,7 @@ def _query(op: Operation) -> dict:
         raw = request.args.get(name)
         if raw is None:
             continue
-        if not re.fullmatch(r"\d{1,7}", raw) or not schema["minimum"] <= int(raw) <= schema["maximum"]:
+        if not re.fullmatch(r"[0-9]{1,7}", raw) or not schema["minimum"] <= int(raw) <= schema["maximum"]:
             raise problem("validation-error", f"{name} must be a whole number from {schema['minimum']} to "
                                               f"{schema['maximum']}")
         values[name] = int(raw)
