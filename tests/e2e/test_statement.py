@@ -3,6 +3,7 @@ statement`, the real Daraja client over HTTP against the simulator's Pull Transa
 and PostgreSQL. Each scenario ends as a funded order, a return, or a finding that names it."""
 import json
 import threading
+import time
 from datetime import datetime, timedelta
 
 import pytest
@@ -247,6 +248,7 @@ def test_an_amount_drift_is_a_finding_and_never_a_correction(live, sim):
 
 def test_a_payment_funded_on_an_stk_query_is_matched_by_order_amount_and_time_and_gets_its_real_receipt(live, sim):
     order = pushed(live, sim, "0711000108", "no_callback")
+    time.sleep(0.2)     # past the simulator's callback_delay: its STK Query stops answering "being processed"
     settle(live, sim)   # the reconcile pass queries the push and funds it as QRY-<attempt id>
     [attempt] = rows(live, PaymentAttempt, PaymentAttempt.order_id == order.id)
     assert attempt.receipt == f"QRY-{attempt.id}"
@@ -347,7 +349,6 @@ def test_the_b2c_statement_confirms_our_payouts_and_names_a_transfer_we_never_ma
 
 
 def test_the_worker_alone_funds_a_paid_push_it_could_not_query_on_its_next_scheduled_pass(start_live, sim):
-    import time
     live = start_live(STATEMENT_RECONCILE_EVERY_SECONDS="1")
     order = pushed(live, sim, "0711000113", "no_callback")   # (its worker pass may run a statement pass too)
     lose_the_checkout_id(live, order)
