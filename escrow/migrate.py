@@ -14,8 +14,8 @@ def alembic_config(database_url: str) -> Config:
     return config
 
 
-def upgrade(database_url: str, revision: str = "heads") -> None:
-    """Every head: parallel branches of revisions (each off the same parent) are all applied."""
+def upgrade(database_url: str, revision: str = "head") -> None:
+    """To the newest revision: the migrations form one line (tests/unit/test_migrations.py)."""
     command.upgrade(alembic_config(database_url), revision)
 
 

@@ -8,7 +8,7 @@ Callbacks still 'received' are looked for by every reconcile pass (escrow/intake
 index keeps that a look at the few unprocessed rows, not a scan of every callback ever stored.
 
 Revision ID: 0006
-Revises: 0003
+Revises: 0005
 Create Date: 2026-12-02 07:00:00
 """
 from alembic import op
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 
 
 revision = '0006'
-down_revision = '0003'
+down_revision = '0005'
 branch_labels = None
 depends_on = None
 

@@ -5,7 +5,7 @@ recorded in `statement_runs`, and each statement line once in `statement_lines`,
 fact it matched. Every Account Balance answer is kept in `account_balances`.
 
 Revision ID: 0007
-Revises: 0003
+Revises: 0006
 Create Date: 2026-12-02 06:40:00
 """
 from alembic import op
@@ -15,7 +15,7 @@ from escrow.db import utcnow
 
 
 revision = '0007'
-down_revision = '0003'
+down_revision = '0006'
 branch_labels = None
 depends_on = None
 

@@ -5,7 +5,7 @@ and expired by the database's clock), and `audit_log`: every operator action and
 personal data, refused UPDATE and DELETE by triggers on both databases, as the ledger is (0001).
 
 Revision ID: 0009
-Revises: 0003
+Revises: 0007
 Create Date: 2026-12-02 07:20:00
 """
 from alembic import op
@@ -15,7 +15,7 @@ from escrow.db import utcnow
 
 
 revision = '0009'
-down_revision = '0003'
+down_revision = '0007'
 branch_labels = None
 depends_on = None
 

@@ -1,7 +1,7 @@
 """JSON API keys, idempotency records, phone verifications, payment links, webhooks (issue 16)
 
 Revision ID: 0010
-Revises: 0003
+Revises: 0009
 Create Date: 2026-12-02 07:40:00
 """
 from alembic import op
@@ -11,7 +11,7 @@ from escrow.db import utcnow
 
 
 revision = '0010'
-down_revision = '0003'
+down_revision = '0009'
 branch_labels = None
 depends_on = None
 

@@ -6,7 +6,7 @@ when the seller first accepted or marked it sent; NULL means the seller has not 
 seller created as a payment request need no mark (`initiated_by` says so).
 
 Revision ID: 0012
-Revises: 0003
+Revises: 0010
 Create Date: 2026-12-02 07:40:00
 """
 from alembic import op
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 
 
 revision = '0012'
-down_revision = '0003'
+down_revision = '0010'
 branch_labels = None
 depends_on = None
 
