@@ -53,7 +53,7 @@ def keys_reseal(batch):
 
 
 @db_group.command("upgrade")
-@click.argument("revision", default="head")
+@click.argument("revision", default="heads")
 def db_upgrade(revision):
     """Migrate the database to REVISION (default: the newest)."""
     migrate.upgrade(components().settings["DATABASE_URL"], revision)

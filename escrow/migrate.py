@@ -14,8 +14,9 @@ def alembic_config(database_url: str) -> Config:
     return config
 
 
-def upgrade(database_url: str, revision: str = "head") -> None:
-    """To the newest revision: the migrations form one line (tests/unit/test_migrations.py)."""
+def upgrade(database_url: str, revision: str = "heads") -> None:
+    """To the newest revision. The migrations form one line (tests/unit/test_migrations.py); "heads"
+    still applies a branch being written in parallel before it is chained in."""
     command.upgrade(alembic_config(database_url), revision)
 
 
