@@ -45,10 +45,10 @@ def issue_code(session: Session, core: Core, order: Order, **also) -> str:
 def check_delivery_code(session: Session, core: Core, *, caller: str, code: str) -> CodeMatch:
     """Find the caller's open order this code belongs to; count a miss against each of them."""
     caller_key = core.vault.phone_key(caller)
-    _refuse_if_caller_blocked(session, caller_key)
-    orders = _open_orders_of(session, caller_key)
+    orders = _open_orders_of(session, caller_key)   # locked: guesses sent at once are counted one by one
     if not orders:
         raise OrderNotFound("no order waiting for delivery")
+    _refuse_if_caller_blocked(session, caller_key)
     usable = [order for order in orders if not order.code_locked]
     if not usable:
         raise CodeLocked("code entry is locked for your orders")
@@ -101,7 +101,7 @@ def _open_orders_of(session: Session, caller_key: str) -> list[Order]:
     states = [state.value for state in OPEN_FOR_DELIVERY]
     return list(session.scalars(
         select(Order).where(Order.state.in_(states), (Order.buyer_key == caller_key) | (Order.seller_key == caller_key))
-        .order_by(Order.id)))
+        .order_by(Order.id).with_for_update()))
 
 
 def _count_miss(session: Session, core: Core, caller_key: str, orders: list[Order]) -> CodeMatch:
