@@ -1,7 +1,7 @@
 """What money in does to an order: fund it, or hold it aside so it is never lost."""
 from datetime import timedelta
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from escrow import ledger
@@ -11,7 +11,7 @@ from escrow.reminders import schedule_reminder
 from escrow.delivery import issue_code
 from escrow.errors import InvalidTransition
 from escrow.ledger import credit, debit
-from escrow.models import Order, PaymentReceived
+from escrow.models import Order, PaymentAttempt, PaymentReceived
 from escrow.notify import order_with_languages, queue_sms
 from escrow.orders import buyer_phone, seller_phone, transition
 from escrow.returns import send_back
@@ -25,6 +25,8 @@ def apply_money_in(session: Session, core: Core, *, order_id: int, attempt_id: i
     """Record a receipt once (its uniqueness is the guard), then fund the order, or put the money
     in suspense (wrong amount), or refund it (the order can no longer take it)."""
     order = order_with_languages(session, order_id)   # the languages: for the messages funding sends
+    if noted_on_an_attempt(session, receipt, attempt_id):
+        return "duplicate"
     if not insert_once(session, PaymentReceived, receipt=receipt, order_id=order_id, attempt_id=attempt_id,
                        amount=amount, channel=channel, outcome="pending"):
         return "duplicate"
@@ -33,6 +35,15 @@ def apply_money_in(session: Session, core: Core, *, order_id: int, attempt_id: i
     if _funded_if_payable(session, order, receipt):
         return _fund(session, core, order, receipt)
     return _refund_unwanted(session, core, order, receipt, amount, channel)
+
+
+def noted_on_an_attempt(session: Session, receipt: str, attempt_id: int | None = None) -> bool:
+    """Whether M-Pesa's receipt is already noted on another attempt: the real receipt of a payment
+    we funded on an STK query's word (recorded as QRY-<attempt>). It is that payment, not new money."""
+    query = select(PaymentAttempt.id).where(PaymentAttempt.receipt == receipt)
+    if attempt_id is not None:
+        query = query.where(PaymentAttempt.id != attempt_id)
+    return session.scalar(query.limit(1)) is not None
 
 
 def _funded_if_payable(session: Session, order: Order, receipt: str) -> bool:

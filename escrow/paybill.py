@@ -17,7 +17,7 @@ from escrow import ledger
 from escrow.context import Core
 from escrow.db import insert_once
 from escrow.findings import record_finding
-from escrow.funding import apply_money_in
+from escrow.funding import apply_money_in, noted_on_an_attempt
 from escrow.ledger import credit, debit
 from escrow.models import Order, PaymentReceived
 from escrow.states import State
@@ -66,6 +66,8 @@ def record_paybill_payment(session: Session, core: Core, payment: PaybillPayment
     """Apply a confirmation once: 'funded', 'suspense', 'refunding' or 'duplicate'."""
     order = _order_for(session, payment.account)
     wrong_shortcode = _wrong_shortcode(core, payment, our_shortcode)
+    if noted_on_an_attempt(session, payment.trans_id):   # an STK payment we hold under QRY-<attempt>
+        return "duplicate"
     if order is None or wrong_shortcode:
         return _unmatched(session, payment, order, "wrong shortcode" if wrong_shortcode else "unknown account")
     return apply_money_in(session, core, order_id=order.id, attempt_id=None, receipt=payment.trans_id,
