@@ -20,10 +20,10 @@ from sqlalchemy.orm import Session
 from escrow import ledger
 from escrow.context import Core
 from escrow.db import Database, db_now
-from escrow.errors import ConfigError
 from escrow.findings import record_finding
 from escrow.models import AccountBalance
 from escrow.ports import ProviderError
+from escrow.settings import read_int
 
 log = logging.getLogger(__name__)
 B2C_ACCOUNT = "Utility Account"   # B2C pays from the utility account (Daraja's Account Balance page)
@@ -37,15 +37,8 @@ class FloatSettings:
 
     @classmethod
     def from_mapping(cls, env: Mapping[str, str]) -> "FloatSettings":
-        values = {}
-        for name in cls.__dataclass_fields__:
-            raw = env.get(name.upper())
-            if raw in (None, ""):
-                continue
-            if not str(raw).isascii() or not str(raw).isdigit() or len(str(raw)) > 12:
-                raise ConfigError(f"{name.upper()} must be a whole number, got {raw!r}")
-            values[name] = int(raw)
-        return cls(**values)
+        return cls(**{name: read_int(env, name.upper(), field.default)
+                      for name, field in cls.__dataclass_fields__.items()})
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,11 @@
 """Double-entry ledger: debits positive, credits negative, every entry sums to zero.
 
 Accounts (balances are debit-positive):
-  mpesa_cash       asset: money on our M-Pesa shortcodes
+  mpesa_cash       asset: money on our M-Pesa shortcodes. Facts post here; the statement pass then
+                   attributes each to its shortcode's own account, mpesa_cash:<shortcode>
+                   (escrow/shortcode_cash.py). balance(mpesa_cash) is the total of all of them.
+  mpesa_charges    expense: M-Pesa's own charges (B2C transfer charges and the like), from the statement
+  mpesa_transfers  clearing: money moved between a shortcode and the bank or owner (sweeps out, top-ups in)
   escrow_held      liability, per order: the buyer's money while it waits for delivery
   seller_payable   liability: released to a seller, payout not yet confirmed
   refunds_payable  liability: owed back to a buyer, refund not yet confirmed
@@ -26,7 +30,22 @@ REFUNDS_PAYABLE = "refunds_payable"
 FEE_REVENUE = "fee_revenue"
 SUSPENSE = "suspense"
 OVERPAID = "overpaid"
-ACCOUNTS = (MPESA_CASH, ESCROW_HELD, SELLER_PAYABLE, REFUNDS_PAYABLE, FEE_REVENUE, SUSPENSE, OVERPAID)
+MPESA_CHARGES = "mpesa_charges"
+MPESA_TRANSFERS = "mpesa_transfers"
+ACCOUNTS = (MPESA_CASH, ESCROW_HELD, SELLER_PAYABLE, REFUNDS_PAYABLE, FEE_REVENUE, SUSPENSE, OVERPAID,
+            MPESA_CHARGES, MPESA_TRANSFERS)
+CASH_PREFIX = MPESA_CASH + ":"
+
+
+def cash_account(shortcode: str) -> str:
+    """One shortcode's own cash account (a part of mpesa_cash)."""
+    if not (str(shortcode).isascii() and str(shortcode).isdigit() and 4 <= len(str(shortcode)) <= 10):
+        raise UnbalancedEntry(f"not a shortcode: {str(shortcode)[:12]!r}")
+    return CASH_PREFIX + str(shortcode)
+
+
+def _known(account: str) -> bool:
+    return account in ACCOUNTS or (account.startswith(CASH_PREFIX) and account[len(CASH_PREFIX):].isdigit())
 
 
 class UnbalancedEntry(EscrowError):
@@ -62,14 +81,18 @@ def post(session: Session, *, kind: str, dedupe_key: str, order_id: int | None, 
 def _check_balanced(lines: list[Line]) -> None:
     if any(not isinstance(line.amount, int) or isinstance(line.amount, bool) for line in lines):
         raise UnbalancedEntry("ledger amounts must be int")
-    if any(line.account not in ACCOUNTS for line in lines):
+    if any(not _known(line.account) for line in lines):
         raise UnbalancedEntry("unknown ledger account")
     if sum(line.amount for line in lines) != 0:
         raise UnbalancedEntry(f"entry does not balance: {lines}")
 
 
 def balance(session: Session, account: str, order_id: int | None = None) -> int:
-    query = select(func.coalesce(func.sum(Posting.amount), 0)).where(Posting.account == account)
+    """An account's balance; for mpesa_cash, all cash: its own postings and every shortcode's account."""
+    where = Posting.account == account
+    if account == MPESA_CASH:
+        where = where | Posting.account.like(CASH_PREFIX + "%")
+    query = select(func.coalesce(func.sum(Posting.amount), 0)).where(where)
     if order_id is not None:
         query = query.where(Posting.order_id == order_id)
     return int(session.scalar(query))

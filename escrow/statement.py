@@ -114,6 +114,7 @@ def _chain_end(windows: list[tuple[datetime, datetime]]) -> datetime:
 def completeness_notes(session: Session) -> list[str]:
     """What `flask ledger check` says about completeness against M-Pesa's statement."""
     from escrow.findings import list_findings
+    from escrow.shortcode_cash import cash_notes
 
     notes = []
     for code, windows in _complete_windows(session, None).items():
@@ -122,13 +123,13 @@ def completeness_notes(session: Session) -> list[str]:
                      f"{end:%Y-%m-%d %H:%M} UTC; last complete day (EAT): {_last_full_day(start, end) or 'none yet'}")
     last = session.scalar(select(StatementRun).order_by(StatementRun.id.desc()).limit(1))
     if last is None:
-        return ["statement: never reconciled (flask reconcile statement)"]
+        return ["statement: never reconciled (flask reconcile statement)"] + cash_notes(session)
     notes.append(f"statement last run #{last.id} {last.shortcode} {last.window_start:%Y-%m-%d %H:%M} -> "
                  f"{last.window_end:%Y-%m-%d %H:%M} UTC: {last.status}, {last.lines_seen} lines, {last.matched} "
                  f"matched, {last.new} new, {last.missing} missing" + (f" ({last.note})" if last.note else ""))
     open_findings = sum(1 for f in list_findings(session) if str(f.get("kind", "")).startswith("statement-"))
     notes.append(f"statement findings open: {open_findings}")
-    return notes
+    return notes + cash_notes(session)
 
 
 def _last_full_day(start: datetime, end: datetime):

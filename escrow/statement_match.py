@@ -32,6 +32,7 @@ from escrow.orders import buyer_phone
 from escrow.paybill import PaybillPayment, record_paybill_payment
 from escrow.payments import QUERY_RECEIPT_PREFIX
 from escrow.phone import mask
+from escrow.shortcode_cash import post_movement
 from escrow.statement import StatementEntry
 
 QUERY_MATCH_WINDOW = timedelta(hours=24)     # a query-funded payment and its line, at most this apart
@@ -47,8 +48,8 @@ def clear_party(entry: StatementEntry) -> str | None:
 
 
 def apply_line(session: Session, core: Core, entry: StatementEntry, run_id: int) -> str:
-    """'matched', 'new', 'known' (seen by an earlier window), 'other' (not money in), 'unreadable'
-    or 'finding' (matched, with a disagreement recorded)."""
+    """'matched', 'new', 'known' (seen by an earlier window), 'posted' (the shortcode's own movement,
+    escrow.shortcode_cash), 'unreadable' or 'finding' (a disagreement recorded)."""
     if entry.problem or entry.at is None or entry.amount is None:
         record_finding(session, f"statement-unreadable:{entry.shortcode}:{entry.receipt}", order_id=None,
                        summary=f"a line of {entry.shortcode}'s M-Pesa statement could not be read "
@@ -59,8 +60,8 @@ def apply_line(session: Session, core: Core, entry: StatementEntry, run_id: int)
         return _seen_before(session, entry)
     if entry.movement == "payout":
         return _match_transfer(session, core, entry, line_id)
-    if not _is_payment(entry):
-        return "other"
+    if not _is_payment(entry):   # the shortcode's own movement: a charge, a sweep, a top-up...
+        return _set_line(session, line_id, post_movement(session, entry, line_id))
     payment = _payment_for(session, core, entry)
     if payment is AMBIGUOUS:
         return _set_line(session, line_id, "finding")

@@ -21,10 +21,12 @@ from sqlalchemy import func, select
 
 from escrow.context import Core
 from escrow.db import Database, db_now
-from escrow.errors import ConfigError, EscrowError
+from escrow.errors import EscrowError
 from escrow.findings import record_finding
 from escrow.models import StatementRun
 from escrow.ports import ProviderError
+from escrow.settings import read_int
+from escrow.shortcode_cash import allocate_cash, roles_of
 from escrow.statement import COMPLETE, FAILED, StatementEntry, StatementSource, finish_run, start_run
 from escrow.statement_match import apply_line, missing_from_statement, report_missing
 
@@ -41,16 +43,10 @@ class StatementSettings:
 
     @classmethod
     def from_mapping(cls, env: Mapping[str, str]) -> "StatementSettings":
-        values = {}
-        for name in cls.__dataclass_fields__:
-            key = "STATEMENT_RECONCILE_EVERY_SECONDS" if name == "every_seconds" else f"STATEMENT_{name.upper()}"
-            raw = env.get(key)
-            if raw in (None, ""):
-                continue
-            if not str(raw).isascii() or not str(raw).isdigit() or len(str(raw)) > 9:
-                raise ConfigError(f"{key} must be a whole number of seconds, got {raw!r}")
-            values[name] = int(raw)
-        return cls(**values)
+        def key(name: str) -> str:
+            return "STATEMENT_RECONCILE_EVERY_SECONDS" if name == "every_seconds" else f"STATEMENT_{name.upper()}"
+        return cls(**{name: read_int(env, key(name), field.default)
+                      for name, field in cls.__dataclass_fields__.items()})
 
 
 @dataclass
@@ -147,6 +143,7 @@ class StatementReconciler:
         try:
             with self.db.transaction() as session:
                 summary = self._match(session, run_id, shortcode, channels, start, end, entries)
+                summary.counts["cash placed"] = allocate_cash(session, roles_of(self.source))["allocated"]
                 finish_run(session, run_id, status=summary.status, note=summary.note, **_columns(summary.counts))
         except Exception as error:  # the matching rolled back: nothing half done, the run says so
             log.exception("statement run %s failed", run_id)
@@ -186,7 +183,8 @@ class StatementReconciler:
             report_missing(session, payment, shortcode)
         counts = {"lines": len(entries), "matched": outcomes["matched"] + outcomes["known"],
                   "new": outcomes["new"], "missing": outcomes["missing"],
-                  "findings": outcomes["findings"] + outcomes["finding"] + outcomes["unreadable"]}
+                  "findings": outcomes["findings"] + outcomes["finding"] + outcomes["unreadable"],
+                  "posted": outcomes["posted"]}
         unreadable = outcomes["unreadable"]
         return RunSummary(shortcode, start, end, FAILED if unreadable else COMPLETE, counts,
                           f"{unreadable} unreadable line(s)" if unreadable else None)

@@ -11,6 +11,9 @@ Scenarios, by receipt (POST /_sim/statement/scenario {"receipt", "scenario", "am
   drift      the line shows `amount` instead of what was paid
 A payment whose callback never came: POST /_sim/statement/payment {"phone", "amount", "account"}
 (money taken at M-Pesa, no STK push or C2B confirmation ever sent to us).
+The shortcode's own movements: POST /_sim/statement/movement {"shortcode", "movement", "amount"},
+movement one of "sweep" (to the bank), "top-up" (funds transferred in), "charge", "reversal";
+the balance (Account Balance, the export's Balance column) moves with them.
 """
 import threading
 import uuid
@@ -25,6 +28,8 @@ PULLED_KINDS = ("CustomerPayBillOnline", "CustomerBuyGoodsOnline")   # Pull cove
 INSUFFICIENT_FLOAT = (1, "The balance is insufficient for the transaction.")
 PULL_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M")
 B2C_CHARGE = 22   # what the simulator charges per payout (KES); real tariffs vary by amount [?]
+MOVEMENTS = {"sweep": ("BusinessWithdrawToBank", -1), "top-up": ("FloatAdjustment", 1),
+             "charge": ("BusinessChargePayment", -1), "reversal": ("TransactionReversal", -1)}
 
 
 class SimStatement:
@@ -89,6 +94,13 @@ class SimStatement:
         """An empty float, or a top-up: one line bringing the balance to `amount`."""
         self.add(shortcode=shortcode, receipt=receipt, at=daraja.eat_now(), kind="FloatAdjustment",
                  amount=int(amount) - self.balance(shortcode))
+
+    def move(self, shortcode: str, movement: str, amount: int, receipt: str) -> None:
+        """One of the shortcode's own movements (MOVEMENTS), `amount` whole KES, positive."""
+        kind, sign = MOVEMENTS[movement]
+        if amount <= 0:
+            raise ValueError("amount must be positive")
+        self.add(shortcode=shortcode, receipt=receipt, at=daraja.eat_now(), kind=kind, amount=sign * int(amount))
 
     def set_scenario(self, receipt: str, scenario: str, amount: int | None = None) -> None:
         if scenario not in STATEMENT_SCENARIOS:
@@ -212,6 +224,16 @@ def register_statement_routes(app: Flask, sim, api) -> None:
             return jsonify({"error": str(exc)}), 400
         return jsonify({"ok": True})
 
+    @app.post("/_sim/statement/movement")
+    def statement_movement():
+        body = request.get_json(silent=True) or {}
+        try:
+            receipt = sim.ids.receipt()
+            statement.move(str(int(body["shortcode"])), str(body["movement"]), int(body["amount"]), receipt)
+        except (KeyError, TypeError, ValueError) as exc:
+            return jsonify({"error": f"need shortcode, movement ({', '.join(MOVEMENTS)}) and amount: {exc}"}), 400
+        return jsonify({"TransID": receipt, "balance": statement.balance(str(body["shortcode"]))})
+
     @app.post("/_sim/statement/payment")
     def statement_payment():
         body = request.get_json(silent=True) or {}
@@ -225,7 +247,9 @@ def register_statement_routes(app: Flask, sim, api) -> None:
 
 PORTAL_REASONS = {"CustomerPayBillOnline": "Pay Bill Online", "CustomerBuyGoodsOnline": "Buy Goods Online",
                   "BusinessPayment": "Business Payment to Customer via API",
-                  "BusinessPaymentCharge": "Business Payment Charge", "FloatAdjustment": "Organization Funds Transfer"}
+                  "BusinessPaymentCharge": "Business Payment Charge", "FloatAdjustment": "Organization Funds Transfer",
+                  "BusinessWithdrawToBank": "Withdraw Funds to Bank", "BusinessChargePayment": "Business Charge",
+                  "TransactionReversal": "Reversal"}
 PORTAL_HEADER = ("Receipt No.,Completion Time,Initiation Time,Details,Transaction Status,Paid In,Withdrawn,Balance,"
                  "Balance Confirmed,Reason Type,Other Party Info,Linked Transaction ID,A/C No.")
 
@@ -233,7 +257,8 @@ PORTAL_HEADER = ("Receipt No.,Completion Time,Initiation Time,Details,Transactio
 def portal_csv(statement: SimStatement, shortcode: str | None) -> str:
     """The statement as the M-Pesa org portal exports it (columns as public parsers of the export
     know them [?]); payers masked, payees in clear."""
-    rows, balance = [PORTAL_HEADER], 0
+    rows = [PORTAL_HEADER]
+    balance = int(statement.config.get("opening_balance", 10_000_000)) if shortcode else 0
     for line in statement.lines(shortcode):
         balance += line["amount"]
         when = line["at"].strftime("%Y-%m-%d %H:%M:%S")

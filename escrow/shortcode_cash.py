@@ -1,0 +1,176 @@
+"""Each shortcode's cash in the ledger, equal to its balance at M-Pesa (issue 12).
+
+The ledger keeps one cash account per shortcode, `mpesa_cash:<shortcode>`. Two things fill it:
+
+- Our own facts (money in, payouts, refunds, reversals) post to `mpesa_cash` where they happen;
+  each statement pass then attributes every such entry to the shortcode the money moved on, by an
+  entry of its own (kind `cash_allocation`, dedupe key `cash:<entry id>`, so once): money in to
+  the shortcode of its channel (STK or paybill), B2C transfers to the B2C shortcode, a Reversal to
+  the shortcode of the payment it reversed. An entry it cannot place stays on `mpesa_cash` and
+  `flask ledger check` says how much.
+- The shortcode's own movements that are not orders, read from its statement (the org portal's
+  export: Pull Transactions carries customer payments only), are posted once per statement line
+  (dedupe key `movement:<line id>`; a line is kept once per shortcode, receipt and kind):
+    charge      (M-Pesa's charge for a transfer)  Dr mpesa_charges    Cr mpesa_cash:<code>
+    sweep       (money out to the bank or another
+                 shortcode: withdrawal, transfer)  Dr mpesa_transfers  Cr mpesa_cash:<code>
+    top-up      (money in that is not a customer's
+                 payment: funds transfer, deposit)  Dr mpesa_cash:<code> Cr mpesa_transfers
+  A reversal line, or a line of no kind we know, is a finding and is not posted: our own
+  Reversals are already in the books, and a movement we cannot name is for a person to judge.
+  `mpesa_transfers` is what went to the bank less what came from it (or from the owner): an
+  operator checks it against the bank statement.
+
+`cash_notes` compares each shortcode's account with the latest Account Balance answer (the sum of
+its accounts, the Charges Paid Account left out [?]) for `flask ledger check`.
+"""
+import re
+
+from sqlalchemy import String, cast, exists, func, literal, select
+from sqlalchemy.orm import Session, aliased
+
+from escrow import ledger
+from escrow.findings import record_finding
+from escrow.models import AccountBalance, JournalEntry, Payout, PaymentReceived, Posting, Reversal
+from escrow.statement import StatementEntry
+
+ALLOCATION = "cash_allocation"
+MOVEMENT = "shortcode_movement"
+CHARGE, SWEEP, TOPUP, REVERSAL = "charge", "sweep", "top-up", "reversal"
+_CHARGE = re.compile(r"charge|commission|fee", re.I)
+_REVERSAL = re.compile(r"revers", re.I)
+_TRANSFER = re.compile(r"transfer|withdraw|bank|settle|sweep|deposit|top ?up|float|funds|adjust", re.I)
+NOT_IN_BALANCE = ("Charges Paid Account",)   # it records charges paid; not money on hand [?]
+BATCH = 500
+
+
+# --- the shortcode's own movements, from its statement -----------------------------------------
+
+def classify(entry: StatementEntry) -> str | None:
+    """charge, sweep, top-up, reversal, or None (a movement we cannot name)."""
+    kind = entry.kind or ""
+    if _REVERSAL.search(kind):
+        return REVERSAL
+    if _CHARGE.search(kind) and entry.amount < 0:
+        return CHARGE
+    if _TRANSFER.search(kind):
+        return SWEEP if entry.amount < 0 else TOPUP if entry.amount > 0 else None
+    return None
+
+
+def post_movement(session: Session, entry: StatementEntry, line_id: int) -> str:
+    """Post one own-movement line of the statement: 'posted' (or 'known' if it was), or 'finding'."""
+    what = classify(entry)
+    cash = ledger.cash_account(entry.shortcode)
+    amount = abs(entry.amount)
+    if what == CHARGE:
+        lines = [ledger.debit(ledger.MPESA_CHARGES, amount), ledger.credit(cash, amount)]
+    elif what == SWEEP:
+        lines = [ledger.debit(ledger.MPESA_TRANSFERS, amount), ledger.credit(cash, amount)]
+    elif what == TOPUP:
+        lines = [ledger.debit(cash, amount), ledger.credit(ledger.MPESA_TRANSFERS, amount)]
+    else:
+        why = ("a reversal: if it is one we asked for (its payment was being returned) resolve this; "
+               "else M-Pesa reversed money without us" if what == REVERSAL else "a movement of no kind we know")
+        record_finding(session, f"statement-movement:{line_id}", order_id=None,
+                       summary=f"{entry.shortcode}'s statement shows {entry.kind!r} {entry.receipt} of KES "
+                               f"{entry.amount:,}, not posted: {why}; the shortcode's cash and M-Pesa's balance "
+                               f"differ by it until a person posts or explains it",
+                       receipt=entry.receipt, amount=entry.amount, shortcode=entry.shortcode)
+        return "finding"
+    ledger.post(session, kind=MOVEMENT, dedupe_key=f"movement:{line_id}", order_id=None, lines=lines,
+                memo=f"{what} {entry.receipt} on {entry.shortcode} ({entry.kind})"[:200])
+    return "posted"
+
+
+# --- our own facts, placed on the shortcode the money moved on -----------------------------------
+
+def allocate_cash(session: Session, roles: dict[str, str]) -> dict[str, int]:
+    """Attribute every entry on `mpesa_cash` not yet attributed; `roles` maps 'stk', 'paybill' and
+    'b2c' to shortcodes. Returns {'allocated': n, 'unplaced': n}."""
+    done = aliased(JournalEntry)
+    placed = exists().where(done.dedupe_key == literal("cash:") + cast(JournalEntry.id, String))
+    counts, after = {"allocated": 0, "unplaced": 0}, 0
+    while True:
+        batch = session.execute(
+            select(JournalEntry.id, JournalEntry.dedupe_key, func.sum(Posting.amount))
+            .join(Posting, Posting.entry_id == JournalEntry.id)
+            .where(Posting.account == ledger.MPESA_CASH, JournalEntry.kind != ALLOCATION,
+                   JournalEntry.id > after, ~placed)
+            .group_by(JournalEntry.id, JournalEntry.dedupe_key).order_by(JournalEntry.id).limit(BATCH)).all()
+        for entry_id, dedupe_key, amount in batch:
+            after = entry_id
+            shortcode = roles.get(_role(session, dedupe_key) or "")
+            if not shortcode or not amount:
+                counts["unplaced"] += bool(amount)
+                continue
+            cash = ledger.cash_account(shortcode)
+            ledger.post(session, kind=ALLOCATION, dedupe_key=f"cash:{entry_id}", order_id=None,
+                        lines=[ledger.Line(cash, int(amount)), ledger.Line(ledger.MPESA_CASH, -int(amount))],
+                        memo=f"entry {entry_id} ({dedupe_key[:40]}) on {shortcode}")
+            counts["allocated"] += 1
+        if len(batch) < BATCH:
+            return counts
+
+
+def _role(session: Session, dedupe_key: str) -> str | None:
+    """Which shortcode's money an entry moved, by what posted it: 'stk', 'paybill', 'b2c' or None."""
+    prefix, _, key = dedupe_key.partition(":")
+    if prefix == "in":        # money in (escrow.funding, escrow.paybill): by its channel
+        return session.scalar(select(PaymentReceived.channel).where(PaymentReceived.receipt == key))
+    if prefix == "out":       # a B2C transfer (escrow.payouts)
+        return "b2c" if key.isdigit() and session.get(Payout, int(key)) is not None else None
+    if prefix == "reversal" and key.isdigit():   # a Reversal takes back from where the payment landed
+        reversal = session.get(Reversal, int(key))
+        return reversal and session.scalar(select(PaymentReceived.channel).where(
+            PaymentReceived.receipt == reversal.trans_id))
+    return None
+
+
+def roles_of(source) -> dict[str, str]:
+    """{'stk'|'paybill'|'b2c': shortcode} from the gateway (statement and balance shortcodes)."""
+    roles = {channel: code for code, channels in source.statement_shortcodes().items() for channel in channels}
+    balance_codes = getattr(source, "balance_shortcodes", None)
+    for code, role in (balance_codes() if balance_codes else {}).items():
+        if role == "b2c":
+            roles["b2c"] = code
+    return roles
+
+
+# --- the comparison, for `flask ledger check` ----------------------------------------------------
+
+def cash_by_shortcode(session: Session) -> dict[str, int]:
+    rows = session.execute(select(Posting.account, func.sum(Posting.amount)).where(
+        Posting.account.like(ledger.CASH_PREFIX + "%")).group_by(Posting.account)).all()
+    return {account[len(ledger.CASH_PREFIX):]: int(amount) for account, amount in rows}
+
+
+def mpesa_balance(session: Session, shortcode: str) -> tuple[int, object] | None:
+    """(KES on hand, when stored) from the latest answer for each of `shortcode`'s accounts, or None."""
+    latest = select(func.max(AccountBalance.id)).where(AccountBalance.shortcode == shortcode).group_by(
+        AccountBalance.account)
+    rows = list(session.scalars(select(AccountBalance).where(AccountBalance.id.in_(latest))))
+    if not rows:
+        return None
+    cents = sum(row.available_cents for row in rows if row.account not in NOT_IN_BALANCE)
+    return cents // 100, max(row.created_at for row in rows)
+
+
+def cash_notes(session: Session) -> list[str]:
+    codes = cash_by_shortcode(session)
+    answered = set(session.scalars(select(AccountBalance.shortcode).distinct()))
+    notes = []
+    for code in sorted(set(codes) | answered):
+        ours, theirs = codes.get(code, 0), mpesa_balance(session, code)
+        if theirs is None:
+            notes.append(f"cash {code}: ledger KES {ours:,}; no balance answer from M-Pesa yet (flask mpesa balance)")
+            continue
+        at_mpesa, at = theirs
+        verdict = "agrees" if at_mpesa == ours else (
+            f"DIFFERS by KES {at_mpesa - ours:,} (statement findings name what is not posted; movements after "
+            f"the answer or not yet reconciled explain the rest)")
+        notes.append(f"cash {code}: ledger KES {ours:,}, M-Pesa KES {at_mpesa:,} at {at:%Y-%m-%d %H:%M} UTC: {verdict}")
+    unplaced = ledger.balance(session, ledger.MPESA_CASH) - sum(codes.values())
+    if unplaced:
+        notes.append(f"cash not yet attributed to a shortcode: KES {unplaced:,} (the next statement pass does it)")
+    return notes
