@@ -120,10 +120,5 @@ def read_networks(env: Mapping[str, str], name: str) -> tuple:
     return tuple(networks)
 
 
-def _int(env: Mapping[str, str], name: str, default: int) -> int:
-    """Kept for modules written before read_int (escrow/return_limits.py)."""
-    return read_int(env, name, default)
-
-
 def _shown(value: str) -> str:
     return repr(value[:40] + ("..." if len(value) > 40 else ""))
