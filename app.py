@@ -65,6 +65,10 @@ class Components:
         worker.attach_intake(self.service.intake)   # replays the callback journal every pass
         from api import attach_to_worker
         attach_to_worker(worker, self.db, self.core)  # webhooks out: outbox kind 'webhook' (api/webhooks.py)
+        from data_commands import forgetter
+        from escrow.privacy.schedule import keep_each_pass
+        from escrow.privacy.settings import RetentionSettings
+        keep_each_pass(worker, RetentionSettings.from_mapping(self.settings), forgetter(self))  # purge, erasures
         from console.health import beat_each_pass
         return beat_each_pass(worker, self.redis)    # the heartbeat /readyz looks at
 

@@ -18,6 +18,7 @@ EXPECTED = {
     "dispute_released", "dispute_refunded", "dispute_split", "code_locked_to_buyer", "new_code_to_buyer", "reminder_to_pay",
     "reminder_to_dispatch", "reminder_to_confirm", "payment_returned", "verification_code",
     "refund_seller_cancelled", "refund_not_dispatched", "dispute_received",
+    "erasure_now", "erasure_later",   # answers to ERASE / FUTA (escrow/privacy/erasure.py)
 }
 
 
