@@ -65,12 +65,19 @@ class Components:
         worker.attach_intake(self.service.intake)   # replays the callback journal every pass
         from api import attach_to_worker
         attach_to_worker(worker, self.db, self.core)  # webhooks out: outbox kind 'webhook' (api/webhooks.py)
+        from escrow.alerts import AlertSettings, check_each_pass
+        check_each_pass(worker, AlertSettings.from_mapping(self.settings))   # findings, float: SMS to ALERT_PHONES
         from data_commands import forgetter
         from escrow.privacy.schedule import keep_each_pass
         from escrow.privacy.settings import RetentionSettings
         keep_each_pass(worker, RetentionSettings.from_mapping(self.settings), forgetter(self))  # purge, erasures
         from console.health import beat_each_pass
         return beat_each_pass(worker, self.redis)    # the heartbeat /readyz looks at
+
+    def stale_worker_alert(self):
+        """What /readyz and `flask alerts check` call when the heartbeat is stale (escrow/alerts.py)."""
+        from escrow.alerts import AlertSettings, stale_worker_alerter
+        return stale_worker_alerter(self.db, self.core, self.sms_sender, AlertSettings.from_mapping(self.settings))
 
 
 def create_app(config: Mapping[str, str] | None = None) -> Flask:
@@ -416,8 +423,10 @@ def register_blueprints(app: Flask, components: Components) -> None:
     app.add_url_rule("/health", "health", lambda: {"status": "ok"})
     from console import make_console_blueprint
     from console.health import make_health_blueprint
-    app.register_blueprint(make_console_blueprint(service, components.db, components.core, env))  # /console
-    app.register_blueprint(make_health_blueprint(components.db, components.redis, env))          # /livez, /readyz
+    app.register_blueprint(make_console_blueprint(service, components.db, components.core, env,   # /console
+                                                  redis_client=components.redis))
+    app.register_blueprint(make_health_blueprint(components.db, components.redis, env,             # /livez, /readyz
+                                                 on_worker_stale=components.stale_worker_alert()))
     from api import make_api_blueprints
     for blueprint in make_api_blueprints(service, components.db, components.core, components.redis, env):
         app.register_blueprint(blueprint)                                                          # /v1, /p
