@@ -65,19 +65,8 @@ class Components:
         worker.attach_intake(self.service.intake)   # replays the callback journal every pass
         from api import attach_to_worker
         attach_to_worker(worker, self.db, self.core)  # webhooks out: outbox kind 'webhook' (api/webhooks.py)
-        from escrow.alerts import AlertSettings, check_each_pass
-        check_each_pass(worker, AlertSettings.from_mapping(self.settings))   # findings, float: SMS to ALERT_PHONES
-        from data_commands import forgetter
-        from escrow.privacy.schedule import keep_each_pass
-        from escrow.privacy.settings import RetentionSettings
-        keep_each_pass(worker, RetentionSettings.from_mapping(self.settings), forgetter(self))  # purge, erasures
         from console.health import beat_each_pass
         return beat_each_pass(worker, self.redis)    # the heartbeat /readyz looks at
-
-    def stale_worker_alert(self):
-        """What /readyz and `flask alerts check` call when the heartbeat is stale (escrow/alerts.py)."""
-        from escrow.alerts import AlertSettings, stale_worker_alerter
-        return stale_worker_alerter(self.db, self.core, self.sms_sender, AlertSettings.from_mapping(self.settings))
 
 
 def create_app(config: Mapping[str, str] | None = None) -> Flask:
@@ -262,7 +251,8 @@ def build_components(env: Mapping[str, str]) -> Components:
     redis_client, embedded = connect_redis(env)
     core = Core(settings=EscrowSettings.from_mapping(env), vault=Vault(env["SECRET_KEY"], env["DATA_KEY"]),
                 paybill=env.get("PAYBILL_NUMBER") or env["MPESA_SHORTCODE"],
-                support_phone=env.get("SUPPORT_PHONE", "0700000000"), returns=ReturnLimits.from_mapping(env))
+                support_phone=env.get("SUPPORT_PHONE", "0700000000"), returns=ReturnLimits.from_mapping(env),
+                public_base_url=env["PUBLIC_BASE_URL"])
     gateway = build_gateway(env, redis_client)
     reconcile_settings, reconciler = build_reconciler(env, db, core, gateway)
     service = EscrowService(db, core, journal=CallbackJournal(callback_journal_dir(env)))
@@ -423,10 +413,8 @@ def register_blueprints(app: Flask, components: Components) -> None:
     app.add_url_rule("/health", "health", lambda: {"status": "ok"})
     from console import make_console_blueprint
     from console.health import make_health_blueprint
-    app.register_blueprint(make_console_blueprint(service, components.db, components.core, env,   # /console
-                                                  redis_client=components.redis))
-    app.register_blueprint(make_health_blueprint(components.db, components.redis, env,             # /livez, /readyz
-                                                 on_worker_stale=components.stale_worker_alert()))
+    app.register_blueprint(make_console_blueprint(service, components.db, components.core, env))  # /console
+    app.register_blueprint(make_health_blueprint(components.db, components.redis, env))          # /livez, /readyz
     from api import make_api_blueprints
     for blueprint in make_api_blueprints(service, components.db, components.core, components.redis, env):
         app.register_blueprint(blueprint)                                                          # /v1, /p

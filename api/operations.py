@@ -42,9 +42,12 @@ def operation(method, path, *, summary, scope, body=None, response=None, status=
 
 
 def order_out(view: OrderView, pay_url: str | None = None) -> OrderOut:
+    """As USSD shows it to the party asking: the other party's number in full (they must reach each
+    other); only the parties' tokens can read an order, so nobody else sees either number."""
     return OrderOut(reference=view.reference, state=view.state, item=view.item, price=view.price, fee=view.fee,
-                    charge=view.charge, payout=view.payout, role=view.role, counterpart=view.counterpart_masked,
-                    actions=list(view.actions), pay_url=pay_url)
+                    charge=view.charge, payout=view.payout, role=view.role,
+                    counterpart=view.counterpart or view.counterpart_masked, actions=list(view.actions),
+                    pay_url=pay_url)
 
 
 def payment_out(reference: str, state: str, attempt) -> PaymentOut:
@@ -91,11 +94,16 @@ def create_payment_request(ctx, body: PaymentRequestIn):
                                              seconds=ctx.link_seconds, api_key_id=ctx.caller.key_id)
         return PaymentLinkOut(url=ctx.link_url(token), open=True, item=item, price=terms.price,
                               expires_at=expires_at)
-    view = ctx.service.request_payment(seller=ctx.phone, buyer=body.buyer_phone, price=body.amount, item=body.item)
-    token, expires_at = records.new_link(ctx.db, ctx.core, seller=ctx.phone, item=view.item, price=view.price,
-                                         order_reference=view.reference, api_key_id=ctx.caller.key_id)
-    return PaymentLinkOut(url=ctx.link_url(token), open=False, item=view.item, price=view.price,
-                          expires_at=expires_at, order=order_out(view))
+    made = {}
+
+    def through_this_key(session, order):   # in the request's own transaction: its webhooks come here
+        records.record_api_order(session, order, ctx.caller.key_id)
+        made["expires_at"] = records.aware(order.pay_by)
+    # the core's use case makes the link (the same as a seller's request on USSD) and SMSes the buyer
+    view = ctx.service.request_payment(seller=ctx.phone, buyer=body.buyer_phone, price=body.amount, item=body.item,
+                                       also=through_this_key)
+    return PaymentLinkOut(url=view.pay_url, open=False, item=view.item, price=view.price,
+                          expires_at=made["expires_at"], order=order_out(view))
 
 
 LIST_QUERY = (("limit", {"type": "integer", "minimum": 1, "maximum": 50, "default": 20}, "Orders per page"),
@@ -109,7 +117,7 @@ def list_orders(ctx, limit: int = 20, offset: int = 0):
     return OrderListOut(data=[order_out(view) for view in views[:limit]], has_more=len(views) > limit)
 
 
-@operation("GET", "/v1/orders/{reference}", summary="One order, as its party sees it (numbers masked)",
+@operation("GET", "/v1/orders/{reference}", summary="One order, as its party sees it (the other party's number in full, as on USSD)",
            scope="orders:read", response=OrderOut, phone="party")
 def get_order(ctx, reference: str):
     return order_out(ctx.service.order_for(ctx.phone, reference))

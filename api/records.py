@@ -1,16 +1,15 @@
 """The API adapter's own rows beside the core's: which integration an order came through, payment
 links, and the reads a polling front end needs (the latest STK push of an order)."""
-import hashlib
-import secrets
 from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import func, select
 
 from escrow.context import Core
-from escrow.db import Database, db_now, insert_once, insert_row
+from escrow.db import Database, db_now, insert_once
 from escrow.errors import LimitExceeded
 from escrow.models import ApiKey, ApiOrder, Order, PaymentAttempt, PaymentLink
 from escrow.orders import order_by_reference, order_of_party
+from escrow.payment_links import claim_for_integration, insert_link, link_digest
 
 
 def aware(moment: datetime | None) -> datetime | None:
@@ -20,28 +19,29 @@ def aware(moment: datetime | None) -> datetime | None:
     return moment.replace(tzinfo=timezone.utc)
 
 
-def link_digest(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
 def new_link(db: Database, core: Core, *, seller: str, item: str, price: int, seconds: int | None = None,
              order_reference: str | None = None, api_key_id: int | None = None,
              parent_id: int | None = None) -> tuple[str, datetime]:
-    """A link with an unguessable token (256 bits; only its sha256 is kept). An order's link lives
-    as long as the order can be paid; an open link for `seconds`. An order's link made through an API
-    key also records the order as that key's integration's (its webhooks go there), in one transaction."""
-    token = secrets.token_urlsafe(32)
+    """A link (escrow/payment_links.py: an unguessable token, only its sha256 kept). An order's link
+    lives as long as the order can be paid; an open link for `seconds`. An order's link made through an
+    API key also records the order as that key's integration's (its webhooks go there), in one transaction."""
     with db.transaction() as session:
         order = order_by_reference(session, order_reference) if order_reference else None
         if order is not None and api_key_id is not None:
-            insert_once(session, ApiOrder, order_id=order.id, api_key_id=api_key_id,
-                        integration=session.get(ApiKey, api_key_id).name)
+            record_api_order(session, order, api_key_id)
         expires_at = (order.pay_by if order is not None and order.pay_by else
                       db_now(session) + timedelta(seconds=seconds or 86400))
-        insert_row(session, PaymentLink, token_hash=link_digest(token), order_id=order.id if order else None,
-                   parent_id=parent_id, api_key_id=api_key_id, seller_key=core.vault.phone_key(seller),
-                   seller_sealed=core.vault.seal(seller), item=item, price=price, expires_at=expires_at)
+        token = insert_link(session, core, seller=seller, item=item, price=price, expires_at=expires_at,
+                            order_id=order.id if order else None, api_key_id=api_key_id, parent_id=parent_id)
     return token, aware(expires_at)
+
+
+def record_api_order(session, order: Order, api_key_id: int) -> None:
+    """The order came through this API key: its webhooks go to the key's integration, and its links
+    are the key's."""
+    insert_once(session, ApiOrder, order_id=order.id, api_key_id=api_key_id,
+                integration=session.get(ApiKey, api_key_id).name)
+    claim_for_integration(session, order.id, api_key_id)
 
 
 def link_for(db: Database, token: str) -> PaymentLink | None:

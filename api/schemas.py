@@ -66,7 +66,8 @@ class OrderOut(BaseModel):
     charge: int = Field(description="What the buyer pays")
     payout: int = Field(description="What the seller receives")
     role: Literal["buyer", "seller"] = Field(description="The verified number's role in the order")
-    counterpart: str = Field(description="The other party's number, masked as on USSD")
+    counterpart: str = Field(description="The other party's number in full (0712345678), as USSD shows it to a "
+                                         "party: buyer and seller must reach each other")
     actions: list[Literal[ACTIONS]]  # type: ignore[valid-type]
     pay_url: str | None = None
 

@@ -14,3 +14,4 @@ class Core:
     support_phone: str = ""
     ussd_code: str = "*384*1234#"
     returns: ReturnLimits = ReturnLimits()   # caps on automatic returns (escrow/return_limits.py)
+    public_base_url: str = ""   # PUBLIC_BASE_URL: payment links are <it>/p/<token> (escrow/payment_links.py)

@@ -9,10 +9,9 @@ from escrow.db import db_now, insert_new_object, insert_row
 from escrow.errors import EscrowError, NotAllowed
 from escrow.fees import quote
 from escrow.limits import check_order_limits
-from escrow.notify import queue_sms
-from escrow.phone import to_local
 from escrow.reminders import schedule_reminder
 from escrow.models import Order, OrderEvent, PaymentAttempt
+from escrow.payment_links import link_request
 from escrow.phone import normalize_msisdn
 from escrow.reference import new_reference
 from escrow.states import State
@@ -28,14 +27,16 @@ def create_order(session: Session, core: Core, *, buyer: str, seller: str, price
     return order
 
 
-def request_payment(session: Session, core: Core, *, seller: str, buyer: str, price: int, item: str) -> Order:
-    """A seller asks a buyer's number to pay; the buyer is told by SMS and accepts or declines."""
+def request_payment(session: Session, core: Core, *, seller: str, buyer: str, price: int, item: str,
+                    share_link: bool = False) -> tuple[Order, str]:
+    """A seller asks a buyer's number to pay; the buyer is told by SMS (with the pay link when it fits)
+    and accepts or declines. Returns the order and its payment link's token (escrow/payment_links.py);
+    `share_link` also sends the seller the link to share."""
     order = _new_order(session, core, buyer=buyer, seller=seller, price=price, item=item, initiated_by="seller",
                        state=State.REQUESTED, ttl=core.settings.request_ttl_seconds)
-    queue_sms(session, core, phone=normalize_msisdn(buyer), kind="payment_request_to_buyer", order_id=order.id,
-              seller=to_local(seller), ussd_code=core.ussd_code, ref=order.reference, item=order.item,
-              charge=f"{order.charge:,}", price=f"{order.price:,}", fee=f"{order.fee:,}")
-    return order
+    token = link_request(session, core, order, buyer=normalize_msisdn(buyer), seller=normalize_msisdn(seller),
+                         share_with_seller=share_link)
+    return order, token
 
 
 def _new_order(session: Session, core: Core, *, buyer, seller, price, item, initiated_by, state: State, ttl) -> Order:

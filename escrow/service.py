@@ -1,4 +1,6 @@
 """The core's face to the adapters: each method is one use case in one transaction."""
+from dataclasses import replace
+
 from sqlalchemy import select
 
 from escrow import delivery, lifecycle, limits, ordering, payments, settlement
@@ -12,6 +14,7 @@ from escrow.inbox import mark_callback, store_callback
 from escrow.intake import CallbackIntake
 from escrow.models import Order, Profile
 from escrow.orders import order_of_party, view_for
+from escrow.payment_links import link_url
 from escrow.text import clean_item
 from escrow.payouts import PayoutResult, record_transfer_timeout
 from escrow.views import CodeMatch, HelpInfo, OrderView, Quote
@@ -43,10 +46,16 @@ class EscrowService:
             order = ordering.create_order(session, self.core, buyer=buyer, seller=seller, price=price, item=item)
             return view_for(self.core, order, "buyer")
 
-    def request_payment(self, *, seller: str, buyer: str, price: int, item: str) -> OrderView:
+    def request_payment(self, *, seller: str, buyer: str, price: int, item: str, share_link: bool = False,
+                        also=None) -> OrderView:
+        """The seller's view carries the payment link (`pay_url`); `share_link` also SMSes it to the seller
+        (USSD); `also(session, order)`, if given, runs in the same transaction (the API's own rows)."""
         with self.db.transaction() as session:
-            order = ordering.request_payment(session, self.core, seller=seller, buyer=buyer, price=price, item=item)
-            return view_for(self.core, order, "seller")
+            order, token = ordering.request_payment(session, self.core, seller=seller, buyer=buyer, price=price,
+                                                    item=item, share_link=share_link)
+            if also is not None:
+                also(session, order)
+            return replace(view_for(self.core, order, "seller"), pay_url=link_url(self.core, token))
 
     def _party_action(self, use_case, phone: str, reference: str, *args) -> OrderView:
         with self.db.transaction() as session:

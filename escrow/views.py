@@ -27,6 +27,7 @@ class OrderView:
     counterpart: str = ""      # the other party's number in full (0712345678), for the viewer only
     seller_accepted: bool = False  # the seller acted on it from their line: money may be released
     fee_payer: str = "seller"
+    pay_url: str = ""         # a payment request's link (PUBLIC_BASE_URL/p/<token>), as its seller gets it
 
 
 # Actions an OrderView may offer its viewer; the USSD menu shows only these.

@@ -16,7 +16,7 @@ def create_order(data: Data, ctx: Context) -> Finish:
 
 def request_payment(data: Data, ctx: Context) -> Finish:
     order = ctx.service.request_payment(seller=ctx.caller, buyer=data["party"],
-                                        price=data["price"], item=data["item"])
+                                        price=data["price"], item=data["item"], share_link=True)  # link by SMS
     return Finish("ussd.req.done", {"ref": order.reference, "charge": format_kes(order.charge)})
 
 

@@ -17,17 +17,17 @@ MESSAGES = {
                 "Fee {fee_pct}% (min KES {fee_min}, max KES {fee_max}), {fee_note}. Help: {support}",
     "sms.stopped": "Zemi: Reminders are now off for this number. You will still get payment and "
                    "delivery messages. Reply HELP for help.",
-    # ERASE / FUTA (escrow/privacy/erasure.py)
-    "sms.erasure_now": "Zemi: We are erasing your number now. Your past orders stay, without it. You "
-                       "will get no more SMS from us. Dial {ussd_code} to start again any time.",
-    "sms.erasure_later": "Zemi: You have orders in progress. Your number will be erased when the last "
-                         "one ends; until then you still get SMS about them.",
     # paying
     "sms.payment_failed": "Zemi: Order {ref} not paid: {reason}. Try again: dial {dial_order} or "
                           "Paybill {paybill}, account {ref}.",
     "sms.payment_request_to_buyer": "Zemi: {seller} asks you to pay KES {charge} for {item}, order "
                                     "{ref}. Held until you get it. Dial {dial_order} to accept or "
                                     "decline.",
+    # a payment request's pay link (escrow/payment_links.py): the buyer's text when it fits one segment
+    "sms.payment_link_to_buyer": "Zemi: {seller} asks KES {charge} for {item}, order {ref}. Held until "
+                                 "you get it. Pay: {link}",
+    "sms.pay_link_to_seller": "Zemi: Request {ref} sent. Pay link for {item}, KES {charge}: {link} "
+                              "Share it with the buyer only.",
     "sms.request_declined_to_seller": "Zemi: {buyer} declined your request for KES {charge} for "
                                       "{item}, order {ref}. No money was taken.",
     "sms.order_expired": "Zemi: Order {ref} for {item} has expired because it was not paid in time. "

@@ -13,17 +13,17 @@ MESSAGES = {
                 "Ada {fee_pct}% (kati ya KES {fee_min} na {fee_max}), {fee_note}. Msaada: {support}",
     "sms.stopped": "Zemi: Vikumbusho vimezimwa kwa nambari hii. Bado utapokea ujumbe wa malipo na "
                    "bidhaa. Tuma MSAADA kupata msaada.",
-    # ERASE / FUTA (escrow/privacy/erasure.py)
-    "sms.erasure_now": "Zemi: Tunafuta nambari yako sasa. Oda zako za awali zinabaki bila nambari hiyo. "
-                       "Hutapokea SMS zaidi kutoka kwetu. Piga {ussd_code} kuanza upya.",
-    "sms.erasure_later": "Zemi: Una oda zinazoendelea. Nambari yako itafutwa oda ya mwisho ikikamilika; "
-                         "hadi hapo utaendelea kupokea SMS kuzihusu.",
     # malipo
     "sms.payment_failed": "Zemi: Oda {ref} haikulipwa: {reason}. Jaribu tena: piga {dial_order} au "
                           "Paybill {paybill}, akaunti {ref}.",
     "sms.payment_request_to_buyer": "Zemi: {seller} anakuomba ulipe KES {charge} kwa {item}, oda "
                                     "{ref}. Inahifadhiwa hadi upokee. Piga {dial_order} kukubali "
                                     "au kukataa.",
+    # kiungo cha kulipa ombi (escrow/payment_links.py): SMS ya mnunuzi ikitosha ujumbe mmoja
+    "sms.payment_link_to_buyer": "Zemi: {seller} anaomba KES {charge} kwa {item}, oda {ref}. "
+                                 "Inahifadhiwa hadi upokee. Lipa: {link}",
+    "sms.pay_link_to_seller": "Zemi: Ombi {ref} limetumwa. Kiungo cha kulipa {item}, KES {charge}: "
+                              "{link} Mtumie mnunuzi tu.",
     "sms.request_declined_to_seller": "Zemi: {buyer} amekataa ombi lako la KES {charge} kwa {item}, "
                                       "oda {ref}. Hakuna pesa iliyotozwa.",
     "sms.order_expired": "Zemi: Oda {ref} ya {item} imeisha muda kwa sababu haikulipwa kwa wakati. "

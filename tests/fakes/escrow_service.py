@@ -87,7 +87,7 @@ class FakeEscrowService:
     def create_order(self, *, buyer, seller, price, item) -> OrderView:
         return self._open("create_order", buyer, buyer, seller, price, item, requested=False)
 
-    def request_payment(self, *, seller, buyer, price, item) -> OrderView:
+    def request_payment(self, *, seller, buyer, price, item, share_link=False, also=None) -> OrderView:
         return self._open("request_payment", seller, buyer, seller, price, item, requested=True)
 
     def orders_of(self, phone, *, offset=0, limit=5) -> list[OrderView]:

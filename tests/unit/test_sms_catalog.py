@@ -18,7 +18,7 @@ EXPECTED = {
     "dispute_released", "dispute_refunded", "dispute_split", "code_locked_to_buyer", "new_code_to_buyer", "reminder_to_pay",
     "reminder_to_dispatch", "reminder_to_confirm", "payment_returned", "verification_code",
     "refund_seller_cancelled", "refund_not_dispatched", "dispute_received",
-    "erasure_now", "erasure_later",   # answers to ERASE / FUTA (escrow/privacy/erasure.py)
+    "payment_link_to_buyer", "pay_link_to_seller",
 }
 
 
@@ -51,7 +51,8 @@ def long_values(language):
             "reason": longest(language, FRAGMENT), "problem": longest(language, "sms.reason."),
             "ussd_code": "*483*123*45#", "dial_order": "*483*123*45*3*12345678#",
             "payer": longest(language, "sms.party."),
-            "deadline": "23 Septemba 14:05", "minutes": "30", "to_seller": "249,999", "to_buyer": "249,999"}
+            "deadline": "23 Septemba 14:05", "minutes": "30", "to_seller": "249,999", "to_buyer": "249,999",
+            "link": "https://pay.zemi.co.ke/p/" + "x" * 22}   # a payment link: 128-bit token, 22 characters
 
 
 def test_both_languages_have_the_expected_sms_keys():
