@@ -3,6 +3,7 @@ import logging
 
 from sqlalchemy import update
 
+from escrow.code_on_screen import note_code_sms_failure
 from escrow.context import Core
 from escrow.db import Database, utcnow
 from escrow.models import SmsMessage
@@ -30,6 +31,8 @@ def send_sms(db: Database, core: Core, sender: SmsSender, sms_id: int) -> str:
     with db.transaction() as session:
         _set(session, sms_id, status=status, provider_message_id=receipt.message_id,
              provider_status=receipt.status, cost=receipt.cost)
+        if status == "failed":
+            note_code_sms_failure(session, session.get(SmsMessage, sms_id), str(receipt.status))
     log.info("sms %s %s to %s: %s", sms_id, kind, mask(phone), redacted if status == "recorded" else status)
     if status == "queued":
         raise SmsError(f"recipient refused for now: {receipt.status}", retryable=True)
@@ -39,6 +42,8 @@ def send_sms(db: Database, core: Core, sender: SmsSender, sms_id: int) -> str:
 def _record_failure(db: Database, sms_id: int, error: SmsError) -> str:
     with db.transaction() as session:
         _set(session, sms_id, status="queued" if error.retryable else "failed", provider_status=str(error)[:32])
+        if not error.retryable:
+            note_code_sms_failure(session, session.get(SmsMessage, sms_id), str(error)[:32])
     if error.retryable:
         raise error
     return "failed"

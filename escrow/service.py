@@ -3,7 +3,7 @@ from dataclasses import replace
 
 from sqlalchemy import select
 
-from escrow import delivery, lifecycle, limits, ordering, payments, settlement
+from escrow import code_on_screen, delivery, lifecycle, limits, ordering, payments, settlement
 from escrow.catalog import LANGUAGES
 from escrow.context import Core
 from escrow.db import Database, insert_once
@@ -17,7 +17,7 @@ from escrow.orders import order_of_party, view_for
 from escrow.payment_links import link_url
 from escrow.text import clean_item
 from escrow.payouts import PayoutResult, record_transfer_timeout
-from escrow.views import CodeMatch, HelpInfo, OrderView, Quote
+from escrow.views import CodeMatch, HelpInfo, OrderView, Quote, ScreenCode
 
 
 # Outcomes that changed nothing; the stored callback keeps them as its status so they can be found.
@@ -122,7 +122,14 @@ class EscrowService:
     def order_for(self, phone: str, reference: str) -> OrderView:
         with self.db.transaction() as session:
             order, role = order_of_party(session, self.core, phone, reference)
-            return view_for(self.core, order, role)
+            return code_on_screen.with_screen_code_offer(session, self.core, order, view_for(self.core, order, role))
+
+    def show_code_on_screen(self, phone: str, reference: str) -> ScreenCode:
+        """A new delivery code for the buyer's own screen, once, when its SMS could not arrive."""
+        with self.db.transaction() as session:
+            order, code = code_on_screen.show_code_on_screen(session, self.core, phone, reference)
+            session.refresh(order)
+            return ScreenCode(view_for(self.core, order, "buyer"), code)
 
     # --- delivery -----------------------------------------------------------------------
     def check_delivery_code(self, *, caller: str, code: str) -> CodeMatch:

@@ -31,6 +31,7 @@ class EscrowSettings:
     daily_total_per_buyer: int = MPESA_MAX_PER_DAY
     orders_per_hour: int = 10                     # per phone number
     stk_pushes_per_hour: int = 5                  # per phone number
+    code_sms_wait_seconds: int = 30 * 60          # a code SMS not delivered by then: the code on USSD
 
     @classmethod
     def from_mapping(cls, env: Mapping[str, str]) -> "EscrowSettings":

@@ -18,6 +18,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from escrow.catalog import render
+from escrow.code_on_screen import note_code_sms_failure
 from escrow.context import Core
 from escrow.db import insert_once, utcnow
 from escrow.errors import InvalidPhoneNumber
@@ -53,6 +54,8 @@ def record_delivery_report(session: Session, core: Core, *, message_id: str, sta
     session.execute(update(SmsMessage).where(SmsMessage.id == message.id)
                     .values(status=new_status, provider_status=provider_status, updated_at=utcnow()))
     log.info("sms %s delivery report: %s -> %s (%s)", message.id, old_status, new_status, provider_status)
+    if new_status == "undelivered":
+        note_code_sms_failure(session, message, provider_status)
     return "updated"
 
 

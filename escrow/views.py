@@ -32,7 +32,7 @@ class OrderView:
 
 # Actions an OrderView may offer its viewer; the USSD menu shows only these.
 ACTIONS = ("pay_now", "paybill", "confirm_delivery", "report_problem", "mark_dispatched",
-           "cancel", "accept", "decline", "new_code", "accept_order")
+           "cancel", "accept", "decline", "new_code", "accept_order", "code_on_screen")
 
 DISPUTE_REASONS = ("not_received", "damaged", "wrong_item", "other")
 
@@ -53,3 +53,11 @@ class HelpInfo:
     fee_max: int
     fee_payer: str
     support_phone: str
+
+
+@dataclass(frozen=True)
+class ScreenCode:
+    """A new delivery code for the buyer's own USSD screen (its SMS could not arrive). The adapter
+    shows `code` once and must neither store nor log it."""
+    order: OrderView
+    code: str

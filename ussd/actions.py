@@ -5,13 +5,25 @@ from decimal import Decimal
 
 from escrow.money import format_kes
 
+from ussd.network import on_mpesa_line
 from ussd.screens import Context, Data, Finish, Goto
 
 
 def create_order(data: Data, ctx: Context) -> Finish:
+    """Created: the M-Pesa prompt is coming, or, on a line no prompt can reach, how to pay by Paybill."""
     order = ctx.service.create_order(buyer=ctx.caller, seller=data["party"],
                                      price=data["price"], item=data["item"])
+    if not on_mpesa_line(ctx.network):
+        return Finish("ussd.pay.done_paybill", {**_ref_and_charge(order), "paybill": ctx.service.help_info().paybill})
     return Finish("ussd.pay.done", {"ref": order.reference, "charge": format_kes(order.charge)})
+
+
+def keep_number(data: Data, ctx: Context) -> Goto:
+    return Goto("pay.amount", dict(data))
+
+
+def change_number(data: Data, ctx: Context) -> Goto:
+    return Goto("pay.party", {})
 
 
 def request_payment(data: Data, ctx: Context) -> Finish:
@@ -48,7 +60,10 @@ def pay_by_paybill(data: Data, ctx: Context) -> Finish:
 
 
 def accept_request(data: Data, ctx: Context) -> Finish:
-    return Finish("ussd.done.accept", _ref_and_charge(ctx.service.accept_request(ctx.caller, data["ref"])))
+    order = ctx.service.accept_request(ctx.caller, data["ref"])
+    if not on_mpesa_line(ctx.network):
+        return Finish("ussd.done.accept_paybill", {**_ref_and_charge(order), "paybill": ctx.service.help_info().paybill})
+    return Finish("ussd.done.accept", _ref_and_charge(order))
 
 
 def decline_request(data: Data, ctx: Context) -> Finish:
@@ -76,6 +91,12 @@ def accept_order(data: Data, ctx: Context) -> Finish:
 
 def keep_order(data: Data, ctx: Context) -> Goto:
     return Goto("order", {"ref": data["ref"]})
+
+
+def show_code_on_screen(data: Data, ctx: Context) -> Finish:
+    """A code whose SMS cannot arrive, shown once on the buyer's own screen; never kept (private)."""
+    shown = ctx.service.show_code_on_screen(ctx.caller, data["ref"])
+    return Finish("ussd.done.code_on_screen", {"ref": shown.order.reference, "code": shown.code}, private=True)
 
 
 def reissue_code(data: Data, ctx: Context) -> Finish:

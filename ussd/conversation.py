@@ -5,6 +5,9 @@ Session record (JSON in Redis under the sessionId):
   seen      digest of the full `text` of the last hop handled; seen_len its length
   reply     the reply given to that hop (returned again, with no second effect, on a replay)
   hops      per-hop timings [{"screen", "ms"}], the last 30
+  private   true when the reply was a delivery code shown on the screen: `reply` then holds the
+            catalog's stand-in ("shown once already"), and the end-of-session event drops AT's copy
+            of the last screen (ussd/routes.py)
 The raw `text` is never stored or logged: it may hold a delivery code.
 """
 import logging
@@ -100,8 +103,10 @@ class Conversation:
         """Save the session, the resume offer and a changed language; release the lock."""
         record = opened.record
         timings = ((record or {}).get("hops", []) + [{"screen": outcome.state["screen"], "ms": ms}])
+        kept = outcome.reply.text if outcome.private is None else render(outcome.state["lang"], outcome.private)
         opened.save({"state": outcome.state, "seen": self.store.digest(hop.text), "seen_len": len(hop.text),
-                     "reply": {"text": outcome.reply.text, "end": outcome.reply.end}, "hops": timings[-HOPS_KEPT:]})
+                     "reply": {"text": kept, "end": outcome.reply.end}, "hops": timings[-HOPS_KEPT:],
+                     **({"private": True} if outcome.private else {})})
         self._offer_resume(opened, outcome.state)
         if record and outcome.state.get("lang") != record["state"].get("lang"):
             opened.remember_language(outcome.state["lang"])
@@ -122,7 +127,7 @@ class Conversation:
 
     def _context(self, hop: Hop, language: str) -> Context:
         return Context(self.service, hop.phone, language or "en", self.settings.screen_limit,
-                       self.settings.support_phone)
+                       self.settings.support_phone, hop.network, self.settings.sms_shortcode)
 
     def _sorry(self, hop: Hop, key: str, screen: str) -> Answer:
         return Answer(Reply(render(self._language(hop), key), end=True), screen)

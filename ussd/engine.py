@@ -25,6 +25,7 @@ class Outcome:
     state: dict
     reply: Reply
     actions: tuple[str, ...] = ()
+    private: str | None = None   # the catalog key to keep in place of a reply that must not be stored
 
 
 def new_state(language: str) -> dict:
@@ -37,6 +38,8 @@ def start(ctx: Context, saved: dict | None = None, *, first_dial: bool = False) 
     state = new_state(ctx.language)
     if saved:
         state.update(screen="resume", data={"saved": saved, "task": saved["task"]})
+    if first_dial:
+        state["privacy"] = True   # said once, in a line, on the next screen it fits (see _privacy)
     return _show(state, ctx, notice="ussd.welcome" if first_dial and not saved else None)
 
 
@@ -129,7 +132,8 @@ def _handle_menu(screen: Menu, data: dict, answer: str, ctx: Context):
 
 
 def _handle_input(screen: Input, data: dict, answer: str, ctx: Context):
-    return Goto(screen.next, {**data, **screen.accept(answer, data, ctx)}), None
+    data = {**data, **screen.accept(answer, data, ctx)}
+    return Goto(screen.next(data) if callable(screen.next) else screen.next, data), None
 
 
 def _handle_confirm(screen: Confirm, data: dict, answer: str, ctx: Context):
@@ -167,7 +171,11 @@ def _follow(state: dict, result, action: str | None, ctx: Context) -> Outcome:
     actions = (action,) if action else ()
     if isinstance(result, Finish):
         ended = {**state, "ended": True}
-        return Outcome(ended, _reply(ctx.text(result.key, **result.params), True, ctx), actions)
+        text = ctx.text(result.key, **result.params)
+        if not result.private:
+            ended, text = _privacy(ended, ctx, text, below=True)
+        return Outcome(ended, _reply(text, True, ctx), actions,
+                       private=f"{result.key}.replay" if result.private else None)
     shown = _show(_advance(state, result), ctx, notice=result.notice)
     return replace(shown, actions=actions)
 
@@ -179,8 +187,26 @@ def _show(state: dict, ctx: Context, notice: str | None = None) -> Outcome:
     except EscrowError as exc:
         found = explain(exc, ctx)
         return Outcome({**state, "ended": True}, _reply(ctx.text(found.key, **found.params), True, ctx))
+    if state.get("privacy") and notice in (None, "ussd.language.saved") and state["screen"] != "language" \
+            and (notice or state["screen"] != HOME_SCREEN):
+        state, text = _privacy(state, ctx, reply.text, below=reply.end)   # in place of "Language saved": Home shows it
+        if not state["privacy"]:
+            return Outcome({**state, "ended": reply.end}, _reply(text, reply.end, ctx))
     text = compose(ctx.text(notice), reply.text, ctx) if notice else reply.text
     return Outcome({**state, "ended": reply.end}, _reply(text, reply.end, ctx))
+
+
+def _privacy(state: dict, ctx: Context, text: str, *, below: bool) -> tuple[dict, str]:
+    """A first-time caller's line on what Zemi keeps and how to have it erased, in the session's
+    language, above the first screen after Home (or below an END) it fits on; then never again.
+    Not on Home itself (the language offer is there) nor on the language screen (the language may change)."""
+    if not state.get("privacy"):
+        return state, text
+    line = ctx.text("ussd.privacy", shortcode=ctx.sms_shortcode) if ctx.sms_shortcode else ctx.text("ussd.privacy.reply")
+    joined = f"{text}\n{line}" if below else f"{line}\n{text}"
+    if len(joined) > budget(ctx):
+        return state, text
+    return {**state, "privacy": False}, joined
 
 
 def _refuse(state: dict, screen, exc: Exception, ctx: Context) -> Outcome:

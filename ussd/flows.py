@@ -8,6 +8,7 @@ from escrow.views import DISPUTE_REASONS
 from ussd import actions
 from ussd.answers import accept_amount, accept_code, accept_item, accept_party, amount_range
 from ussd.gsm7 import transliterate
+from ussd.network import is_safaricom_number, on_mpesa_line
 from ussd.render import budget
 from ussd.screens import Confirm, Context, Data, Goto, Input, Menu, Option, PagedList, Screen
 
@@ -22,6 +23,7 @@ ACTION_OPTIONS = {
     "decline": Option("ussd.action.decline", do=actions.decline_request),
     "new_code": Option("ussd.action.new_code", do=actions.reissue_code),
     "accept_order": Option("ussd.action.accept_order", do=actions.accept_order),
+    "code_on_screen": Option("ussd.action.code_on_screen", do=actions.show_code_on_screen),
 }
 
 
@@ -59,7 +61,10 @@ def next_step_key(order) -> str:
 
 
 def order_options(data: Data, ctx: Context, params: Data) -> list[Option]:
-    return [ACTION_OPTIONS[name] for name in params["actions"] if name in ACTION_OPTIONS]
+    """The reader's actions; no M-Pesa prompt is offered to a line it cannot reach (Paybill stays)."""
+    prompt_reaches = on_mpesa_line(ctx.network)
+    return [ACTION_OPTIONS[name] for name in params["actions"]
+            if name in ACTION_OPTIONS and (prompt_reaches or name != "pay_now")]
 
 
 def state_word(state: str, ctx: Context) -> str:
@@ -102,16 +107,28 @@ def order_by_reference(answer: str, data: Data, ctx: Context) -> Goto | None:
 
 
 def limits_first(paying: bool):
-    """The caller's limits, checked on the first screen of a journey (not after four answers)."""
+    """The caller's limits, checked on the first screen of a journey (not after four answers); a payer
+    whose line no M-Pesa prompt can reach is told there how they will pay."""
     def check(data: Data, ctx: Context) -> Data:
         ctx.service.check_limits(ctx.caller, paying=paying)
-        return {}
+        off_mpesa = paying and not on_mpesa_line(ctx.network)
+        return {"network_note": ctx.text("ussd.pay.not_mpesa_line") if off_mpesa else ""}
     return check
+
+
+def after_seller_number(data: Data) -> str:
+    """A seller number outside Safaricom's ranges is questioned (it may have been ported), not refused."""
+    return "pay.amount" if is_safaricom_number(data["party"]) else "pay.check"
+
+
+def seller_check(data: Data, ctx: Context) -> Data:
+    return {"party": to_local(data["party"])}
 
 
 def _pay_or_request(prefix: str, ask_party: str, ask_item: str, task: str, yes) -> list[Screen]:
     return [
-        Input(f"{prefix}.party", ask_party, accept_party, f"{prefix}.amount", task=task,
+        Input(f"{prefix}.party", ask_party, accept_party,
+              after_seller_number if prefix == "pay" else f"{prefix}.amount", task=task,
               params=limits_first(paying=prefix == "pay")),
         Input(f"{prefix}.amount", "ussd.ask.amount", accept_amount, f"{prefix}.item",
               params=amount_range, task=task),
@@ -132,6 +149,8 @@ SCREEN_LIST: list[Screen] = [
     Confirm("resume", "ussd.resume.ask", yes=actions.resume_saved, no=actions.start_again,
             params=resume_task, resumable=False),
     *_pay_or_request("pay", "ussd.pay.seller", "ussd.pay.item", "ussd.task.pay", actions.create_order),
+    Confirm("pay.check", "ussd.pay.check_seller", yes=actions.keep_number, no=actions.change_number,
+            params=seller_check, task="ussd.task.pay"),
     *_pay_or_request("req", "ussd.req.buyer", "ussd.req.item", "ussd.task.request",
                      actions.request_payment),
     PagedList("orders", "ussd.orders.row", load=orders_page, row_params=order_row, pick=open_order,

@@ -51,7 +51,8 @@ def make_ussd_blueprint(service, store, settings, *, recorder=None) -> Blueprint
     @blueprint.post("/ussd/<token>/events")
     def session_ended(token):
         _guard(settings, token)
-        _record_safely(record, event_record(request.form, _timings(store, request.form)))
+        found = _session_record(store, request.form)
+        _record_safely(record, event_record(request.form, found.get("hops"), private=bool(found.get("private"))))
         return _plain("OK")
 
     return blueprint
@@ -81,12 +82,12 @@ def _plain(body: str, headers: dict | None = None) -> Response:
     return Response(body, status=200, mimetype="text/plain", headers=headers or {})
 
 
-def _timings(store, form) -> list | None:
+def _session_record(store, form) -> dict:
+    """The session's record (its timings, whether its last screen was private), or {} if gone."""
     try:
-        found = store.load(str(form.get("sessionId", "")))
+        return store.load(str(form.get("sessionId", ""))) or {}
     except Exception:  # noqa: BLE001 - timings are a nicety
-        return None
-    return (found or {}).get("hops")
+        return {}
 
 
 def _record_safely(record, event: dict) -> None:

@@ -21,6 +21,8 @@ class Context:
     language: str = "en"
     screen_limit: int = 160
     support_phone: str = ""
+    network: str = ""           # AT's networkCode for this hop (63902 Safaricom)
+    sms_shortcode: str = ""     # where ERASE/FUTA and HELP/MSAADA are texted (the privacy line)
 
     def text(self, key: str, **params) -> str:
         return render(self.language, key, **params)
@@ -43,9 +45,11 @@ class Goto:
 
 @dataclass(frozen=True)
 class Finish:
-    """End the session with the catalog message `key`."""
+    """End the session with the catalog message `key`. A `private` message (a delivery code shown on
+    the screen) is never kept: a replay of its hop gets the catalog's `<key>.replay` instead."""
     key: str
     params: Data = field(default_factory=dict)
+    private: bool = False
 
 
 # ---- screen kinds ------------------------------------------------------------------------
@@ -74,11 +78,12 @@ class Menu:
 
 @dataclass(frozen=True)
 class Input:
-    """A free answer; `accept` turns it into data (or raises InvalidInput / EscrowError)."""
+    """A free answer; `accept` turns it into data (or raises InvalidInput / EscrowError). `next` may
+    be a hook choosing the next screen from the data (a number to question first)."""
     id: str
     text: str
     accept: Callable[[str, Data, Context], Data]
-    next: str
+    next: str | Callable[[Data], str]
     params: Callable[[Data, Context], Data] = NO_PARAMS
     task: str | None = None
     resumable: bool = True

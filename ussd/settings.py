@@ -18,6 +18,8 @@ class UssdSettings:
     resume_ttl      USSD_RESUME_TTL (300 s): how long an unfinished task is offered again.
     rate_limit      USSD_RATE_LIMIT_PER_MINUTE (30): hops per phone number per minute.
     support_phone   SUPPORT_PHONE: shown in Help when the core gives none.
+    sms_shortcode   SMS_SHORTCODE: the number people text ERASE/FUTA (and HELP) to, named in the
+                    first-dial privacy line; empty: the line says to reply to a Zemi SMS.
     hash_key        SECRET_KEY: keys the digests of session text and of phone numbers (HMAC-SHA256);
                     empty means plain SHA-256.
     """
@@ -30,6 +32,7 @@ class UssdSettings:
     rate_limit: int = 30
     support_phone: str = ""
     hash_key: str = ""
+    sms_shortcode: str = ""
 
     @classmethod
     def from_mapping(cls, env: Mapping[str, str]) -> "UssdSettings":
@@ -44,6 +47,7 @@ class UssdSettings:
             rate_limit=read_int(env, "USSD_RATE_LIMIT_PER_MINUTE", 30, minimum=1),
             support_phone=read_text(env, "SUPPORT_PHONE"),
             hash_key=env.get("SECRET_KEY") or "",
+            sms_shortcode=read_text(env, "SMS_SHORTCODE"),
         )
 
     def allows(self, address: str) -> bool:

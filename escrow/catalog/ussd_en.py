@@ -21,7 +21,13 @@ MESSAGES: dict[str, str] = {
     "ussd.task.request": "Request a payment",
     "ussd.task.code": "Enter delivery code",
     # pay a seller
-    "ussd.pay.seller": "Enter the seller's M-Pesa number",
+    "ussd.pay.seller": "{network_note}Enter the seller's M-Pesa number",
+    "ussd.pay.not_mpesa_line": "This line is not Safaricom: no M-Pesa prompt can reach it. You will pay "
+                               "by Paybill from an M-Pesa line.\n",
+    "ussd.pay.check_seller": "{party} is not a Safaricom number, so it may not be on M-Pesa. "
+                             "Pay it anyway?\n1 Yes, continue\n2 Change number\n0 Back",
+    "ussd.pay.done_paybill": "Order {ref} created. No M-Pesa prompt can reach this line: from an M-Pesa "
+                             "line pay Paybill {paybill}, account {ref}, amount {charge}.",
     "ussd.ask.amount": "Enter the amount in KES\n({min} to {max})",
     "ussd.pay.item": "What are you buying?\n(short, up to 20 letters)",
     "ussd.pay.summary": "Pay {party}\nItem: {item}\nPrice: {price}\nFee: {fee} ({fee_note})\n"
@@ -97,6 +103,7 @@ MESSAGES: dict[str, str] = {
     "ussd.action.decline": "Decline",
     "ussd.action.new_code": "Get a new code",
     "ussd.action.accept_order": "Accept order",
+    "ussd.action.code_on_screen": "Show a new code here",
     "ussd.done.pay_now": "Order {ref}: an M-Pesa prompt for {charge} is coming. Enter your PIN to pay.",
     "ussd.done.paybill": "Pay with M-Pesa Paybill {paybill}, account {ref}, amount {charge}. "
                          "We will SMS you when it arrives.",
@@ -111,6 +118,12 @@ MESSAGES: dict[str, str] = {
     "ussd.done.cancel_paid": "Order {ref} cancelled. The buyer gets all {charge} back by M-Pesa, "
                              "and we SMS them why.",
     "ussd.done.new_code": "A new code was sent by SMS for order {ref}. The old code no longer works.",
+    "ussd.done.code_on_screen": "Order {ref}: your new delivery code is {code}. Write it down: it is shown "
+                                "once, not sent by SMS. Old codes no longer work.",
+    "ussd.done.code_on_screen.replay": "Your new code was shown on this screen once and cannot be shown "
+                                       "again. If you missed it, report a problem in My orders.",
+    "ussd.done.accept_paybill": "Accepted. No M-Pesa prompt can reach this line: from an M-Pesa line pay "
+                                "Paybill {paybill}, account {ref}, amount {charge}.",
     "ussd.done.dispute": "Problem reported on order {ref}. The money stays held. Zemi will call you "
                          "within 2 working days and SMS the decision.",
     "ussd.cancel.ask": "Cancel order {ref}\n{item}?\n1 Yes, cancel it\n2 No, keep it\n0 Back",
@@ -134,6 +147,10 @@ MESSAGES: dict[str, str] = {
     "ussd.language.en": "English",
     "ussd.language.sw": "Kiswahili",
     "ussd.language.saved": "Language: English",
+    "ussd.privacy": "Zemi keeps your number, language and orders. To have them erased, SMS ERASE to "
+                    "{shortcode}.",
+    "ussd.privacy.reply": "Zemi keeps your number, language and orders. To have them erased, reply ERASE "
+                          "to a Zemi SMS.",
     "ussd.help": "Paybill {paybill}, account: the order number. Fee {fee_pct}% (min {fee_min}, max "
                  "{fee_max}), paid by the {payer}. Help: {support}",
     "ussd.help.shortcuts": "Shortcuts: add the menu numbers to the Zemi code before #: *3 My orders, "

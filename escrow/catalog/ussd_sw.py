@@ -20,7 +20,13 @@ MESSAGES: dict[str, str] = {
     "ussd.task.request": "Omba malipo",
     "ussd.task.code": "Weka msimbo wa kupokea",
     # pay a seller
-    "ussd.pay.seller": "Weka nambari ya M-Pesa ya muuzaji",
+    "ussd.pay.seller": "{network_note}Weka nambari ya M-Pesa ya muuzaji",
+    "ussd.pay.not_mpesa_line": "Laini hii si ya Safaricom: ombi la M-Pesa haliwezi kuifikia. Utalipa "
+                               "kwa Paybill kutoka laini ya M-Pesa.\n",
+    "ussd.pay.check_seller": "{party} si nambari ya Safaricom, huenda haina M-Pesa. "
+                             "Ulipe hata hivyo?\n1 Ndiyo, endelea\n2 Badilisha nambari\n0 Rudi",
+    "ussd.pay.done_paybill": "Oda {ref} imeundwa. Ombi la M-Pesa haliwezi kufikia laini hii: kutoka laini "
+                             "ya M-Pesa lipa Paybill {paybill}, akaunti {ref}, kiasi {charge}.",
     "ussd.ask.amount": "Weka kiasi kwa KES\n({min} hadi {max})",
     "ussd.pay.item": "Unanunua nini?\n(kwa ufupi, herufi 20 au chini)",
     "ussd.pay.summary": "Lipa {party}\nBidhaa: {item}\nBei: {price}\nAda: {fee} ({fee_note})\n"
@@ -96,6 +102,7 @@ MESSAGES: dict[str, str] = {
     "ussd.action.decline": "Kataa",
     "ussd.action.new_code": "Pata msimbo mpya",
     "ussd.action.accept_order": "Kubali oda",
+    "ussd.action.code_on_screen": "Onyesha msimbo mpya hapa",
     "ussd.done.pay_now": "Oda {ref}: ombi la M-Pesa la {charge} linakuja. Weka PIN yako kulipa.",
     "ussd.done.paybill": "Lipa kwa M-Pesa Paybill {paybill}, akaunti {ref}, kiasi {charge}. "
                          "Tutakutumia SMS tukipokea.",
@@ -111,6 +118,12 @@ MESSAGES: dict[str, str] = {
                              "na tunamtumia SMS kueleza.",
     "ussd.done.new_code": "Msimbo mpya wa oda {ref} umetumwa kwa SMS. Msimbo wa zamani "
                           "haufanyi kazi tena.",
+    "ussd.done.code_on_screen": "Oda {ref}: msimbo wako mpya wa kupokea ni {code}. Uandike: unaonyeshwa "
+                                "mara moja tu, hautumwi kwa SMS. Misimbo ya zamani haifanyi kazi.",
+    "ussd.done.code_on_screen.replay": "Msimbo wako mpya ulionyeshwa hapa mara moja na hauwezi kuonyeshwa "
+                                       "tena. Kama hukuuona, ripoti tatizo katika Oda zangu.",
+    "ussd.done.accept_paybill": "Umekubali. Ombi la M-Pesa haliwezi kufikia laini hii: kutoka laini ya "
+                                "M-Pesa lipa Paybill {paybill}, akaunti {ref}, kiasi {charge}.",
     "ussd.done.dispute": "Tatizo la oda {ref} limeripotiwa. Pesa inabaki imehifadhiwa. Zemi "
                          "itakupigia ndani ya siku 2 za kazi na kutuma uamuzi.",
     "ussd.cancel.ask": "Ghairi oda {ref}\n{item}?\n1 Ndiyo, ighairi\n2 Hapana, iache\n0 Rudi",
@@ -134,6 +147,9 @@ MESSAGES: dict[str, str] = {
     "ussd.language.en": "English",
     "ussd.language.sw": "Kiswahili",
     "ussd.language.saved": "Lugha: Kiswahili",
+    "ussd.privacy": "Zemi huhifadhi nambari, lugha na oda zako. Kuzifuta, tuma SMS FUTA kwa {shortcode}.",
+    "ussd.privacy.reply": "Zemi huhifadhi nambari, lugha na oda zako. Kuzifuta, jibu SMS ya Zemi kwa "
+                          "neno FUTA.",
     "ussd.help": "Paybill {paybill}, akaunti: nambari ya oda. Ada {fee_pct}% (angalau {fee_min}, "
                  "isizidi {fee_max}), {payer} analipa. Msaada: {support}",
     "ussd.help.shortcuts": "Njia za mkato: ongeza nambari za menyu kwenye msimbo wa Zemi kabla ya #: "

@@ -9,7 +9,7 @@ from escrow.errors import (CodeLocked, InvalidAmount, InvalidTransition, LimitEx
                            OrderNotFound, SellerNotAccepted, WrongCode)
 from escrow.phone import mask, normalize_msisdn, to_local
 from escrow.text import clip, transliterate
-from escrow.views import DISPUTE_REASONS, CodeMatch, HelpInfo, OrderView, Quote
+from escrow.views import DISPUTE_REASONS, CodeMatch, HelpInfo, OrderView, Quote, ScreenCode
 
 
 @dataclass
@@ -24,6 +24,8 @@ class FakeOrder:
     requested: bool = False
     dispatched: bool = False
     accepted: bool = False       # the seller accepted it from their line (or asked for the payment)
+    code_sms: str = "delivered"  # the code SMS: "failed" (UserInBlackList...) lets the code be shown on screen
+    code_shown: bool = False     # a code was shown on the buyer's screen (once per order)
 
     @property
     def seller_acted(self) -> bool:
@@ -51,11 +53,11 @@ class FakeEscrowService:
 
     # ---- test helpers ---------------------------------------------------------------------
     def seed(self, *, buyer, seller, price, item, state="awaiting_payment", code=None,
-             requested=False, reference=None, accepted=False) -> str:
+             requested=False, reference=None, accepted=False, code_sms="delivered") -> str:
         reference = str(reference or self._new_reference())
         self.orders[reference] = FakeOrder(reference, normalize_msisdn(buyer), normalize_msisdn(seller),
                                            int(price), item, state, code and str(code), requested,
-                                           accepted=accepted)
+                                           accepted=accepted, code_sms=code_sms)
         return reference
 
     def count(self, name: str) -> int:
@@ -130,6 +132,13 @@ class FakeEscrowService:
             order.code = f"{(int(order.code or 0) + 111111) % 1_000_000:06d}"
             self.code_tries.clear()
         return self._act("reissue_code", "new_code", phone, reference, fresh_code)
+
+    def show_code_on_screen(self, phone, reference) -> ScreenCode:
+        def fresh_code(order):
+            order.code, order.code_shown = f"{(int(order.code or 0) + 222222) % 1_000_000:06d}", True
+            self.code_tries.clear()
+        view = self._act("show_code_on_screen", "code_on_screen", phone, reference, fresh_code)
+        return ScreenCode(view, self.orders[str(reference)].code)
 
     def check_delivery_code(self, *, caller, code) -> CodeMatch:
         number = normalize_msisdn(caller)
@@ -217,6 +226,13 @@ class FakeEscrowService:
 
 
 def _actions(order: FakeOrder, role: str) -> tuple[str, ...]:
+    offered = _offered(order, role)
+    if order.code_sms == "failed" and not order.code_shown:   # as the core: escrow/code_on_screen.py
+        return tuple("code_on_screen" if name == "new_code" else name for name in offered)
+    return offered
+
+
+def _offered(order: FakeOrder, role: str) -> tuple[str, ...]:
     if order.state == "awaiting_payment" and order.requested:
         return ("accept", "decline") if role == "buyer" else ("cancel",)
     if order.state == "awaiting_payment":

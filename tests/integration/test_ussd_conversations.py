@@ -4,6 +4,7 @@ Each tests/integration/conversations/*.yaml file holds a list of conversations:
 
     - name: what the conversation shows            (the test id)
       caller: "+254711000111"                      (phoneNumber for every hop)
+      network: "63903"                             (optional: networkCode, 63902 Safaricom by default)
       language: sw                                 (optional: remembered language before dialling)
       service: {fee_payer: buyer}                  (optional: FakeEscrowService settings)
       settings: {USSD_RATE_LIMIT_PER_MINUTE: "3"}  (optional: UssdSettings mapping)
@@ -65,8 +66,8 @@ def closed_port_client():
 class Phone:
     """The gateway's side of a conversation: the session id and the answers so far."""
 
-    def __init__(self, client, caller):
-        self.client, self.caller = client, caller
+    def __init__(self, client, caller, network="63902"):
+        self.client, self.caller, self.network = client, caller, network
         self.session_id, self.answers = None, []
 
     def send(self, hop):
@@ -81,7 +82,7 @@ class Phone:
 
     def post(self):
         form = {"sessionId": self.session_id, "serviceCode": "*384*1234#", "phoneNumber": self.caller,
-                "networkCode": "63902", "text": "*".join(self.answers)}
+                "networkCode": self.network, "text": "*".join(self.answers)}
         return self.client.post("/ussd", data=form)
 
 
@@ -95,7 +96,8 @@ def test_golden_conversation(conversation, redis_client):
         service.languages[caller.lstrip("+")] = conversation["language"]
     settings = UssdSettings.from_mapping(conversation.get("settings", {}))
     client = closed_port_client() if conversation.get("store") == "down" else redis_client
-    phone = Phone(make_client(service, RedisSessionStore(client, settings.session_ttl), settings), caller)
+    phone = Phone(make_client(service, RedisSessionStore(client, settings.session_ttl), settings), caller,
+                  conversation.get("network", "63902"))
     previous_body = None
     for number, hop in enumerate(conversation["hops"], 1):
         if hop.get("flush"):

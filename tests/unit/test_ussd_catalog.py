@@ -41,7 +41,8 @@ def long_values(language):
             "task": longest(language, "ussd.task."), "paybill": "6001001", "fee_pct": "1.25",
             "fee_min": "KES 100", "fee_max": "KES 1,000", "support": "0800 720 000", "n": "5",
             "party_line": render(language, "ussd.order.as_buyer", party="0712345678"), "value": "KES 250,000",
-            "next": "\n" + longest(language, "ussd.next.")}
+            "next": "\n" + longest(language, "ussd.next."), "code": "123456", "shortcode": "22384",
+            "network_note": render(language, "ussd.pay.not_mpesa_line")}
 
 
 def fill(language, key):
