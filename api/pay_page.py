@@ -1,9 +1,10 @@
 """The pay page at /p/<token>: small, server-rendered, readable without JavaScript, English and
 Kiswahili. It shows the order's terms and sends the M-Pesa prompt through the core (the outbox);
-then it shows the payment's progress. It never shows the delivery code."""
-from flask import Blueprint, redirect, render_template, request
+then it shows the payment's progress. It never shows the delivery code. Its form is guarded against
+cross-site posts by a cookie-bound token (api/pay_csrf.py), which needs no JavaScript."""
+from flask import Blueprint, make_response, redirect, render_template, request
 
-from api import records
+from api import pay_csrf, records
 from api.pay_text import TEXT
 from api.problems import ApiError, from_core
 from escrow.errors import EscrowError, InvalidPhoneNumber
@@ -23,6 +24,8 @@ def make_pay_blueprint(ctx, prompts_per_hour: int) -> Blueprint:
 
     @bp.post("/p/<token>")
     def act(token):
+        if not pay_csrf.post_is_genuine(ctx.core.vault, token):
+            return _page(ctx, token, message=TEXT[_language()]["stale"], status=403)   # nothing sent
         link = records.link_for(ctx.db, token)
         if link is None or (link.order_id is None and not records.link_is_live(ctx.db, link)):
             return _page(ctx, token)   # an order's own link follows the order's state and pay-by instead
@@ -71,13 +74,24 @@ def _language() -> str:
     return "sw" if (request.accept_languages.best_match(["en", "sw"]) == "sw") else "en"
 
 
-def _page(ctx, token: str, message: str | None = None):
+def _page(ctx, token: str, message: str | None = None, status: int = 200):
+    """The page, with the form's token for this browser (its cookie set on a first visit)."""
+    browser, new = pay_csrf.browser_id()
+    html, found = _render(ctx, token, message, pay_csrf.form_token(ctx.core.vault, browser, token))
+    response = make_response(html, status if found else 404)
+    if new:
+        pay_csrf.set_cookie(response, browser, secure=ctx.public_base_url.startswith("https://"))
+    return response
+
+
+def _render(ctx, token: str, message: str | None, csrf: str) -> tuple[str, bool]:
     lang = _language()
     t = TEXT[lang]
     link = records.link_for(ctx.db, token)
-    base = dict(lang=lang, other_lang="en" if lang == "sw" else "sw", t=t, message=message, refresh=False)
+    base = dict(lang=lang, other_lang="en" if lang == "sw" else "sw", t=t, message=message, refresh=False,
+                csrf=csrf)
     if link is None:
-        return render_template("pay.html", gone=True, **base), 404
+        return render_template("pay.html", gone=True, **base), False
     seller = mask(ctx.core.vault.unseal(link.seller_sealed))
     live = records.link_is_live(ctx.db, link)
     if link.order_id is None:
@@ -85,7 +99,7 @@ def _page(ctx, token: str, message: str | None = None):
         return render_template(
             "pay.html", gone=False, open=True, seller=seller, item=link.item, price=terms.price, fee=terms.fee,
             charge=terms.charge, reference=None, can_pay=live, can_decline=False, pay_label=t["pay"],
-            status_text="" if live else t["expired"], status_class="warn", **base)
+            status_text="" if live else t["expired"], status_class="warn", **base), True
     order, buyer, _ = records.order_of_link(ctx.db, ctx.core, link)
     status_text, status_class, can_pay, refresh = _progress(t, order, mask(buyer))
     base["refresh"] = refresh
@@ -94,7 +108,7 @@ def _page(ctx, token: str, message: str | None = None):
         charge=order.charge, reference=order.reference, can_pay=can_pay,
         can_decline=order.state == State.REQUESTED.value,
         pay_label=t["pay"] if order.state == State.REQUESTED.value else t["pay_again"],
-        status_text=status_text, status_class=status_class, **base)
+        status_text=status_text, status_class=status_class, **base), True
 
 
 def _progress(t: dict, order, buyer_masked: str) -> tuple[str, str, bool, bool]:

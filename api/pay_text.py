@@ -16,6 +16,7 @@ TEXT = {
         "declined": "You declined this request. No money was taken.",
         "refresh": "Refresh", "order": "Order", "lang": "Kiswahili", "refused": "Not sent: {reason}",
         "bad_phone": "That is not a Kenyan M-Pesa number.", "gone": "This payment link does not exist.",
+        "stale": "Nothing was sent: this page was out of date. Check the details and press the button again.",
     },
     "sw": {
         "title": "Lipa kupitia Zemi", "asks": "{seller} anakuomba ulipie", "item": "Bidhaa",
@@ -33,5 +34,6 @@ TEXT = {
         "declined": "Umekataa ombi hili. Hakuna pesa iliyochukuliwa.",
         "refresh": "Sasisha", "order": "Oda", "lang": "English", "refused": "Halijatumwa: {reason}",
         "bad_phone": "Hiyo si nambari ya M-Pesa ya Kenya.", "gone": "Kiungo hiki cha malipo hakipo.",
+        "stale": "Hakuna kilichotumwa: ukurasa huu ulikuwa wa zamani. Angalia maelezo na ubonyeze kitufe tena.",
     },
 }

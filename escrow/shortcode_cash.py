@@ -16,10 +16,8 @@ The ledger keeps one cash account per shortcode, `mpesa_cash:<shortcode>`. Two t
                  shortcode: withdrawal, transfer)  Dr mpesa_transfers  Cr mpesa_cash:<code>
     top-up      (money in that is not a customer's
                  payment: funds transfer, deposit)  Dr mpesa_cash:<code> Cr mpesa_transfers
-  A reversal line that is one of our own Reversals (succeeded, same amount, within a day, one
-  candidate only) is matched to it: its result already took the money off the books. Any other
-  reversal, and a line of no kind we know, is a finding and is not posted: a movement we cannot
-  name is for a person to judge.
+  A reversal line, or a line of no kind we know, is a finding and is not posted: our own
+  Reversals are already in the books, and a movement we cannot name is for a person to judge.
   `mpesa_transfers` is what went to the bank less what came from it (or from the owner): an
   operator checks it against the bank statement.
 
@@ -27,14 +25,13 @@ The ledger keeps one cash account per shortcode, `mpesa_cash:<shortcode>`. Two t
 its accounts, the Charges Paid Account left out [?]) for `flask ledger check`.
 """
 import re
-from datetime import timedelta
 
-from sqlalchemy import String, cast, exists, func, literal, select, update
+from sqlalchemy import String, cast, exists, func, literal, select
 from sqlalchemy.orm import Session, aliased
 
 from escrow import ledger
 from escrow.findings import record_finding
-from escrow.models import AccountBalance, JournalEntry, Payout, PaymentReceived, Posting, Reversal, StatementLine
+from escrow.models import AccountBalance, JournalEntry, Payout, PaymentReceived, Posting, Reversal
 from escrow.statement import StatementEntry
 
 ALLOCATION = "cash_allocation"
@@ -72,11 +69,9 @@ def post_movement(session: Session, entry: StatementEntry, line_id: int) -> str:
         lines = [ledger.debit(ledger.MPESA_TRANSFERS, amount), ledger.credit(cash, amount)]
     elif what == TOPUP:
         lines = [ledger.debit(cash, amount), ledger.credit(ledger.MPESA_TRANSFERS, amount)]
-    elif what == REVERSAL and _link_our_reversal(session, entry, line_id):
-        return "matched"     # a Reversal we asked for: its result already took the money off our books
     else:
-        why = ("a reversal we did not ask for (or cannot tell apart from another of the same amount)"
-               if what == REVERSAL else "a movement of no kind we know")
+        why = ("a reversal: if it is one we asked for (its payment was being returned) resolve this; "
+               "else M-Pesa reversed money without us" if what == REVERSAL else "a movement of no kind we know")
         record_finding(session, f"statement-movement:{line_id}", order_id=None,
                        summary=f"{entry.shortcode}'s statement shows {entry.kind!r} {entry.receipt} of KES "
                                f"{entry.amount:,}, not posted: {why}; the shortcode's cash and M-Pesa's balance "
@@ -86,33 +81,6 @@ def post_movement(session: Session, entry: StatementEntry, line_id: int) -> str:
     ledger.post(session, kind=MOVEMENT, dedupe_key=f"movement:{line_id}", order_id=None, lines=lines,
                 memo=f"{what} {entry.receipt} on {entry.shortcode} ({entry.kind})"[:200])
     return "posted"
-
-
-def post_opening_balance(session: Session, shortcode: str, amount: int) -> bool:
-    """What a shortcode held before Zemi's books began (`flask mpesa opening-balance`), once per
-    shortcode: Dr mpesa_cash:<code>, Cr mpesa_transfers (money the owner put there). False if posted before."""
-    if not isinstance(amount, int) or isinstance(amount, bool) or amount < 0:
-        raise ledger.UnbalancedEntry("an opening balance is a whole number of KES, not negative")
-    cash = ledger.cash_account(shortcode)
-    return ledger.post(session, kind=MOVEMENT, dedupe_key=f"opening:{shortcode}", order_id=None,
-                       lines=[ledger.debit(cash, amount), ledger.credit(ledger.MPESA_TRANSFERS, amount)],
-                       memo=f"opening balance of {shortcode}")
-
-
-def _link_our_reversal(session: Session, entry: StatementEntry, line_id: int) -> bool:
-    """A reversal line is ours when exactly one Reversal we asked for succeeded, for that amount,
-    within a day of it, and no other reversal line took it; the line is then linked to the payment
-    that was reversed (its payment_id), which is how the next one knows it is taken."""
-    taken = exists().where(StatementLine.payment_id == PaymentReceived.id, StatementLine.amount < 0)
-    candidates = session.execute(select(PaymentReceived.id).join(
-        Reversal, Reversal.trans_id == PaymentReceived.receipt).where(
-        Reversal.status == "succeeded", Reversal.amount == -entry.amount,
-        Reversal.updated_at.between(entry.at - timedelta(days=1), entry.at + timedelta(days=1)), ~taken)
-        .limit(2)).scalars().all()
-    if len(candidates) != 1:
-        return False
-    session.execute(update(StatementLine).where(StatementLine.id == line_id).values(payment_id=candidates[0]))
-    return True
 
 
 # --- our own facts, placed on the shortcode the money moved on -----------------------------------

@@ -76,3 +76,12 @@ def new_key(app, scopes=ALL_SCOPES, name="shop") -> str:
 @pytest.fixture
 def shop(app):
     return ApiClient(app, new_key(app))
+
+
+def pay(shop: ApiClient, path: str, **form):
+    """Post the pay page's form as a browser does: the page first (its cookie), then the form with its token."""
+    from api.pay_csrf import COOKIE, form_token
+    shop.client.get(path)
+    browser = shop.client.get_cookie(COOKIE, path="/p/").value
+    token = path.split("/p/", 1)[1].split("?", 1)[0]
+    return shop.client.post(path, data={**form, "csrf": form_token(shop.zemi.core.vault, browser, token)})

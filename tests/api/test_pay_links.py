@@ -3,7 +3,7 @@ open link gets an order and a link of their own, and a bad number is refused on 
 from sqlalchemy import func, select, update
 
 from escrow.models import Order, PaymentLink
-from tests.api.conftest import SELLER, ApiClient, make_app, new_key
+from tests.api.conftest import SELLER, ApiClient, make_app, new_key, pay
 
 
 def open_link(shop: ApiClient) -> str:
@@ -20,8 +20,8 @@ def orders(app) -> int:
 
 def test_each_payer_of_an_open_link_gets_an_order_and_a_link_of_their_own(app, shop):
     path = open_link(shop)
-    first = shop.client.post(path, data={"phone": "0712000001", "action": "pay", "lang": "en"})
-    second = shop.client.post(path, data={"phone": "0712000002", "action": "pay", "lang": "en"})
+    first = pay(shop, path, phone="0712000001", action="pay", lang="en")
+    second = pay(shop, path, phone="0712000002", action="pay", lang="en")
     assert first.status_code == second.status_code == 303
     assert first.location != second.location and not first.location.startswith(path)
     assert orders(app) == 2
@@ -35,7 +35,7 @@ def test_an_expired_open_link_takes_no_payment(app, shop):
         session.execute(update(PaymentLink).values(expires_at=PaymentLink.created_at))
     page = shop.client.get(path).get_data(as_text=True)
     assert "This link has expired" in page and 'id="pay"' not in page
-    shop.client.post(path, data={"phone": "0712000001", "action": "pay"})
+    pay(shop, path, phone="0712000001", action="pay")
     assert orders(app) == 0
 
 
@@ -45,8 +45,8 @@ def test_prompts_from_one_link_are_limited_per_hour(database_url, redis_url, tmp
     shop = ApiClient(app, new_key(app))
     path = open_link(shop)
     for payer in ("0712000001", "0712000002"):
-        assert shop.client.post(path, data={"phone": payer, "action": "pay"}).status_code == 303
-    refused = shop.client.post(path, data={"phone": "0712000003", "action": "pay", "lang": "en"})
+        assert pay(shop, path, phone=payer, action="pay").status_code == 303
+    refused = pay(shop, path, phone="0712000003", action="pay", lang="en")
     assert refused.status_code == 200 and "too many prompts from this link" in refused.get_data(as_text=True)
     assert orders(app) == 2
     app.extensions["zemi"].db.dispose()
@@ -54,7 +54,7 @@ def test_prompts_from_one_link_are_limited_per_hour(database_url, redis_url, tmp
 
 def test_a_number_that_is_not_kenyan_is_refused_on_the_page_in_kiswahili(app, shop):
     path = open_link(shop)
-    refused = shop.client.post(path, data={"phone": "12345", "action": "pay", "lang": "sw"})
+    refused = pay(shop, path, phone="12345", action="pay", lang="sw")
     assert "Hiyo si nambari ya M-Pesa ya Kenya" in refused.get_data(as_text=True) and orders(app) == 0
 
 

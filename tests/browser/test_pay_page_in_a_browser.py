@@ -1,5 +1,8 @@
 """The pay page in a real headless Chromium, end to end against the Daraja simulator: an open link
-paid by whoever types their number, and a named request in Kiswahili; the code never shows."""
+paid by whoever types their number, a named request in Kiswahili, and a seller's request made on USSD
+paid from the link in the buyer's SMS; the form's cookie-bound token rides along; the code never shows."""
+import re
+
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import WebDriverWait
@@ -66,3 +69,20 @@ def test_a_named_buyer_declines_and_no_prompt_is_sent(browser, live, simulator):
     assert "You declined this request" in browser.find_element(By.ID, "status").text
     settle(live, simulator)
     assert simulator.requests_received("/mpesa/stkpush/v1/processrequest") == []
+
+
+def test_a_buyer_pays_a_sellers_ussd_request_from_the_link_in_their_sms(browser, live, simulator):
+    replies = live.dial(SELLER, "2", BUYER, "1800", "Radio", "1")
+    assert "sent" in replies[-1]
+    url = re.search(r"http://\S+/p/[A-Za-z0-9_-]{22}", live.texts_to(BUYER)[-1]).group(0)
+    assert url in live.texts_to(SELLER)[-1]                       # the seller's copy, to share
+    browser.get(url + "?lang=en")
+    assert browser.find_element(By.ID, "item").text == "Radio"
+    assert "We will send the M-Pesa prompt to 0712***678" in browser.find_element(By.ID, "status").text
+    assert browser.get_cookie("zemi_pay") and browser.find_element(By.NAME, "csrf").get_attribute("value")
+    click_and_wait(browser, "pay")
+    assert "A prompt was sent to 0712***678" in browser.find_element(By.ID, "status").text
+    settle(live, simulator)
+    click_and_wait(browser, "refresh")
+    assert "Paid. KES 1,800 is held by Zemi" in browser.find_element(By.ID, "status").text
+    assert live.delivery_code("+254712345678") not in browser.page_source

@@ -51,12 +51,15 @@ def test_a_shop_sells_through_a_payment_link_and_follows_the_order_by_webhooks(l
         url = link.json()["url"]
         assert url.startswith(f"{live.base_url}/p/")
 
-        page = requests.get(url, timeout=10)   # the buyer, on the pay page
+        buyer = requests.Session()             # the buyer's browser: the page's cookie, then its form
+        page = buyer.get(url, timeout=10)
         assert "Blue kitenge" in page.text and "1,500" in page.text and "0722***111" in page.text
-        paid = requests.post(url, data={"phone": BUYER, "action": "pay"}, timeout=10)
+        form = dict(re.findall(r'<input type="hidden" name="(\w+)" value="([^"]*)">', page.text))
+        assert "csrf" in form
+        paid = buyer.post(url, data={**form, "phone": BUYER, "action": "pay"}, timeout=10)
         assert paid.status_code == 200 and "A prompt was sent to 0712***678" in paid.text
         settle(live, simulator)
-        progress = requests.get(paid.url, timeout=10).text
+        progress = buyer.get(paid.url, timeout=10).text
         code = live.delivery_code("+254712345678")
         assert "went by SMS to 0712***678" in progress and code not in progress
 
