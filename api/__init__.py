@@ -36,11 +36,13 @@ def make_api_blueprints(service, db, core, redis_client, env) -> list:
 
 
 def attach_to_worker(worker, db, core):
-    """The outbox kind 'webhook' and the collecting step, on a worker (escrow.worker.Worker)."""
+    """The outbox kind 'webhook', the collecting step and the Idempotency-Key purge, on a worker
+    (escrow.worker.Worker)."""
+    from api.idempotency import purge_each_pass
     from api.webhooks import OUTBOX_KIND, collect_each_pass, deliver
 
     worker.handlers[OUTBOX_KIND] = lambda delivery_id: deliver(db, core, delivery_id)
-    return collect_each_pass(worker, db)
+    return purge_each_pass(collect_each_pass(worker, db), db)   # and Idempotency-Keys past 24 hours
 
 
 def worker_handlers(db, core) -> dict:

@@ -3,9 +3,12 @@
 The first request with a key claims it (a committed 'started' row) and runs; its response, errors
 included, is stored and every later request with the same key and body gets it back. The same key
 with another body is a 422; a duplicate arriving while the first still runs is a 409. A claim is
-never taken over, so a request never runs twice under one key. Records are kept 24 hours or more."""
+never taken over, so a request never runs twice under one key. Records are kept 24 hours or more,
+then the worker deletes them in bounded batches (`purge_expired`, at most once a minute)."""
 import hashlib
 import json
+import logging
+import time
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -15,8 +18,12 @@ from api.problems import problem
 from escrow.db import Database, db_now, insert_new
 from escrow.models import ApiIdempotency
 
+log = logging.getLogger(__name__)
 KEEP = timedelta(hours=24)
 MAX_KEY_LENGTH = 255
+PURGE_BATCH = 500          # rows per DELETE (one short transaction each)
+PURGE_BATCHES = 20         # at most this many per worker pass
+PURGE_EVERY_SECONDS = 60.0
 
 
 @dataclass(frozen=True)
@@ -64,3 +71,37 @@ def store(db: Database, record_id: int, response: StoredResponse) -> None:
 
 def as_text(document) -> str:
     return json.dumps(document, separators=(",", ":"))
+
+
+def purge_expired(db: Database, *, batch: int = PURGE_BATCH, batches: int = PURGE_BATCHES) -> int:
+    """Delete records older than KEEP (finished or not: a claim left by a crashed request frees its key),
+    oldest first, `batch` rows per transaction and at most `batches` of them; returns how many went."""
+    removed = 0
+    for _ in range(batches):
+        with db.transaction() as session:
+            oldest = (select(ApiIdempotency.id).where(ApiIdempotency.created_at < db_now(session) - KEEP)
+                      .order_by(ApiIdempotency.id).limit(batch))
+            count = session.execute(delete(ApiIdempotency).where(ApiIdempotency.id.in_(oldest))
+                                    .execution_options(synchronize_session=False)).rowcount
+        removed += count
+        if count < batch:
+            break
+    return removed
+
+
+def purge_each_pass(worker, db: Database, every_seconds: float = PURGE_EVERY_SECONDS):
+    """Wrap `worker.run_once` so a pass purges expired records at most every `every_seconds`; a
+    failure here never stops the outbox."""
+    run_once, last = worker.run_once, [None]
+
+    def run_once_and_purge() -> int:
+        purged, now = 0, time.monotonic()
+        if last[0] is None or now - last[0] >= every_seconds:
+            last[0] = now
+            try:
+                purged = purge_expired(db)
+            except Exception:  # noqa: BLE001
+                log.exception("idempotency purge failed")
+        return run_once() + purged
+    worker.run_once = run_once_and_purge
+    return worker

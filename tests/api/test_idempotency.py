@@ -105,3 +105,44 @@ def test_sixteen_identical_requests_at_once_make_one_order(app, shop):
         assert session.scalar(select(func.count()).select_from(ApiIdempotency)
                               .where(ApiIdempotency.key == "burst")) == 1
     assert json.loads(shop.post("/v1/orders", ORDER, token=token, idem="burst").data) == created[0].json
+
+
+def age_keys(app, hours: float, *keys: str) -> None:
+    from datetime import timedelta
+    with app.extensions["zemi"].db.transaction() as session:
+        for row in session.scalars(select(ApiIdempotency).where(ApiIdempotency.key.in_(keys))):
+            row.created_at -= timedelta(hours=hours)
+
+
+def keys_kept(app) -> set[str]:
+    with app.extensions["zemi"].db.transaction() as session:
+        return set(session.scalars(select(ApiIdempotency.key)))
+
+
+def test_the_worker_deletes_keys_older_than_a_day_and_keeps_the_rest(app, shop):
+    token = shop.verify(BUYER)
+    for key in ("old-1", "old-2", "young"):
+        assert shop.post("/v1/orders", {**ORDER, "amount": 1500 + len(key)}, token=token, idem=key).status_code == 201
+    age_keys(app, 24.5, "old-1", "old-2")
+    age_keys(app, 23, "young")
+    worker = app.extensions["zemi"].worker()
+    worker.run_once()
+
+    kept = keys_kept(app)
+    assert "old-1" not in kept and "old-2" not in kept and "young" in kept
+    replay = shop.post("/v1/orders", {**ORDER, "amount": 1505}, token=token, idem="young")
+    assert replay.headers.get("Idempotent-Replayed") == "true"       # still within its 24 hours
+
+
+def test_the_purge_goes_in_bounded_batches(app, shop):
+    from api.idempotency import purge_expired
+    token = shop.verify(BUYER)
+    keys = [f"batch-{n}" for n in range(7)]
+    for key in keys:                       # refused orders (same number) are stored like any answer
+        shop.post("/v1/orders", {**ORDER, "seller_phone": BUYER}, token=token, idem=key)
+    age_keys(app, 25, *keys)
+    db = app.extensions["zemi"].db
+
+    assert purge_expired(db, batch=3, batches=2) == 6        # two DELETEs of three, then it stops
+    assert purge_expired(db, batch=3, batches=2) == 1
+    assert not keys_kept(app) & set(keys)
