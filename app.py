@@ -65,8 +65,15 @@ class Components:
         worker.attach_intake(self.service.intake)   # replays the callback journal every pass
         from api import attach_to_worker
         attach_to_worker(worker, self.db, self.core)  # webhooks out: outbox kind 'webhook' (api/webhooks.py)
+        from escrow.alerts import AlertSettings, check_each_pass
+        check_each_pass(worker, AlertSettings.from_mapping(self.settings))   # findings, float: SMS to ALERT_PHONES
         from console.health import beat_each_pass
         return beat_each_pass(worker, self.redis)    # the heartbeat /readyz looks at
+
+    def stale_worker_alert(self):
+        """What /readyz and `flask alerts check` call when the heartbeat is stale (escrow/alerts.py)."""
+        from escrow.alerts import AlertSettings, stale_worker_alerter
+        return stale_worker_alerter(self.db, self.core, self.sms_sender, AlertSettings.from_mapping(self.settings))
 
 
 def create_app(config: Mapping[str, str] | None = None) -> Flask:
@@ -360,7 +367,10 @@ def build_gateway(env: Mapping[str, str], redis_client):
         c2b_security_credential=env.get("MPESA_C2B_SECURITY_CREDENTIAL") or None)
     from mpesa.budget import BudgetedSession, BudgetSettings, CallBudget
     budget = CallBudget(redis_client, BudgetSettings.from_mapping(env))   # DARAJA_CALLS_PER_SECOND, ...
-    client = DarajaClient(config, RedisTokenStore(redis_client), http=BudgetedSession(budget))
+    http = BudgetedSession(budget)
+    from observability import observe_http
+    observe_http(http, "daraja")       # zemi_daraja_requests_total / _duration_seconds by endpoint and outcome
+    client = DarajaClient(config, RedisTokenStore(redis_client), http=http)
     return DarajaPaymentGateway(client, public_base_url=env["PUBLIC_BASE_URL"], callback_token=env["CALLBACK_TOKEN"])
 
 
@@ -376,10 +386,13 @@ def security_credential(env: Mapping[str, str]) -> str:
 def build_sms_sender(env: Mapping[str, str]):
     from sms.senders import AtSmsSender, ConsoleSmsSender
 
+    from observability import observe_sms   # zemi_sms_sends_total / _duration_seconds by backend and outcome
+
     if env["SMS_BACKEND"] == "console":
-        return ConsoleSmsSender()
-    return AtSmsSender(username=env["AT_USERNAME"], api_key=env["AT_API_KEY"], sender_id=env.get("AT_SENDER_ID"),
-                       api_base_url=env.get("AT_API_BASE_URL") or None)
+        return observe_sms(ConsoleSmsSender(), "console")
+    return observe_sms(AtSmsSender(username=env["AT_USERNAME"], api_key=env["AT_API_KEY"],
+                                   sender_id=env.get("AT_SENDER_ID"), api_base_url=env.get("AT_API_BASE_URL") or None),
+                       "africastalking")
 
 
 def register_blueprints(app: Flask, components: Components) -> None:
@@ -393,6 +406,8 @@ def register_blueprints(app: Flask, components: Components) -> None:
     ussd_settings = UssdSettings.from_mapping(env)
     store = RedisSessionStore.from_settings(components.redis, ussd_settings)
     app.register_blueprint(make_ussd_blueprint(service, store, ussd_settings))
+    from observability import observe_ussd_hops
+    observe_ussd_hops(app)             # zemi_ussd_hops_total / _duration_seconds by screen and outcome
     from mpesa.c2b_routes import make_c2b_blueprint
 
     guard, confirm = callback_defences(env)
@@ -413,8 +428,10 @@ def register_blueprints(app: Flask, components: Components) -> None:
     app.add_url_rule("/health", "health", lambda: {"status": "ok"})
     from console import make_console_blueprint
     from console.health import make_health_blueprint
-    app.register_blueprint(make_console_blueprint(service, components.db, components.core, env))  # /console
-    app.register_blueprint(make_health_blueprint(components.db, components.redis, env))          # /livez, /readyz
+    app.register_blueprint(make_console_blueprint(service, components.db, components.core, env,   # /console
+                                                  redis_client=components.redis))
+    app.register_blueprint(make_health_blueprint(components.db, components.redis, env,             # /livez, /readyz
+                                                 on_worker_stale=components.stale_worker_alert()))
     from api import make_api_blueprints
     for blueprint in make_api_blueprints(service, components.db, components.core, components.redis, env):
         app.register_blueprint(blueprint)                                                          # /v1, /p

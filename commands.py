@@ -7,9 +7,11 @@ from flask.cli import AppGroup, with_appcontext
 
 from escrow import migrate
 from escrow.errors import EscrowError
-from escrow.reports import (ATTENTION, CALLBACKS_FOR_REVIEW, callback_list_report, callback_report, ledger_findings,
-                            order_list_report, order_report, sms_report, undelivered_sms_report)
+from escrow import audit
+from escrow.reports import (ATTENTION, CALLBACKS_FOR_REVIEW, callback_list_report, callback_report, eat_text,
+                            ledger_findings, order_list_report, order_report, sms_report, undelivered_sms_report)
 from escrow.states import State
+from operator_commands import as_option, cli_actor, dispute_audit, finding_audit
 
 
 def components():
@@ -25,6 +27,8 @@ def register_commands(app: Flask) -> None:
     app.cli.add_command(reconcile_command)
     app.cli.add_command(keys_group)
     app.cli.add_command(operators_group)
+    from operator_commands import register_operator_commands   # orders cancel, sms resend, codes, alerts
+    register_operator_commands(orders_group, sms_group, app.cli)
     from api.commands import apikeys_group, webhooks_group
     app.cli.add_command(apikeys_group)
     app.cli.add_command(webhooks_group)
@@ -72,6 +76,8 @@ def worker_command(once):
     """Send STK pushes, payouts and SMS from the outbox."""
     worker = components().worker()
     _log_to_stderr()   # "sms 12 delivery_code to 0712***678: ..." lines: the recorded SMS, redacted
+    from observability import serve_worker_metrics
+    serve_worker_metrics(components().settings)   # WORKER_METRICS_PORT: the worker's own /metrics
     if once:
         click.echo(f"handled {worker.run_once()} item(s)")
         return
@@ -125,9 +131,19 @@ def orders_list(states, attention, number, limit, reveal):
 @orders_group.command("return-payment")
 @click.argument("reference")
 @click.option("--note", default="", help="Why, for the order's timeline.")
-def orders_return_payment(reference, note):
+@as_option
+def orders_return_payment(reference, note, as_name):
     """Return a payment held in suspense (wrong amount) to the buyer; the order goes to refunding."""
-    click.echo(f"{reference} {_run(lambda: components().service.refund_review(reference, note=note))}")
+    from escrow.lifecycle import refund_review
+    who = cli_actor(as_name)
+
+    def return_payment():
+        with components().db.transaction() as session:
+            order = refund_review(session, components().core, reference, note=note, actor=who.name)
+            audit.record(session, who, "payment_returned", order_reference=order.reference, reason=note or None,
+                         before={"state": "needs_review"}, after={"state": order.state})
+            return order.state
+    click.echo(f"{reference} {_run(return_payment)}")
 
 
 disputes_group = AppGroup("disputes", help="Settle disputes.")
@@ -137,16 +153,18 @@ disputes_group = AppGroup("disputes", help="Settle disputes.")
 @click.argument("reference")
 @click.option("--release", "outcome", flag_value="release", help="Pay the seller as if delivered.")
 @click.option("--refund", "outcome", flag_value="refund", help="Refund the buyer in full.")
-@click.option("--split", "to_seller", type=int, default=None, help="Give the seller this many KES; the rest, "
-              "less the fee, goes back to the buyer.")
+@click.option("--split", "to_seller", type=int, default=None, help="The seller's share of the price in KES, "
+              "before the fee (a seller-pays fee comes out of it); the buyer gets back the rest of the price.")
 @click.option("--note", required=True, help="The decision's reason; recorded in the timeline.")
-def disputes_resolve(reference, outcome, to_seller, note):
-    """Resolve a disputed order; both parties are told by SMS."""
+@as_option
+def disputes_resolve(reference, outcome, to_seller, note, as_name):
+    """Resolve a disputed order; both parties are told by SMS. Audited under --as NAME."""
     if (outcome is None) == (to_seller is None):
         raise click.UsageError("give exactly one of --release, --refund or --split AMOUNT")
-    outcome = outcome or "split"
+    outcome, who = outcome or "split", cli_actor(as_name)
     state = _run(lambda: components().service.resolve_dispute(reference, outcome=outcome, to_seller=to_seller,
-                                                               note=note))
+                                                               note=note, actor=who.name,
+                                                               audit=dispute_audit(who, outcome, note)))
     click.echo(f"{reference} {state}")
 
 
@@ -357,10 +375,19 @@ def reconcile_command(ctx, show_findings, show_all):
     click.echo(f"{open_count} open finding(s) for review")
     if show_findings or show_all:
         for finding in findings:
-            resolved = (f" -- resolved {finding['resolved_at']}: {finding.get('resolution')}"
+            resolved = (f" -- resolved {_eat_of(finding['resolved_at'])}: {finding.get('resolution')}"
                         if finding["status"] != "open" else "")
-            click.echo(f"  #{finding['id']} {finding['at']:%Y-%m-%d %H:%M:%S} [{finding.get('kind')}] "
+            click.echo(f"  #{finding['id']} {eat_text(finding['at'])} [{finding.get('kind')}] "
                        f"order {finding.get('order') or '-'}: {finding.get('summary')}{resolved}")
+
+
+def _eat_of(stored) -> str:
+    """A finding's resolved_at, kept as text in its JSON body (naive UTC), in EAT."""
+    from datetime import datetime
+    try:
+        return eat_text(datetime.fromisoformat(str(stored)))
+    except ValueError:
+        return str(stored)
 
 
 WHEN = click.DateTime(["%Y-%m-%d", "%Y-%m-%d %H:%M", "%Y-%m-%d %H:%M:%S"])
@@ -397,13 +424,17 @@ def reconcile_statement(start, end, csv_file, shortcode):
 @reconcile_command.command("resolve")
 @click.argument("finding_id", type=int)
 @click.option("--note", required=True, help="What was done about it; kept with the finding.")
-def reconcile_resolve(finding_id, note):
-    """Mark finding FINDING_ID resolved with a note; `reconcile --findings` stops listing it."""
+@as_option
+def reconcile_resolve(finding_id, note, as_name):
+    """Mark finding FINDING_ID resolved with a note; `reconcile --findings` stops listing it. Audited."""
     from escrow.findings import resolve_finding
+    who = cli_actor(as_name)
 
     def resolve():
         with components().db.transaction() as session:
-            return resolve_finding(session, finding_id, note)
+            finding = resolve_finding(session, finding_id, note)
+            finding_audit(session, who, finding, note)
+            return finding
     finding = _run(resolve)
     click.echo(f"finding #{finding_id} resolved ({finding.get('kind')}, order {finding.get('order') or '-'})")
 
@@ -428,7 +459,7 @@ def mpesa_balance(no_query):
             .order_by(AccountBalance.shortcode, AccountBalance.account)).all()
         for row in latest:
             click.echo(f"  {row.shortcode} {row.account}: {row.currency} {row.available_cents / 100:,.2f} "
-                       f"(stored {row.created_at:%Y-%m-%d %H:%M} UTC)")
+                       f"(stored {eat_text(row.created_at, seconds=False)})")
         for line in balance_notes(session, zemi.settings.get("MPESA_B2C_SHORTCODE"), FloatSettings.from_mapping(zemi.settings)):
             click.echo(line)
 

@@ -7,15 +7,19 @@ from console.settings import ConsoleSettings
 from console.web import Console, make_blueprint
 
 
-def make_console_blueprint(service, db, core, env):
-    """The /console blueprint over `service` (EscrowService), its database and core, read from `env`."""
-    from console import actions, approvals, auth_views, desks, pages
+def make_console_blueprint(service, db, core, env, redis_client=None):
+    """The /console blueprint over `service` (EscrowService), its database and core, read from `env`
+    (`redis_client`: where the worker's heartbeat is, for the alerts page)."""
+    from console import actions, approvals, auth_views, desks, operations, pages
+    from console.health import heartbeat_age
+    from escrow.alerts import AlertSettings
 
     settings = ConsoleSettings.from_mapping(env)
     console = Console(service=service, db=db, core=core, accounts=Accounts(db, core.vault, settings),
-                      settings=settings)
+                      settings=settings, on_call=len(AlertSettings.from_mapping(env).phones),
+                      heartbeat=(lambda: heartbeat_age(redis_client)) if redis_client is not None else None)
     bp = make_blueprint(console)
-    for views in (auth_views, pages, actions, approvals, desks):
+    for views in (auth_views, pages, actions, approvals, desks, operations):
         views.register(bp, console)
     return bp
 

@@ -12,6 +12,7 @@ from console.web import Console, actor, client_addr, eat, page, signed_in
 from escrow import audit
 from escrow.errors import EscrowError
 from escrow.findings import resolve_finding
+from escrow.lifecycle import split_shares
 from escrow.models import Order, OrderEvent
 from escrow.orders import order_by_reference
 from escrow.states import State
@@ -110,15 +111,18 @@ def register(bp, console: Console) -> None:
 
 
 def shares_of(order: Order, outcome: str, to_seller: int | None) -> dict:
-    """Who receives what, in KES, as resolve_dispute will pay it (escrow/lifecycle.py)."""
+    """Who receives what, in KES, as resolve_dispute will pay it: a split asks the core's own rule
+    (escrow.lifecycle.split_shares), so the preview and the money can never disagree. `share` is the
+    seller's share of the price as typed (before the fee, when the seller pays it)."""
     if outcome == "release":
-        return {"to_seller": order.payout, "to_buyer": 0, "kept_fee": order.charge - order.payout}
+        return {"share": None, "to_seller": order.payout, "to_buyer": 0, "kept_fee": order.charge - order.payout}
     if outcome == "refund":
-        return {"to_seller": 0, "to_buyer": order.charge, "kept_fee": 0}
-    most = order.charge - order.fee - 1
-    if to_seller is None or not 1 <= to_seller <= most:
-        raise BadRequest(f"a split gives the seller 1 to {most:,} KES; the rest, less the fee, goes to the buyer")
-    return {"to_seller": to_seller, "to_buyer": order.charge - order.fee - to_seller, "kept_fee": order.fee}
+        return {"share": None, "to_seller": 0, "to_buyer": order.charge, "kept_fee": 0}
+    try:
+        seller_gets, to_buyer = split_shares(order, to_seller)
+    except EscrowError as refused:
+        raise BadRequest(str(refused)) from None
+    return {"share": to_seller, "to_seller": seller_gets, "to_buyer": to_buyer, "kept_fee": order.fee}
 
 
 def _decision(form) -> dict:

@@ -42,6 +42,9 @@ def register(bp, console: Console) -> None:
     @signed_in(RESOLVE_DISPUTE)
     def approve(approval_id):
         approval, detail = _pending(console, approval_id)
+        if approval.action != RESOLVE:
+            from console.operations import approve_cancel
+            return approve_cancel(console, approval, detail)
         console.accounts.step_up(g.operator, request.form.get("code", ""), client_addr())
         checker = actor()
 
@@ -57,7 +60,8 @@ def register(bp, console: Console) -> None:
                                 **{k: detail[k] for k in ("to_seller", "to_buyer", "kept_fee")}})
         try:
             console.service.resolve_dispute(approval.order_reference, outcome=detail["outcome"],
-                                            to_seller=detail["to_seller"] if detail["outcome"] == "split" else None,
+                                            to_seller=detail.get("share", detail["to_seller"]) if detail["outcome"] == "split"
+                                            else None,
                                             note=f"{detail['note']} (proposed by {approval.maker})"[:200],
                                             actor=checker.name, audit=record)
         except EscrowError as refused:

@@ -13,8 +13,9 @@ HEARTBEAT_KEY = "zemi:worker:heartbeat"
 BEAT_EVERY = 5.0
 
 
-def make_health_blueprint(db, redis_client, env) -> Blueprint:
-    """WORKER_HEARTBEAT_MAX_AGE_SECONDS (default 120): an older heartbeat makes /readyz answer 503."""
+def make_health_blueprint(db, redis_client, env, on_worker_stale=None) -> Blueprint:
+    """WORKER_HEARTBEAT_MAX_AGE_SECONDS (default 120): an older heartbeat makes /readyz answer 503 and
+    calls `on_worker_stale(age or None)` (app.py: the alert to ALERT_PHONES, at most hourly)."""
     max_age = read_int(env, "WORKER_HEARTBEAT_MAX_AGE_SECONDS", 120, minimum=1)
     bp = Blueprint("health", __name__)
 
@@ -26,6 +27,12 @@ def make_health_blueprint(db, redis_client, env) -> Blueprint:
     def readyz():
         checks = {"database": _database(db), "redis": _redis(redis_client),
                   "worker": _worker(redis_client, max_age)}
+        if on_worker_stale is not None and checks["database"] == "ok" and checks["redis"] == "ok" \
+                and checks["worker"] != "ok":
+            try:
+                on_worker_stale(heartbeat_age(redis_client))
+            except Exception:  # noqa: BLE001 -- readiness answers whatever the alert does
+                log.exception("stale worker alert failed")
         failing = [name for name, state in checks.items() if state != "ok"]
         body = {"status": "ok" if not failing else "failing: " + ", ".join(failing), "checks": checks}
         return body, (503 if failing else 200)
@@ -61,6 +68,15 @@ def _worker(redis_client, max_age: int) -> str:
         return "no heartbeat yet (is `flask worker` running?)"
     age = time.time() - float(beat)
     return "ok" if age <= max_age else f"stale ({int(age)} s since the last pass)"
+
+
+def heartbeat_age(redis_client) -> float | None:
+    """Seconds since the worker's last recorded pass; None when there is none (or Redis is down)."""
+    try:
+        beat = redis_client.get(HEARTBEAT_KEY)
+    except Exception:  # noqa: BLE001
+        return None
+    return None if beat is None else max(0.0, time.time() - float(beat))
 
 
 def beat_each_pass(worker, redis_client):

@@ -1,14 +1,14 @@
 """Prometheus metrics: `/metrics`, behind METRICS_TOKEN (a bearer token; unset, the path is 404).
 
 Two parts in one answer:
-- request counters and durations by endpoint, counted in each web process (with gunicorn set
-  PROMETHEUS_MULTIPROC_DIR to one empty folder per host, shared by the workers, and they add up);
+- counters and durations counted in each process: HTTP requests by endpoint (here), USSD hops, Daraja
+  requests and SMS sends (observability.py); with gunicorn set PROMETHEUS_MULTIPROC_DIR to one empty
+  folder per host, shared by the web processes and the worker, and they add up;
 - the state of the books, read from the database at scrape time, so every process (and the worker,
   whose work lands there) tells the same story: money held, outbox depth and oldest due item, open
   findings, callbacks of the last day by source and status, the worker heartbeat's age.
 """
 import hmac
-import os
 import time
 
 from flask import Blueprint, Response, abort, g, request
@@ -16,6 +16,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, H
 from prometheus_client.core import GaugeMetricFamily
 
 from escrow import metrics_queries
+from observability import process_registry
 
 REQUESTS = Counter("zemi_http_requests_total", "HTTP requests answered, by blueprint, endpoint and status",
                    ["blueprint", "endpoint", "status"])
@@ -51,17 +52,6 @@ def make_metrics_blueprint(db, redis_client, env) -> Blueprint:
         return Response(body, content_type=CONTENT_TYPE_LATEST)
 
     return bp
-
-
-def process_registry():
-    """This process's counters, or every web process's when PROMETHEUS_MULTIPROC_DIR is set."""
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        from prometheus_client import multiprocess
-        registry = CollectorRegistry()
-        multiprocess.MultiProcessCollector(registry)
-        return registry
-    from prometheus_client import REGISTRY
-    return REGISTRY
 
 
 class BooksCollector:

@@ -113,8 +113,9 @@ def order_page(console: Console, reference: str, *, revealed: dict | None = None
 
 
 _DONE = {"resolved": "The dispute is resolved; both parties' SMS are queued.", "noted": "Note added to the audit log.",
-         "proposed": "The decision waits for a second agent's approval (the amount is above the approval limit).",
-         "rejected": "The proposal is rejected; the dispute stays open."}
+         "proposed": "The decision waits for a second operator's approval (the amount is above the approval limit).",
+         "rejected": "The proposal is rejected; nothing moved.",
+         "cancelled": "The order is cancelled; both parties' SMS are queued (and the buyer's refund, if paid)."}
 
 
 def _done_message():

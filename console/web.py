@@ -29,6 +29,8 @@ class Console:
     core: object
     accounts: Accounts
     settings: ConsoleSettings
+    on_call: int = 0           # how many ALERT_PHONES numbers alerts go to
+    heartbeat: object = None   # () -> seconds since the worker's last pass, or None
 
 
 def make_blueprint(console: Console) -> Blueprint:

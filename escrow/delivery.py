@@ -124,8 +124,9 @@ def _count_miss(session: Session, core: Core, caller_key: str, orders: list[Orde
 
 def _refuse_if_caller_blocked(session: Session, caller_key: str) -> None:
     """A number that keeps guessing is stopped across all its orders, judged on database time."""
+    from escrow.lockouts import misses_since   # an operator's unlock (console) restarts the count
+
     day_ago = db_now(session) - timedelta(days=1)
-    misses = session.scalar(select(func.count()).select_from(CodeAttempt).where(
-        CodeAttempt.caller_key == caller_key, CodeAttempt.succeeded.is_(False), CodeAttempt.at > day_ago))
+    misses = session.scalar(select(func.count()).select_from(CodeAttempt).where(*misses_since(caller_key, day_ago)))
     if misses >= MAX_WRONG_PER_CALLER_PER_DAY:
         raise CallerLocked("too many wrong codes from this number today")

@@ -231,15 +231,17 @@ def _split(session: Session, core: Core, order: Order, to_seller: int | None, no
     return seller_gets, to_buyer
 
 
-def refund_review(session: Session, core: Core, reference: str, *, note: str = "") -> Order:
-    """An operator returns a mismatched payment held in suspense to the buyer who sent it."""
+def refund_review(session: Session, core: Core, reference: str, *, note: str = "",
+                  actor: str = "operator") -> Order:
+    """An operator (`actor`, their name for the timeline) returns a mismatched payment held in suspense
+    to the buyer who sent it."""
     from escrow.orders import order_by_reference
 
     order = order_by_reference(session, reference)
     held = -ledger.balance(session, ledger.SUSPENSE, order.id)
     if held <= 0:
         raise EscrowError(f"order {reference} holds nothing in suspense")
-    _move(session, order, Event.REVIEW_REFUNDED, "operator", note or "payment returned")
+    _move(session, order, Event.REVIEW_REFUNDED, actor, note or "payment returned")
     ledger.post(session, kind="review_refund", dedupe_key=f"review:{order.id}", order_id=order.id,
                 lines=[debit(ledger.SUSPENSE, held), credit(ledger.REFUNDS_PAYABLE, held)], memo=note)
     queue_transfer(session, core, order, purpose="refund", amount=held, phone=buyer_phone(core, order))

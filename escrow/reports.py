@@ -16,6 +16,14 @@ from escrow.sms_events import INBOUND_MARKER_SOURCE
 from escrow.states import HOLDING, State
 
 HELD_STATES = {state.value for state in HOLDING}
+EAT = timedelta(hours=3)   # East Africa Time, UTC+3 all year: what operators read, labelled
+
+
+def eat_text(moment, seconds: bool = True) -> str:
+    """A naive-UTC time from the database as Nairobi time, labelled EAT."""
+    if moment is None:
+        return "-"
+    return f"{moment + EAT:%Y-%m-%d %H:%M{':%S' if seconds else ''}} EAT"
 
 
 def _number_shower(core: Core, reveal: bool):
@@ -39,7 +47,7 @@ def order_report(session: Session, core: Core, reference: str, *, reveal: bool =
         lines.append(f"{payout.purpose}: KES {payout.amount:,} {payout.status} receipt={payout.receipt or '-'}")
     lines.append("timeline:")
     for event in session.scalars(select(OrderEvent).where(OrderEvent.order_id == order.id).order_by(OrderEvent.id)):
-        lines.append(f"  {event.at:%Y-%m-%d %H:%M:%S} {event.event}: {event.from_state or '-'} -> "
+        lines.append(f"  {eat_text(event.at)} {event.event}: {event.from_state or '-'} -> "
                      f"{event.to_state} by {event.actor}{' (' + event.reason + ')' if event.reason else ''}")
     return lines
 
@@ -63,7 +71,7 @@ def order_list_report(session: Session, core: Core, *, states: tuple[str, ...] =
     for order in session.scalars(query):
         dispute = (f" dispute={order.dispute_reason}" if order.state == State.DISPUTED and order.dispute_reason
                    else "")
-        lines.append(f"{order.reference} {order.state:<16} KES {order.charge:>9,} {order.updated_at:%Y-%m-%d %H:%M} "
+        lines.append(f"{order.reference} {order.state:<16} KES {order.charge:>9,} {eat_text(order.updated_at, seconds=False)} "
                      f"buyer={show(order.buyer_sealed)} seller={show(order.seller_sealed)} "
                      f"item={order.item!r}{dispute}")
     return lines
@@ -84,7 +92,7 @@ def callback_list_report(session: Session, *, statuses: tuple[str, ...] = (), so
         query = query.where(InboundCallback.status.in_(statuses))
     if sources:
         query = query.where(InboundCallback.source.in_(sources))
-    return [f"#{row.id} {row.received_at:%Y-%m-%d %H:%M:%S} {row.source:<16} {row.status:<12} "
+    return [f"#{row.id} {eat_text(row.received_at)} {row.source:<16} {row.status:<12} "
             f"from={row.remote_addr or '-'} {row.note or ''}".rstrip() for row in session.scalars(query)]
 
 
@@ -95,7 +103,7 @@ def callback_report(session: Session, core: Core, callback_id: int, *, reveal: b
                                                        InboundCallback.source.not_in(_NOT_CALLBACKS)))
     if row is None:
         raise EscrowError(f"no stored callback #{callback_id}")
-    return [f"#{row.id} {row.received_at:%Y-%m-%d %H:%M:%S} {row.source} {row.status} from={row.remote_addr or '-'}",
+    return [f"#{row.id} {eat_text(row.received_at)} {row.source} {row.status} from={row.remote_addr or '-'}",
             f"note: {row.note or '-'}",
             raw_body(core.vault, row.body, row.body_sealed) if reveal else row.body]
 
@@ -108,7 +116,7 @@ def sms_report(session: Session, core: Core, *, to: str | None = None, reveal: b
     lines = []
     for message in session.scalars(query):
         number = core.vault.unseal(message.recipient_sealed)
-        lines.append(f"#{message.id} {message.created_at:%Y-%m-%d %H:%M:%S} {message.status:<9} "
+        lines.append(f"#{message.id} {eat_text(message.created_at)} {message.status:<9} "
                      f"{number if reveal else mask(number)} [{message.kind}] {message.body_redacted}")
     return lines
 
@@ -131,7 +139,7 @@ def undelivered_sms_report(session: Session, core: Core, *, older_than_minutes: 
     for message in session.scalars(query):
         number = core.vault.unseal(message.recipient_sealed)
         age = int((now - message.created_at).total_seconds() // 60)
-        lines.append(f"#{message.id} {message.created_at:%Y-%m-%d %H:%M:%S} {message.status:<11} {age} min "
+        lines.append(f"#{message.id} {eat_text(message.created_at)} {message.status:<11} {age} min "
                      f"attempts={message.attempts} provider={message.provider_status or '-'} "
                      f"{number if reveal else mask(number)} [{message.kind}] {message.body_redacted}")
     return lines

@@ -45,6 +45,7 @@ class Event(str, Enum):
     REFUND_SUCCEEDED = "refund_succeeded"
     SPLIT_SETTLED = "split_settled"
     REVIEW_REFUNDED = "review_refunded"
+    CANCELLED_BY_OPERATOR = "cancelled_by_operator"   # an admin in the console (escrow/operator_cancel.py)
 
 
 S, E = State, Event
@@ -76,6 +77,10 @@ TRANSITIONS: dict[tuple[State, Event], State] = {
     (S.REFUNDING, E.REFUND_SUCCEEDED): S.REFUNDED,
     (S.SETTLING, E.SPLIT_SETTLED): S.SETTLED,
     (S.NEEDS_REVIEW, E.REVIEW_REFUNDED): S.REFUNDING,
+    (S.REQUESTED, E.CANCELLED_BY_OPERATOR): S.CANCELLED,
+    (S.AWAITING_PAYMENT, E.CANCELLED_BY_OPERATOR): S.CANCELLED,
+    (S.FUNDED, E.CANCELLED_BY_OPERATOR): S.REFUNDING,
+    (S.DISPATCHED, E.CANCELLED_BY_OPERATOR): S.REFUNDING,
 }
 
 TERMINAL = frozenset({S.PAID_OUT, S.REFUNDED, S.SETTLED, S.EXPIRED, S.CANCELLED, S.DECLINED})

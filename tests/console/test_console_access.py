@@ -7,9 +7,9 @@ from sqlalchemy import func, select, text
 
 from console.roles import ALLOWED, ROLES
 from escrow.findings import record_finding
-from escrow.models import AuditEntry, OperatorSession
+from escrow.models import AuditEntry, CodeAttempt, OperatorSession
 from tests.console.conftest import PASSWORD, enrolment_code, post_form
-from tests.e2e.test_journey import BUYER, settle
+from tests.e2e.test_journey import BUYER, reference_in, settle
 from tests.e2e.test_operator_commands import disputed_order
 
 
@@ -38,9 +38,27 @@ def stuck_sms(live, reference: str) -> int:
                           created_at=db_now(session) - timedelta(hours=1))
 
 
-def requests_for(reference: str, finding_id: int, sms_id: int) -> dict:
-    """One request per role-checked action: (method, url, form, the audit action it writes or None)."""
+def lock_caller(live, phone: str) -> str:
+    """A day's worth of wrong codes from `phone`, as escrow.delivery records each."""
+    key = live.zemi.core.vault.phone_key(phone)
+    with live.zemi.db.transaction() as session:
+        session.add_all([CodeAttempt(caller_key=key, order_id=None, succeeded=False) for _ in range(10)])
+    return key
+
+
+
+STEP_UP = "step-up"
+
+
+def requests_for(reference: str, finding_id: int, sms_id: int, caller_key: str = "0" * 64,
+                 unpaid: str = "00000000") -> dict:
+    """One request per role-checked action: (method, url, form, the audit action it writes or None).
+    A form's "code" STEP_UP is replaced by the operator's next authenticator code."""
     return {
+        "unlock_codes": ("POST", f"/console/lockouts/callers/{caller_key}/unlock", {"reason": "buyer called"},
+                         "caller_unlocked"),
+        "cancel_order": ("POST", f"/console/orders/{unpaid}/cancel", {"reason": "asked by both", "code": STEP_UP},
+                         "order_cancelled"),
         "read": ("GET", f"/console/orders/{reference}", None, None),
         "export": ("GET", "/console/orders.csv", None, "orders_exported"),
         "reveal": ("POST", f"/console/orders/{reference}/reveal", {"reason": "buyer called support"},
@@ -59,12 +77,16 @@ def test_every_role_may_do_exactly_what_its_role_allows(live, simulator, operato
     reference = disputed_order(live, simulator)
     clients = {role: operators.client(operators.enrolled(f"{role}1", role)) for role in ROLES}
     operators.enrolled("setup", "viewer")
+    unpaid = reference_in(live.dial(BUYER, "1", "0722000111", "900", "Sandals", "1")[-1])   # admins cancel it
     for role in ROLES:
         finding_id = open_finding(live, role)
-        for action, (method, url, form, audited) in requests_for(reference, finding_id,
-                                                                 stuck_sms(live, reference)).items():
+        caller_key = lock_caller(live, f"+25473300{ROLES.index(role)}222")
+        for action, (method, url, form, audited) in requests_for(reference, finding_id, stuck_sms(live, reference),
+                                                                 caller_key, unpaid).items():
             before = audit_count(live, audited) if audited else 0
             client = clients[role]
+            if form and form.get("code") == STEP_UP and operators.secrets.get(client.operator_name):
+                form = {**form, "code": operators.step_up_code(client.operator_name)}
             response = client.get(url) if method == "GET" else post_form(client, url, form)
             allowed = action in ALLOWED[role]
             assert (response.status_code == 403) is not allowed, (role, action, response.status_code)
@@ -81,7 +103,8 @@ def test_resolving_a_dispute_previews_the_shares_then_needs_the_code_again_and_n
     agent = operators.client(operators.enrolled("alice", "agent"))
     decision = {"outcome": "split", "to_seller": "1000", "note": "item half damaged"}
     preview = post_form(agent, f"/console/disputes/{reference}/preview", decision).get_data(as_text=True)
-    assert 'id="to-seller">KES 1,000<' in preview and 'id="to-buyer">KES 478<' in preview
+    # the core's split rule: the seller's share of the price less the fee they pay, the buyer the rest
+    assert 'id="to-seller">KES 978<' in preview and 'id="to-buyer">KES 500<' in preview
     url = f"/console/disputes/{reference}/resolve"
     wrong = post_form(agent, url, {**decision, "code": "000000"})
     assert wrong.status_code == 400 and "nothing was done" in wrong.get_data(as_text=True)

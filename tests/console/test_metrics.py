@@ -38,6 +38,33 @@ def test_metrics_need_the_token_and_show_the_books_after_a_journey(live_with_met
     assert value(text, 'zemi_http_requests_total{blueprint="ussd",endpoint="ussd.session",status="200"}') >= 6
     assert 'zemi_http_request_duration_seconds_bucket{blueprint="ussd"' in text
     assert "254712345678" not in text
+    # the adapters' work, counted where app.py hooks it in (observability.py)
+    assert value(text, 'zemi_ussd_hops_total{outcome="continue",screen="main"}') >= 1
+    assert re.search(r'^zemi_ussd_hops_total\{outcome="end",screen="[\w.]+"\} [1-9]', text, re.M)
+    assert 'zemi_ussd_hop_duration_seconds_bucket{le="0.5",screen="main"}' in text
+    assert value(text, 'zemi_daraja_requests_total{endpoint="/mpesa/stkpush/v1/processrequest",outcome="ok"}') >= 1
+    assert 'zemi_daraja_request_duration_seconds_count{endpoint="/oauth/v1/generate"}' in text
+    assert value(text, 'zemi_sms_sends_total{endpoint="console",outcome="accepted"}') >= 1
+    assert "zemi_sms_send_duration_seconds_count{endpoint=\"console\"}" in text
+
+
+def test_the_worker_and_web_processes_add_up_in_one_multiprocess_directory(tmp_path):
+    """gunicorn's web processes and the worker on one host share PROMETHEUS_MULTIPROC_DIR: what the worker
+    process counted shows in a web process's /metrics answer."""
+    import os
+    import subprocess
+    import sys
+    env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path)}
+    worker = ("import observability as o; o.SMS_SENDS.labels('africastalking', 'accepted').inc(3); "
+              "o.DARAJA_REQUESTS.labels('/mpesa/b2c/v3/paymentrequest', 'timeout').inc()")
+    web = ("from prometheus_client import generate_latest; from observability import process_registry; "
+           "import sys; sys.stdout.write(generate_latest(process_registry()).decode())")
+    for code in (worker, worker):
+        subprocess.run([sys.executable, "-c", code], env=env, check=True, timeout=60)
+    text = subprocess.run([sys.executable, "-c", web], env=env, check=True, timeout=60, capture_output=True,
+                          text=True).stdout
+    assert value(text, 'zemi_sms_sends_total{endpoint="africastalking",outcome="accepted"}') == 6
+    assert value(text, 'zemi_daraja_requests_total{endpoint="/mpesa/b2c/v3/paymentrequest",outcome="timeout"}') == 2
 
 
 def test_metrics_are_off_without_a_token(live):
