@@ -187,7 +187,8 @@ def _show(state: dict, ctx: Context, notice: str | None = None) -> Outcome:
     except EscrowError as exc:
         found = explain(exc, ctx)
         return Outcome({**state, "ended": True}, _reply(ctx.text(found.key, **found.params), True, ctx))
-    if state.get("privacy") and notice in (None, "ussd.language.saved") and state["screen"] != "language" \
+    if state.get("privacy") and not ctx.reprompt and notice in (None, "ussd.language.saved") \
+            and state["screen"] != "language" \
             and (notice or state["screen"] != HOME_SCREEN):
         state, text = _privacy(state, ctx, reply.text, below=reply.end)   # in place of "Language saved": Home shows it
         if not state["privacy"]:
@@ -216,7 +217,7 @@ def _refuse(state: dict, screen, exc: Exception, ctx: Context) -> Outcome:
     prompting = isinstance(exc, InvalidInput) or isinstance(screen, Input)
     if found.ends or not prompting:
         return Outcome({**state, "ended": True}, _reply(message, True, ctx))
-    again = _show(state, ctx)
+    again = _show(state, replace(ctx, reprompt=True))
     if again.reply.end:
         return again
     return Outcome(again.state, _reply(compose(message, again.reply.text, ctx), False, ctx))

@@ -111,7 +111,7 @@ def limits_first(paying: bool):
     whose line no M-Pesa prompt can reach is told there how they will pay."""
     def check(data: Data, ctx: Context) -> Data:
         ctx.service.check_limits(ctx.caller, paying=paying)
-        off_mpesa = paying and not on_mpesa_line(ctx.network)
+        off_mpesa = paying and not on_mpesa_line(ctx.network) and not ctx.reprompt
         return {"network_note": ctx.text("ussd.pay.not_mpesa_line") if off_mpesa else ""}
     return check
 

@@ -23,6 +23,7 @@ class Context:
     support_phone: str = ""
     network: str = ""           # AT's networkCode for this hop (63902 Safaricom)
     sms_shortcode: str = ""     # where ERASE/FUTA and HELP/MSAADA are texted (the privacy line)
+    reprompt: bool = False      # the screen is shown again under a refusal: room goes to the reason
 
     def text(self, key: str, **params) -> str:
         return render(self.language, key, **params)

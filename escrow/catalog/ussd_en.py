@@ -147,9 +147,9 @@ MESSAGES: dict[str, str] = {
     "ussd.language.en": "English",
     "ussd.language.sw": "Kiswahili",
     "ussd.language.saved": "Language: English",
-    "ussd.privacy": "Zemi keeps your number, language and orders. To have them erased, SMS ERASE to "
+    "ussd.privacy": "Zemi keeps your number and orders. To erase your number, SMS ERASE to "
                     "{shortcode}.",
-    "ussd.privacy.reply": "Zemi keeps your number, language and orders. To have them erased, reply ERASE "
+    "ussd.privacy.reply": "Zemi keeps your number and orders. To erase your number, reply ERASE "
                           "to a Zemi SMS.",
     "ussd.help": "Paybill {paybill}, account: the order number. Fee {fee_pct}% (min {fee_min}, max "
                  "{fee_max}), paid by the {payer}. Help: {support}",

@@ -147,9 +147,10 @@ MESSAGES: dict[str, str] = {
     "ussd.language.en": "English",
     "ussd.language.sw": "Kiswahili",
     "ussd.language.saved": "Lugha: Kiswahili",
-    "ussd.privacy": "Zemi huhifadhi nambari, lugha na oda zako. Kuzifuta, tuma SMS FUTA kwa {shortcode}.",
-    "ussd.privacy.reply": "Zemi huhifadhi nambari, lugha na oda zako. Kuzifuta, jibu SMS ya Zemi kwa "
-                          "neno FUTA.",
+    "ussd.privacy": "Zemi huhifadhi nambari na oda zako. Kufuta nambari yako, tuma SMS FUTA kwa "
+                    "{shortcode}.",
+    "ussd.privacy.reply": "Zemi huhifadhi nambari na oda zako. Kufuta nambari yako, jibu SMS ya Zemi "
+                          "kwa neno FUTA.",
     "ussd.help": "Paybill {paybill}, akaunti: nambari ya oda. Ada {fee_pct}% (angalau {fee_min}, "
                  "isizidi {fee_max}), {payer} analipa. Msaada: {support}",
     "ussd.help.shortcuts": "Njia za mkato: ongeza nambari za menyu kwenye msimbo wa Zemi kabla ya #: "
