@@ -67,6 +67,10 @@ class Components:
         attach_to_worker(worker, self.db, self.core)  # webhooks out: outbox kind 'webhook' (api/webhooks.py)
         from escrow.alerts import AlertSettings, check_each_pass
         check_each_pass(worker, AlertSettings.from_mapping(self.settings))   # findings, float: SMS to ALERT_PHONES
+        from data_commands import forgetter
+        from escrow.privacy.schedule import keep_each_pass
+        from escrow.privacy.settings import RetentionSettings
+        keep_each_pass(worker, RetentionSettings.from_mapping(self.settings), forgetter(self))  # purge, erasures
         from console.health import beat_each_pass
         return beat_each_pass(worker, self.redis)    # the heartbeat /readyz looks at
 

@@ -32,6 +32,8 @@ def register_commands(app: Flask) -> None:
     from api.commands import apikeys_group, webhooks_group
     app.cli.add_command(apikeys_group)
     app.cli.add_command(webhooks_group)
+    from data_commands import data_group   # flask data purge / erase (escrow/privacy)
+    app.cli.add_command(data_group)
 
 
 db_group = AppGroup("db", help="Database migrations (Alembic).")

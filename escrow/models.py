@@ -201,6 +201,9 @@ class InboundCallback(Base):
     status: Mapped[str] = mapped_column(String(12), default="received", server_default="received")
     note: Mapped[str | None] = mapped_column(String(300))
     received_at: Mapped[datetime] = _now_column()
+    # CALLBACK_APPLY=worker (escrow/intake.py): the worker's claim, and the attempt id from an STK callback's URL
+    leased_until: Mapped[datetime | None] = mapped_column(DateTime)
+    path_attempt_id: Mapped[int | None] = mapped_column(Integer)
 
 
 class SmsMessage(Base):
@@ -473,3 +476,44 @@ class WebhookCursor(Base):
     __tablename__ = "webhook_cursor"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     last_event_id: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+
+
+# --- personal data: erasure requests, numbers purged, the audit purge gate (escrow/privacy, migration 0014) ---
+_ERASURE_PENDING = "status = 'pending'"
+
+
+class ErasureRequest(Base):
+    """A person's (or an operator's) request to erase one number. While pending it holds the number
+    (sealed) and its keyed hash; once done both are cleared, and only the fact, its source and the
+    counts remain (the audit log has the entry)."""
+
+    __tablename__ = "erasure_requests"
+    __table_args__ = (Index("uq_erasure_requests_one_pending", "phone_key", unique=True,
+                            sqlite_where=text(_ERASURE_PENDING), postgresql_where=text(_ERASURE_PENDING)),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    phone_key: Mapped[str | None] = mapped_column(String(64))
+    phone_sealed: Mapped[str | None] = mapped_column(Text)
+    source: Mapped[str] = mapped_column(String(8))            # sms, cli, console
+    actor: Mapped[str] = mapped_column(String(12))
+    reason: Mapped[str | None] = mapped_column(String(300))
+    status: Mapped[str] = mapped_column(String(8), default="pending", server_default="pending")  # pending, done
+    requested_at: Mapped[datetime] = _now_column()
+    done_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+
+class OrderNumbersPurged(Base):
+    """An order whose parties' sealed numbers were purged after RETENTION_NUMBERS_DAYS (escrow/privacy)."""
+
+    __tablename__ = "order_numbers_purged"
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"), primary_key=True)
+    purged_at: Mapped[datetime] = _now_column()
+
+
+class AuditPurgeGate(Base):
+    """Opened (one row) and closed again inside the one transaction that deletes audit entries past
+    RETENTION_AUDIT_DAYS: the audit_log trigger lets a DELETE through only for rows older than the
+    gate's `purge_before`, and never for a row younger than 90 days (migration 0014)."""
+
+    __tablename__ = "audit_purge_gate"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    purge_before: Mapped[datetime] = mapped_column(DateTime)

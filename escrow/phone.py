@@ -31,13 +31,23 @@ def to_e164(msisdn: str) -> str:
     return "+" + normalize_msisdn(msisdn)
 
 
+# What a sealed number opens to once it was erased or its retention ran out (escrow/privacy), and
+# how it is shown to anyone, in any language.
+ERASED = "erased"
+ERASED_SHOWN = "**********"
+
+
 def to_local(msisdn: str) -> str:
-    """'2547XXXXXXXX' -> '07XXXXXXXX' (how people read numbers)."""
+    """'2547XXXXXXXX' -> '07XXXXXXXX' (how people read numbers); an erased number shows as stars."""
+    if msisdn == ERASED:
+        return ERASED_SHOWN
     return "0" + normalize_msisdn(msisdn)[3:]
 
 
 def mask(msisdn: str) -> str:
     """'254712345678' -> '0712***678': enough to recognise, not enough to call."""
+    if msisdn == ERASED:
+        return ERASED_SHOWN
     local = to_local(msisdn)
     return f"{local[:4]}***{local[-3:]}"
 

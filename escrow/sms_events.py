@@ -60,13 +60,15 @@ def record_delivery_report(session: Session, core: Core, *, message_id: str, sta
 
 
 def record_inbound_sms(session: Session, core: Core, *, message_id: str, from_phone: str, text: str) -> str:
-    """Answer HELP/MSAADA and STOP/ACHA texts: "help", "stopped", "ignored" or "duplicate".
+    """Answer HELP/MSAADA, STOP/ACHA and ERASE/FUTA texts: "help", "stopped", "erasure", "ignored" or "duplicate".
 
     A sender with no profile yet gets one in the keyword's language (MSAADA, ACHA: Kiswahili),
     so the reply is in the language they wrote in; an existing profile's language is kept.
     """
+    from escrow.privacy.erasure import ERASE_WORDS, request_by_sms   # ERASE / FUTA (escrow/privacy)
+
     word = (text or "").strip().upper()
-    language = HELP_WORDS.get(word) or STOP_WORDS.get(word)
+    language = HELP_WORDS.get(word) or STOP_WORDS.get(word) or ERASE_WORDS.get(word)
     if language is None:
         return "ignored"
     try:
@@ -77,6 +79,8 @@ def record_inbound_sms(session: Session, core: Core, *, message_id: str, from_ph
         return "duplicate"
     key = core.vault.phone_key(phone)
     insert_once(session, Profile, phone_key=key, language=language)
+    if word in ERASE_WORDS:
+        return request_by_sms(session, core, phone)
     if word in STOP_WORDS:
         session.execute(update(Profile).where(Profile.phone_key == key).values(reminders_off=True))
         queue_sms(session, core, phone=phone, kind="stopped", order_id=None)

@@ -17,6 +17,11 @@ MESSAGES = {
                 "Fee {fee_pct}% (min KES {fee_min}, max KES {fee_max}), {fee_note}. Help: {support}",
     "sms.stopped": "Zemi: Reminders are now off for this number. You will still get payment and "
                    "delivery messages. Reply HELP for help.",
+    # ERASE / FUTA (escrow/privacy/erasure.py)
+    "sms.erasure_now": "Zemi: We are erasing your number now. Your past orders stay, without it. You "
+                       "will get no more SMS from us. Dial {ussd_code} to start again any time.",
+    "sms.erasure_later": "Zemi: You have orders in progress. Your number will be erased when the last "
+                         "one ends; until then you still get SMS about them.",
     # paying
     "sms.payment_failed": "Zemi: Order {ref} not paid: {reason}. Try again: dial {dial_order} or "
                           "Paybill {paybill}, account {ref}.",

@@ -13,6 +13,11 @@ MESSAGES = {
                 "Ada {fee_pct}% (kati ya KES {fee_min} na {fee_max}), {fee_note}. Msaada: {support}",
     "sms.stopped": "Zemi: Vikumbusho vimezimwa kwa nambari hii. Bado utapokea ujumbe wa malipo na "
                    "bidhaa. Tuma MSAADA kupata msaada.",
+    # ERASE / FUTA (escrow/privacy/erasure.py)
+    "sms.erasure_now": "Zemi: Tunafuta nambari yako sasa. Oda zako za awali zinabaki bila nambari hiyo. "
+                       "Hutapokea SMS zaidi kutoka kwetu. Piga {ussd_code} kuanza upya.",
+    "sms.erasure_later": "Zemi: Una oda zinazoendelea. Nambari yako itafutwa oda ya mwisho ikikamilika; "
+                         "hadi hapo utaendelea kupokea SMS kuzihusu.",
     # malipo
     "sms.payment_failed": "Zemi: Oda {ref} haikulipwa: {reason}. Jaribu tena: piga {dial_order} au "
                           "Paybill {paybill}, akaunti {ref}.",
