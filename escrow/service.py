@@ -82,7 +82,8 @@ class EscrowService:
         key = self.core.vault.phone_key(phone)
         with self.db.transaction() as session:
             limits.check_order_limits(session, self.core, creator_key=key, buyer_key=key if paying else "",
-                                      charge=self.core.settings.order_min if paying else 0, pushes_too=paying)
+                                      charge=self.core.settings.order_min if paying else 0, pushes_too=paying,
+                                      lock=False)
 
     def accept_order(self, phone: str, reference: str) -> OrderView:
         """The seller accepts a paid order from their line: the buyer may then release to them."""
