@@ -4,7 +4,8 @@ One pass (`Reconciler.run`, from `flask reconcile` and every RECONCILE_EVERY_SEC
 worker) does, in this order:
 
 1. Held callbacks. An STK success held back by MPESA_CONFIRM_WITH_QUERY ('unconfirmed') is
-   checked with an STK Push Query: confirmed -> applied with its own receipt and amount (one naming
+   checked with an STK Push Query: confirmed -> applied as QRY-<attempt id> with its amount (the query
+   vouches for the payment, not for the receipt a callback names: the statement brings M-Pesa's; one naming
    an amount our push did not ask for is forged: funded from the query instead, the callback
    'rejected' with a finding; escrow/confirmation.py); contradicted -> the callback is 'rejected', the query's failure is applied, a finding is
    recorded; still pending -> left for the next pass.
@@ -36,6 +37,7 @@ the note kept); the key stays, so a resolved finding is never recorded again and
 out of the automatic retries.
 No outbound call is made inside a database transaction.
 """
+import dataclasses
 import json
 import logging
 from dataclasses import dataclass, field
@@ -196,6 +198,11 @@ class Reconciler:
                 report.add(f"held callbacks with a forged amount ({outcome})")
                 return
             if str(status.result_code) == "0":
+                # The query confirms the checkout was paid, not the receipt the callback names (anyone with
+                # the callback token can make one up): funded as QRY-<attempt>, like any success known from
+                # a query, so M-Pesa's own receipt stays for the statement to match (escrow/statement_match).
+                attempt = _attempt_by_checkout(session, result.checkout_id)
+                result = dataclasses.replace(result, receipt=f"{QUERY_RECEIPT_PREFIX}{attempt.id}")
                 outcome = record_payment_result(session, self.core, result)
                 mark_callback(session, callback_id, "applied" if outcome not in ("orphan", "duplicate")
                               else outcome, "confirmed by STK query")
