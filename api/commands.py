@@ -92,4 +92,39 @@ def webhooks_list(limit):
     for delivery, integration, url in recent_deliveries(_zemi().db, limit):
         answer = delivery.last_status or delivery.last_error or "-"
         click.echo(f"delivery msg_{delivery.id} {delivery.event_type} to {integration} {delivery.status} "
-                   f"attempts={delivery.attempts} last={answer}")
+                   f"attempts={delivery.attempts} last={answer} order {_reference(delivery)}")
+
+
+@webhooks_group.command("show")
+@click.argument("delivery")
+def webhooks_show(delivery):
+    """One delivery (msg_N or N, as `webhooks list` shows it): its event, endpoint, and every attempt
+    with its time (East Africa Time), the endpoint's answer and how long it took."""
+    from api.webhooks import delivery_with_attempts
+
+    number = delivery.removeprefix("msg_")
+    found = delivery_with_attempts(_zemi().db, int(number)) if number.isdigit() and len(number) < 12 else None
+    if found is None:
+        click.echo(f"no delivery {delivery}", err=True)
+        sys.exit(1)
+    row, endpoint, attempts = found
+    click.echo(f"delivery msg_{row.id} {row.event_type} order {_reference(row)}: {row.status}")
+    click.echo(f"endpoint {endpoint.id} {endpoint.integration} {endpoint.url}")
+    click.echo(f"queued {_eat(row.created_at)}" + (f", delivered {_eat(row.delivered_at)}" if row.delivered_at else ""))
+    for attempt in attempts:
+        click.echo(f"  attempt {attempt.number} {_eat(attempt.at)} -> {attempt.status or attempt.error or '-'} "
+                   f"({attempt.duration_ms} ms)")
+    if not attempts:
+        click.echo("  no attempt yet")
+
+
+def _reference(delivery) -> str:
+    import json
+    return json.loads(delivery.payload).get("data", {}).get("reference", "-")
+
+
+def _eat(moment) -> str:
+    from datetime import timezone
+
+    from escrow.catalog import EAST_AFRICA
+    return moment.replace(tzinfo=moment.tzinfo or timezone.utc).astimezone(EAST_AFRICA).strftime("%Y-%m-%d %H:%M:%S EAT")

@@ -16,6 +16,7 @@ from sqlalchemy import select, update
 
 from api.records import aware
 from escrow import outbox
+from escrow.api_models import WebhookAttempt
 from escrow.context import Core
 from escrow.db import Database, db_now, insert_new, insert_once, insert_row, utcnow
 from escrow.models import ApiOrder, Order, OrderEvent, WebhookCursor, WebhookDelivery, WebhookEndpoint
@@ -132,7 +133,7 @@ def deliver(db: Database, core: Core, delivery_id: int, http=None, timeout: floa
     message_id, timestamp = f"msg_{delivery_id}", int(time.time())
     headers = {"Content-Type": "application/json", "webhook-id": message_id, "webhook-timestamp": str(timestamp),
                "webhook-signature": sign(secret, message_id, timestamp, body), "User-Agent": "Zemi-Webhooks/1"}
-    status, error = None, None
+    status, error, started = None, None, time.monotonic()
     try:
         response = (http or requests).post(url, data=body.encode(), headers=headers, timeout=timeout,
                                            allow_redirects=False)
@@ -140,16 +141,19 @@ def deliver(db: Database, core: Core, delivery_id: int, http=None, timeout: floa
     except requests.RequestException as failure:
         error = type(failure).__name__
     delivered = status is not None and 200 <= status < 300
-    _record_attempt(db, delivery_id, status, error, delivered)
+    _record_attempt(db, delivery_id, status, error, delivered, int((time.monotonic() - started) * 1000))
     if not delivered:
         raise WebhookFailed(f"endpoint answered {status or error}")
     return "delivered"
 
 
-def _record_attempt(db: Database, delivery_id: int, status, error, delivered: bool) -> None:
+def _record_attempt(db: Database, delivery_id: int, status, error, delivered: bool, duration_ms: int) -> None:
+    """The delivery's latest answer, and the attempt's own row (webhook_attempts), in one transaction."""
     with db.transaction() as session:
         row = session.get(WebhookDelivery, delivery_id)
         gave_up = not delivered and row.attempts + 1 >= outbox.MAX_ATTEMPTS
+        insert_row(session, WebhookAttempt, delivery_id=delivery_id, number=row.attempts + 1, status=status,
+                   error=error[:60] if error else None, duration_ms=duration_ms)
         session.execute(update(WebhookDelivery).where(WebhookDelivery.id == delivery_id).values(
             attempts=WebhookDelivery.attempts + 1, last_status=status, last_error=error,
             status="delivered" if delivered else ("failed" if gave_up else "pending"),
@@ -162,6 +166,19 @@ def recent_deliveries(db: Database, limit: int = 50) -> list[tuple]:
                                .join(WebhookEndpoint).order_by(WebhookDelivery.id.desc()).limit(limit)).all()
         session.expunge_all()
         return rows
+
+
+def delivery_with_attempts(db: Database, delivery_id: int):
+    """(delivery, endpoint, [attempts, first first]) or None."""
+    with db.transaction() as session:
+        delivery = session.get(WebhookDelivery, delivery_id)
+        if delivery is None:
+            return None
+        endpoint = session.get(WebhookEndpoint, delivery.endpoint_id)
+        attempts = list(session.scalars(select(WebhookAttempt).where(WebhookAttempt.delivery_id == delivery_id)
+                                        .order_by(WebhookAttempt.number, WebhookAttempt.id)))
+        session.expunge_all()
+        return delivery, endpoint, attempts
 
 
 def endpoints(db: Database) -> list[WebhookEndpoint]:

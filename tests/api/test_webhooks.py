@@ -1,6 +1,7 @@
 """Webhooks out: an integration's order events go through the outbox, signed per Standard Webhooks
 (checked here with the independent `standardwebhooks` package), retried, visible with attempts."""
 import json
+import re
 from datetime import timedelta
 
 import pytest
@@ -102,6 +103,43 @@ def test_a_refused_delivery_is_retried_with_the_same_id_and_its_attempts_are_lis
     Webhook(secret).verify(second["body"], second["headers"])
     listing = app.test_cli_runner().invoke(args=["webhooks", "list"]).output
     assert "order.funded to shop delivered attempts=2 last=204" in listing
+
+
+def test_each_attempt_is_kept_and_shown_with_its_time_answer_and_duration(app, receiver):
+    add_endpoint(app, "shop", receiver.url)
+    shop = ApiClient(app, new_key(app, name="shop"))
+    reference = order_through(shop)
+    fund(app, reference)
+    receiver.answers = [503]
+    run_worker(app)
+    with app.extensions["zemi"].db.transaction() as session:
+        session.execute(update(OutboxItem).where(OutboxItem.kind == "webhook")
+                        .values(due_at=OutboxItem.created_at))     # due again now
+        delivery_id = session.scalar(select(WebhookDelivery.id))
+    run_worker(app)
+
+    listing = app.test_cli_runner().invoke(args=["webhooks", "list"]).output
+    assert f"msg_{delivery_id} order.funded to shop delivered attempts=2 last=204 order {reference}" in listing
+    shown = app.test_cli_runner().invoke(args=["webhooks", "show", f"msg_{delivery_id}"])
+    assert shown.exit_code == 0, shown.output
+    lines = shown.output.splitlines()
+    assert lines[0] == f"delivery msg_{delivery_id} order.funded order {reference}: delivered"
+    assert receiver.url in lines[1] and " EAT" in lines[2] and "delivered" in lines[2]
+    assert re.fullmatch(r"  attempt 1 \d{4}-\d\d-\d\d \d\d:\d\d:\d\d EAT -> 503 \(\d+ ms\)", lines[3]), lines[3]
+    assert re.fullmatch(r"  attempt 2 .* EAT -> 204 \(\d+ ms\)", lines[4]), lines[4]
+    missing = app.test_cli_runner().invoke(args=["webhooks", "show", "msg_999999"])
+    assert missing.exit_code == 1
+
+
+def test_an_unreachable_endpoints_attempt_names_the_error(app):
+    add_endpoint(app, "shop", "http://127.0.0.1:9/hooks")          # nothing listens on the discard port
+    shop = ApiClient(app, new_key(app, name="shop"))
+    fund(app, order_through(shop))
+    run_worker(app)
+    with app.extensions["zemi"].db.transaction() as session:
+        delivery_id = session.scalar(select(WebhookDelivery.id))
+    shown = app.test_cli_runner().invoke(args=["webhooks", "show", str(delivery_id)]).output
+    assert "pending" in shown.splitlines()[0] and re.search(r"attempt 1 .* -> ConnectionError \(\d+ ms\)", shown)
 
 
 def test_only_the_integrations_own_orders_and_chosen_events_are_sent(app, receiver):
