@@ -12,6 +12,7 @@ from api.problems import problem
 from escrow.context import Core
 from escrow.db import Database, db_now, insert_row
 from escrow.errors import LimitExceeded
+from escrow.limits import one_number_at_a_time
 from escrow.models import ApiVerification
 from escrow.notify import queue_sms
 from escrow.phone import mask, normalize_msisdn
@@ -54,6 +55,7 @@ def start(db: Database, core: Core, settings: VerificationSettings, key_id: int,
     number = normalize_msisdn(phone)
     phone_key = core.vault.phone_key(number)
     with db.transaction() as session:
+        one_number_at_a_time(session, phone_key)   # codes asked for at once are counted one by one
         now = db_now(session)
         sent = session.scalar(select(func.count()).select_from(ApiVerification).where(
             ApiVerification.phone_key == phone_key, ApiVerification.created_at > now - timedelta(hours=1)))

@@ -45,7 +45,12 @@ def needs_postgres(database):
 
 
 def books_ok(database):
-    """`flask ledger check`'s own test: balanced, and nothing it reports as a violation."""
+    """`flask ledger check`'s own tests: balanced, nothing it reports as a violation, and complete
+    (escrow/anomalies.py: no implausible amount, no double payment without a finding, no suspense
+    nobody explains)."""
+    from escrow.anomalies import ledger_anomalies
     with database.transaction() as session:
         violations, _ = ledger_findings(session)
-    assert violations == []
+        failures, warnings = ledger_anomalies(session)
+    assert violations == [] and failures == []
+    assert [w for w in warnings if "suspense" in w] == []
