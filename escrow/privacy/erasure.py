@@ -81,24 +81,35 @@ def erase(db: Database, core: Core, request_id: int, forget: Forget | None, *, a
           wait_for_replies: bool = False, reply_wait_seconds: int = 900) -> Erasure | None:
     """Carry out one pending request if nothing holds it back; None while an answer to the number is
     still on its way (only with `wait_for_replies`)."""
-    with db.transaction() as session:
-        request = session.scalar(select(ErasureRequest).where(ErasureRequest.id == request_id,
-                                                              ErasureRequest.status == PENDING).with_for_update())
-        if request is None:
-            return Erasure(request_id, done=True)
-        number, key = core.vault.unseal(request.phone_sealed), request.phone_key
-        waiting = open_orders(session, key)
-        if waiting:
-            return Erasure(request_id, open_orders=waiting)
-        if wait_for_replies and _answer_on_its_way(session, key, reply_wait_seconds):
-            return None
-        counts = scrub_number(session, core, number)
-        session.execute(update(ErasureRequest).where(ErasureRequest.id == request_id).values(
-            status=DONE, phone_key=None, phone_sealed=None, done_at=utcnow()))
-        audit.record(session, actor, "number_erased", target=f"erasure #{request_id}", reason=request.reason,
-                     after=dict(sorted(counts.items())))
+    try:
+        with db.transaction() as session:
+            request = session.scalar(select(ErasureRequest).where(ErasureRequest.id == request_id,
+                                                                  ErasureRequest.status == PENDING).with_for_update())
+            if request is None:
+                return Erasure(request_id, done=True)
+            number, key = core.vault.unseal(request.phone_sealed), request.phone_key
+            waiting = open_orders(session, key)
+            if waiting:
+                return Erasure(request_id, open_orders=waiting)
+            if wait_for_replies and _answer_on_its_way(session, key, reply_wait_seconds):
+                return None
+            counts = scrub_number(session, core, number)
+            if open_orders(session, key):   # an order made while this ran: undo it all, try again later
+                raise _OrderMeanwhile(open_orders(session, key))
+            session.execute(update(ErasureRequest).where(ErasureRequest.id == request_id).values(
+                status=DONE, phone_key=None, phone_sealed=None, done_at=utcnow()))
+            audit.record(session, actor, "number_erased", target=f"erasure #{request_id}", reason=request.reason,
+                         after=dict(sorted(counts.items())))
+    except _OrderMeanwhile as meanwhile:
+        return Erasure(request_id, open_orders=meanwhile.references)
     counts["redis_keys"] = _forget(forget, number, key)
     return Erasure(request_id, done=True, counts=counts)
+
+
+class _OrderMeanwhile(Exception):
+    def __init__(self, references: list[str]):
+        super().__init__("an order was made while the number was being erased")
+        self.references = references
 
 
 def run_pending(db: Database, core: Core, forget: Forget | None, *, reply_wait_seconds: int = 900,

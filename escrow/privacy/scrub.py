@@ -21,6 +21,7 @@ from escrow.inbox import raw_body
 from escrow.models import (ApiVerification, Base, CodeAttempt, ErasureRequest, InboundCallback, Order, PaymentAttempt,
                            PaymentLink, PaymentReceived, Payout, Profile, SmsMessage, StatementLine)
 from escrow.phone import ERASED, ERASED_SHOWN, mask
+from escrow.states import TERMINAL
 
 ERASED_KEY = "erased"          # what a keyed-hash column holds once its number was erased
 PURGED_TEXT = "(purged)"       # what an SMS's readable copy holds once its text was purged
@@ -42,9 +43,11 @@ def scrub_number(session: Session, core: Core, number: str) -> Counter:
     vault, key, masked = core.vault, core.vault.phone_key(number), mask(number)
     pattern, erased = number_pattern(number), vault.seal(ERASED)
     counts = Counter()
-    order_ids = list(session.scalars(select(Order.id).where(or_(Order.buyer_key == key, Order.seller_key == key))))
+    final = [state.value for state in TERMINAL]   # an order made meanwhile keeps its parties (erasure.py re-checks)
+    order_ids = list(session.scalars(select(Order.id).where(or_(Order.buyer_key == key, Order.seller_key == key),
+                                                            Order.state.in_(final))))
     for key_column, sealed_column in ((Order.buyer_key, "buyer_sealed"), (Order.seller_key, "seller_sealed")):
-        counts["orders"] += session.execute(update(Order).where(key_column == key).values(
+        counts["orders"] += session.execute(update(Order).where(key_column == key, Order.state.in_(final)).values(
             {key_column.key: ERASED_KEY, sealed_column: erased})).rowcount
     for payout in session.scalars(select(Payout).where(Payout.order_id.in_(order_ids))):
         if vault.unseal(payout.recipient_sealed) == number:
