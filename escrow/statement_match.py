@@ -124,12 +124,14 @@ def _payment_for(session: Session, core: Core, entry: StatementEntry):
 def _paid_push(session: Session, order: Order, entry: StatementEntry) -> PaymentAttempt | None:
     """The STK push a take answered: the order's latest push for that amount sent before it (pushes
     to one phone are at least a minute apart); only if none was, one sent within PUSH_SKEW after it
-    (M-Pesa's clock against ours, and its whole seconds)."""
+    (M-Pesa's clock against ours, and its whole seconds). Locked, and read as it stands once the lock
+    is ours: a push the reconciler's STK query is funding right now is seen funded, not still open."""
     for latest in (entry.at, entry.at + PUSH_SKEW):
         push = session.scalar(select(PaymentAttempt).where(
             PaymentAttempt.order_id == order.id, PaymentAttempt.amount == entry.amount,
             PaymentAttempt.created_at <= latest)
-            .order_by(PaymentAttempt.created_at.desc(), PaymentAttempt.id.desc()).limit(1))
+            .order_by(PaymentAttempt.created_at.desc(), PaymentAttempt.id.desc()).limit(1)
+            .with_for_update().execution_options(populate_existing=True))
         if push is not None:
             return push
     return None
