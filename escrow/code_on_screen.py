@@ -79,9 +79,17 @@ def show_code_on_screen(session: Session, core: Core, phone: str, reference: str
 
 
 def _shown_before(session: Session, order_id: int) -> bool:
-    return session.scalar(select(InboundCallback.id).where(
-        InboundCallback.source == FINDING,
-        InboundCallback.dedupe_key == f"{FINDING}:{screen_key(order_id)}").limit(1)) is not None
+    return screen_code_after(session, order_id, None)
+
+
+def screen_code_after(session: Session, order_id: int, moment) -> bool:
+    """Whether a code was shown on the buyer's screen for this order (after `moment`, if given): an
+    older code SMS then carries a dead code and must not be sent again (escrow/resend.py)."""
+    query = select(InboundCallback.id).where(InboundCallback.source == FINDING,
+                                             InboundCallback.dedupe_key == f"{FINDING}:{screen_key(order_id)}")
+    if moment is not None:
+        query = query.where(InboundCallback.received_at >= moment)
+    return session.scalar(query.limit(1)) is not None
 
 
 def with_screen_code_offer(session: Session, core: Core, order: Order, view: OrderView) -> OrderView:

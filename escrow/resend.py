@@ -5,6 +5,7 @@ from datetime import timedelta
 from sqlalchemy import select
 
 from escrow import outbox
+from escrow.code_on_screen import screen_code_after
 from escrow.db import db_now, insert_row
 from escrow.errors import EscrowError
 from escrow.models import SmsMessage
@@ -28,6 +29,10 @@ def resend_sms(session, sms_id: int) -> int:
                                         SmsMessage.id > message.id, SmsMessage.recipient_key == message.recipient_key)
             .limit(1)):
         raise EscrowError(f"SMS #{sms_id} carries a delivery code a newer message replaced: nothing was sent")
+    if message.kind in CODE_KINDS and message.order_id is not None and screen_code_after(
+            session, message.order_id, message.created_at):
+        raise EscrowError(f"SMS #{sms_id} carries a delivery code replaced by one shown on the buyer's USSD screen: "
+                          f"nothing was sent")
     copy = insert_row(session, SmsMessage, order_id=message.order_id, recipient_key=message.recipient_key,
                       recipient_sealed=message.recipient_sealed, kind=message.kind, language=message.language,
                       body_redacted=message.body_redacted, body_sealed=message.body_sealed, status="queued")
