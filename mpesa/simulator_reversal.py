@@ -148,7 +148,13 @@ def register_reversal_routes(app: Flask, sim, api) -> None:
     @app.post("/mpesa/reversal/v1/request")
     def reversal():
         def handle(body):
+            trans_id = str(body.get("TransactionID") or "")
+            before = sim.money_in.reversed(trans_id)
             answer, result = sim.money_in.reverse(body, sim.ids)
+            if not before and sim.money_in.reversed(trans_id):   # the money left the shortcode: on its statement
+                receipt = (result or {}).get("Result", {}).get("TransactionID") or sim.ids.receipt()
+                sim.statement.add(shortcode=str(body["ReceiverParty"]), receipt=receipt, at=daraja.eat_now(),
+                                  kind="TransactionReversal", amount=-daraja.whole_amount(body["Amount"]))
             if result is not None:
                 sim.dispatcher.schedule(sim.config["callback_delay"],
                                         lambda: sim.dispatcher.post(body["ResultURL"], result))

@@ -9,11 +9,11 @@ import requests
 from sqlalchemy import func, select
 
 from escrow import ledger
-from escrow.models import JournalEntry, StatementLine
+from escrow.models import JournalEntry, Payout, Reversal, StatementLine
 from escrow.shortcode_cash import cash_by_shortcode
 from mpesa.simulator import SimulatorServer
 from tests.e2e.test_float import released
-from tests.e2e.test_statement import findings, ledger_ok, live, one, settle, start_live  # noqa: F401  (fixtures)
+from tests.e2e.test_statement import findings, ledger_ok, live, one, rows, settle, start_live  # noqa: F401  (fixtures)
 
 PAYBILL, B2C = "174379", "600000"
 
@@ -112,3 +112,59 @@ def test_cash_from_our_own_facts_is_reported_until_a_statement_pass_places_it(li
     assert "cash not yet attributed to a shortcode" in report
     import_statements(live, sim, tmp_path)
     assert "not yet attributed" not in ledger_ok(live)
+
+
+def test_money_a_shortcode_held_before_our_books_began_is_recorded_once_and_then_agrees(live, sim, tmp_path):
+    sim.simulator.statement.config["opening_balance"] = 7_000   # what M-Pesa held before Zemi's first day
+    for code in (PAYBILL, B2C):
+        result = live.cli("mpesa", "opening-balance", "--shortcode", code, "--amount", "7000")
+        assert result.exit_code == 0 and f"opening balance of {code}: KES 7,000" in result.output
+    again = live.cli("mpesa", "opening-balance", "--shortcode", B2C, "--amount", "9000")
+    assert again.exit_code == 1 and "already has an opening balance" in again.output
+    released(live, sim, "0711000304")
+    settle(live, sim)
+    import_statements(live, sim, tmp_path)
+    ask_balances(live, sim)
+    with live.zemi.db.transaction() as session:
+        assert cash_by_shortcode(session) == {PAYBILL: at_mpesa(sim, PAYBILL), B2C: at_mpesa(sim, B2C)}
+    assert "DIFFERS" not in ledger_ok(live)
+
+
+def test_a_payout_m_pesa_said_it_paid_that_its_statement_does_not_show_is_a_finding(live, sim, tmp_path):
+    move(sim, B2C, "top-up", 20_000)
+    released(live, sim, "0711000305")
+    settle(live, sim)
+    [payout] = rows(live, Payout)
+    assert payout.status == "succeeded"
+    requests.post(f"{sim.base_url}/_sim/statement/scenario", json={"receipt": payout.receipt, "scenario": "omit"},
+                  timeout=10).raise_for_status()
+    outputs = import_statements(live, sim, tmp_path)
+    assert "1 missing" in outputs[1]
+    [missing] = [f for f in findings(live) if f["kind"] == "statement-payout-missing"]
+    assert payout.receipt in missing["summary"] and missing["amount"] == payout.amount
+
+
+def test_a_payment_returned_by_reversal_is_matched_on_the_statement_and_the_paybills_cash_still_agrees(live, sim,
+                                                                                                        tmp_path):
+    from tests.e2e.conftest import CALLBACK_TOKEN
+    from tests.e2e.test_forged_money_in import paybill_body
+    from tests.e2e.test_statement import pushed
+
+    buyer = "0711000306"
+    order = pushed(live, sim, buyer)
+    settle(live, sim)
+    trans_id = sim.pay_bill(buyer, order.charge, order.reference, PAYBILL)   # paid again, payer masked: Reversal
+    assert requests.post(f"{live.base_url}/hooks/c2b/confirmation/{CALLBACK_TOKEN}",
+                         json=paybill_body(order, trans_id), timeout=10).status_code == 200
+    settle(live, sim, rounds=3)
+    [reversal] = rows(live, Reversal)
+    assert reversal.status == "succeeded"
+
+    import_statements(live, sim, tmp_path)
+    ask_balances(live, sim)
+    [line] = rows(live, StatementLine, StatementLine.kind == "Reversal")
+    assert line.status == "matched" and line.amount == -order.charge
+    assert [f["kind"] for f in findings(live)] == []
+    with live.zemi.db.transaction() as session:
+        assert cash_by_shortcode(session)[PAYBILL] == at_mpesa(sim, PAYBILL) == order.charge
+    assert "DIFFERS" not in ledger_ok(live)
