@@ -5,8 +5,8 @@ The ledger keeps one cash account per shortcode, `mpesa_cash:<shortcode>`. Two t
 - Our own facts (money in, payouts, refunds, reversals) post to `mpesa_cash` where they happen;
   each statement pass then attributes every such entry to the shortcode the money moved on, by an
   entry of its own (kind `cash_allocation`, dedupe key `cash:<entry id>`, so once): money in to
-  the shortcode of its channel (STK or paybill), B2C transfers to the B2C shortcode, a Reversal to
-  the shortcode of the payment it reversed. An entry it cannot place stays on `mpesa_cash` and
+  the shortcode whose statement line it matched, else the shortcode of its channel (STK or paybill),
+  B2C transfers to the B2C shortcode, a Reversal to where the payment it reversed landed. An entry it cannot place stays on `mpesa_cash` and
   `flask ledger check` says how much.
 - The shortcode's own movements that are not orders, read from its statement (the org portal's
   export: Pull Transactions carries customer payments only), are posted once per statement line
@@ -16,8 +16,10 @@ The ledger keeps one cash account per shortcode, `mpesa_cash:<shortcode>`. Two t
                  shortcode: withdrawal, transfer)  Dr mpesa_transfers  Cr mpesa_cash:<code>
     top-up      (money in that is not a customer's
                  payment: funds transfer, deposit)  Dr mpesa_cash:<code> Cr mpesa_transfers
-  A reversal line, or a line of no kind we know, is a finding and is not posted: our own
-  Reversals are already in the books, and a movement we cannot name is for a person to judge.
+  A reversal line that is one of our own Reversals (succeeded, same amount, within a day, one
+  candidate only) is matched to it: its result already took the money off the books. Any other
+  reversal, and a line of no kind we know, is a finding and is not posted: a movement we cannot
+  name is for a person to judge.
   `mpesa_transfers` is what went to the bank less what came from it (or from the owner): an
   operator checks it against the bank statement.
 
@@ -25,13 +27,14 @@ The ledger keeps one cash account per shortcode, `mpesa_cash:<shortcode>`. Two t
 its accounts, the Charges Paid Account left out [?]) for `flask ledger check`.
 """
 import re
+from datetime import timedelta
 
-from sqlalchemy import String, cast, exists, func, literal, select
+from sqlalchemy import String, cast, exists, func, literal, select, update
 from sqlalchemy.orm import Session, aliased
 
 from escrow import ledger
 from escrow.findings import record_finding
-from escrow.models import AccountBalance, JournalEntry, Payout, PaymentReceived, Posting, Reversal
+from escrow.models import AccountBalance, JournalEntry, Payout, PaymentReceived, Posting, Reversal, StatementLine
 from escrow.statement import StatementEntry
 
 ALLOCATION = "cash_allocation"
@@ -69,9 +72,11 @@ def post_movement(session: Session, entry: StatementEntry, line_id: int) -> str:
         lines = [ledger.debit(ledger.MPESA_TRANSFERS, amount), ledger.credit(cash, amount)]
     elif what == TOPUP:
         lines = [ledger.debit(cash, amount), ledger.credit(ledger.MPESA_TRANSFERS, amount)]
+    elif what == REVERSAL and _link_our_reversal(session, entry, line_id):
+        return "matched"     # a Reversal we asked for: its result already took the money off our books
     else:
-        why = ("a reversal: if it is one we asked for (its payment was being returned) resolve this; "
-               "else M-Pesa reversed money without us" if what == REVERSAL else "a movement of no kind we know")
+        why = ("a reversal we did not ask for (or cannot tell apart from another of the same amount)"
+               if what == REVERSAL else "a movement of no kind we know")
         record_finding(session, f"statement-movement:{line_id}", order_id=None,
                        summary=f"{entry.shortcode}'s statement shows {entry.kind!r} {entry.receipt} of KES "
                                f"{entry.amount:,}, not posted: {why}; the shortcode's cash and M-Pesa's balance "
@@ -81,6 +86,33 @@ def post_movement(session: Session, entry: StatementEntry, line_id: int) -> str:
     ledger.post(session, kind=MOVEMENT, dedupe_key=f"movement:{line_id}", order_id=None, lines=lines,
                 memo=f"{what} {entry.receipt} on {entry.shortcode} ({entry.kind})"[:200])
     return "posted"
+
+
+def post_opening_balance(session: Session, shortcode: str, amount: int) -> bool:
+    """What a shortcode held before Zemi's books began (`flask mpesa opening-balance`), once per
+    shortcode: Dr mpesa_cash:<code>, Cr mpesa_transfers (money the owner put there). False if posted before."""
+    if not isinstance(amount, int) or isinstance(amount, bool) or amount < 0:
+        raise ledger.UnbalancedEntry("an opening balance is a whole number of KES, not negative")
+    cash = ledger.cash_account(shortcode)
+    return ledger.post(session, kind=MOVEMENT, dedupe_key=f"opening:{shortcode}", order_id=None,
+                       lines=[ledger.debit(cash, amount), ledger.credit(ledger.MPESA_TRANSFERS, amount)],
+                       memo=f"opening balance of {shortcode}")
+
+
+def _link_our_reversal(session: Session, entry: StatementEntry, line_id: int) -> bool:
+    """A reversal line is ours when exactly one Reversal we asked for succeeded, for that amount,
+    within a day of it, and no other reversal line took it; the line is then linked to the payment
+    that was reversed (its payment_id), which is how the next one knows it is taken."""
+    taken = exists().where(StatementLine.payment_id == PaymentReceived.id, StatementLine.amount < 0)
+    candidates = session.execute(select(PaymentReceived.id).join(
+        Reversal, Reversal.trans_id == PaymentReceived.receipt).where(
+        Reversal.status == "succeeded", Reversal.amount == -entry.amount,
+        Reversal.updated_at.between(entry.at - timedelta(days=1), entry.at + timedelta(days=1)), ~taken)
+        .limit(2)).scalars().all()
+    if len(candidates) != 1:
+        return False
+    session.execute(update(StatementLine).where(StatementLine.id == line_id).values(payment_id=candidates[0]))
+    return True
 
 
 # --- our own facts, placed on the shortcode the money moved on -----------------------------------
@@ -100,7 +132,7 @@ def allocate_cash(session: Session, roles: dict[str, str]) -> dict[str, int]:
             .group_by(JournalEntry.id, JournalEntry.dedupe_key).order_by(JournalEntry.id).limit(BATCH)).all()
         for entry_id, dedupe_key, amount in batch:
             after = entry_id
-            shortcode = roles.get(_role(session, dedupe_key) or "")
+            shortcode = _shortcode_of(session, dedupe_key, roles)
             if not shortcode or not amount:
                 counts["unplaced"] += bool(amount)
                 continue
@@ -113,18 +145,25 @@ def allocate_cash(session: Session, roles: dict[str, str]) -> dict[str, int]:
             return counts
 
 
-def _role(session: Session, dedupe_key: str) -> str | None:
-    """Which shortcode's money an entry moved, by what posted it: 'stk', 'paybill', 'b2c' or None."""
+def _shortcode_of(session: Session, dedupe_key: str, roles: dict[str, str]) -> str | None:
+    """Which shortcode's money an entry moved, by what posted it; None when it cannot be told."""
     prefix, _, key = dedupe_key.partition(":")
-    if prefix == "in":        # money in (escrow.funding, escrow.paybill): by its channel
-        return session.scalar(select(PaymentReceived.channel).where(PaymentReceived.receipt == key))
+    if prefix == "in":        # money in (escrow.funding, escrow.paybill): where the statement shows it, else its channel
+        payment = session.scalar(select(PaymentReceived).where(PaymentReceived.receipt == key))
+        return payment and (_statement_shortcode(session, payment.id) or roles.get(payment.channel))
     if prefix == "out":       # a B2C transfer (escrow.payouts)
-        return "b2c" if key.isdigit() and session.get(Payout, int(key)) is not None else None
+        return roles.get("b2c") if key.isdigit() and session.get(Payout, int(key)) is not None else None
     if prefix == "reversal" and key.isdigit():   # a Reversal takes back from where the payment landed
         reversal = session.get(Reversal, int(key))
-        return reversal and session.scalar(select(PaymentReceived.channel).where(
+        payment = reversal and session.scalar(select(PaymentReceived).where(
             PaymentReceived.receipt == reversal.trans_id))
+        return payment and (_statement_shortcode(session, payment.id) or roles.get(payment.channel))
     return None
+
+
+def _statement_shortcode(session: Session, payment_id: int) -> str | None:
+    return session.scalar(select(StatementLine.shortcode).where(
+        StatementLine.payment_id == payment_id, StatementLine.amount > 0).limit(1))
 
 
 def roles_of(source) -> dict[str, str]:
