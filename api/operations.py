@@ -85,7 +85,8 @@ def create_order(ctx, body: OrderIn):
 
 
 @operation("POST", "/v1/payment-requests",
-           summary="The verified seller asks for payment: a pay link for a named buyer, or an open link",
+           summary="The verified seller asks for payment: a pay link for a named buyer (sent in their SMS when it "
+                   "fits one segment), or an open link",
            scope="payment_links", body=PaymentRequestIn, response=PaymentLinkOut, status=201, phone="seller")
 def create_payment_request(ctx, body: PaymentRequestIn):
     if body.buyer_phone is None:
