@@ -47,7 +47,8 @@ def register(bp, console: Console) -> None:
     def callbacks():
         with console.db.transaction() as session:
             rows = desk.callbacks_for_review(session)
-        return page("callbacks.html", rows=rows)
+        from console.finding_kinds import CALLBACK_STATUSES
+        return page("callbacks.html", rows=rows, statuses=CALLBACK_STATUSES)
 
     @bp.route("/report")
     @signed_in()

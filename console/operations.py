@@ -85,7 +85,7 @@ def register(bp, console: Console) -> None:
                     raise BadRequest("a decision on this order already waits for approval: approve or reject it first")
                 audit.record(session, actor(), "cancel_proposed", order_reference=order.reference, reason=reason,
                              target=f"approval #{made}", after={"to_buyer": order.charge})
-            return redirect(url_for("console.order", reference=order.reference, done="proposed"))
+            return redirect(url_for("console.order", reference=order.reference, done="cancel_proposed"))
         cancelled(console, order.reference, reason, actor())
         return redirect(url_for("console.order", reference=order.reference, done="cancelled"))
 

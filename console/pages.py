@@ -6,11 +6,12 @@ from datetime import datetime, timedelta
 
 from flask import Response, redirect, request, stream_with_context, url_for
 
+from console import finding_kinds
 from console.chart import LEGEND, thirty_days
 from console.errors import BadRequest
 from console.roles import EXPORT, MANAGE_OPERATORS
 from console.web import Console, actor, page, signed_in
-from escrow import audit, desk
+from escrow import alerts, audit, desk, lockouts
 from escrow.db import db_now
 from escrow.findings import list_findings
 from escrow.states import State
@@ -28,8 +29,10 @@ def register(bp, console: Console) -> None:
             figures = desk.overview(session)
             today = desk.eat_day_start(figures.now)
             days = desk.daily_totals(session, today - timedelta(days=29), today + timedelta(days=1))
+            recent_alerts = alerts.recent(session, days=1, limit=10)
+            locked = len(lockouts.locked_callers(session)) + len(lockouts.locked_orders(session))
         chart = thirty_days(days, (today + desk.EAT).date())
-        return page("overview.html", figures=figures, chart=chart, legend=LEGEND)
+        return page("overview.html", figures=figures, chart=chart, legend=LEGEND, alerts=recent_alerts, locked=locked)
 
     @bp.route("/orders")
     @signed_in()
@@ -79,9 +82,12 @@ def register(bp, console: Console) -> None:
     @bp.route("/findings")
     @signed_in()
     def findings():
+        from escrow.anomalies import ledger_anomalies
         with console.db.transaction() as session:
             rows = list_findings(session, include_resolved=request.args.get("all") == "1")
-        return page("findings.html", findings=rows)
+            failures, warnings = ledger_anomalies(session)
+        return page("findings.html", findings=rows, meaning=finding_kinds.meaning, failures=failures,
+                    warnings=warnings, shown=_detail)
 
     @bp.route("/audit")
     @signed_in()
@@ -113,9 +119,20 @@ def order_page(console: Console, reference: str, *, revealed: dict | None = None
 
 
 _DONE = {"resolved": "The dispute is resolved; both parties' SMS are queued.", "noted": "Note added to the audit log.",
-         "proposed": "The decision waits for a second operator's approval (the amount is above the approval limit).",
+         "proposed": "The decision waits for a second agent's approval (the amount is above the approval limit).",
+         "cancel_proposed": "The cancellation waits for a second admin's approval (the amount is above the approval "
+                            "limit).",
          "rejected": "The proposal is rejected; nothing moved.",
          "cancelled": "The order is cancelled; both parties' SMS are queued (and the buyer's refund, if paid)."}
+
+
+_NOT_DETAIL = {"id", "at", "status", "kind", "order", "summary", "resolution", "resolved_at"}
+
+
+def _detail(finding: dict) -> str:
+    """A finding's own detail fields (amounts, receipts, ids), as `name=value` pairs."""
+    return ", ".join(f"{name}={value}" for name, value in sorted(finding.items())
+                     if name not in _NOT_DETAIL and value not in (None, ""))[:400]
 
 
 def _done_message():

@@ -44,6 +44,7 @@ def make_blueprint(console: Console) -> Blueprint:
     bp.app_template_global("may")(lambda action: g.get("operator") is not None and may(g.operator.role, action))
     bp.app_template_global("party_actors")(RESERVED)   # the core's own actor words; operator names are not these
     bp.app_template_global("approval_above")(console.settings.approval_above)
+    bp.app_template_global("finding_meaning")(_finding_meaning)
     bp.register_error_handler(ConsoleError, _refusal)
     return bp
 
@@ -70,6 +71,14 @@ def hide_enrolment_codes_in_access_logs() -> None:
         logger = logging.getLogger(name)
         if _HIDE_CODES not in logger.filters:
             logger.addFilter(_HIDE_CODES)
+
+
+def _finding_meaning(dedupe_key: str) -> str:
+    """A finding row's kind (its key is finding:<kind>:...) in words, with what to do."""
+    from console.finding_kinds import meaning
+    parts = (dedupe_key or "").split(":")
+    about, todo = meaning(parts[1] if len(parts) > 2 else None)
+    return f"{parts[1] if len(parts) > 2 else 'finding'}: {about} {todo}"
 
 
 def eat(moment: datetime | None) -> str:

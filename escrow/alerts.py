@@ -33,8 +33,8 @@ SMS_KIND = "ops_alert"
 HOUR = timedelta(hours=1)
 # Finding kinds about the service's own bookkeeping, not about money that may be wrong: no SMS at night.
 NOT_MONEY = frozenset({"float-low", "statement-failed", "statement-gap", "statement-unreadable", "statement-changed",
-                       "statement-new", "statement-number", "callback-unprocessable", "orphan",
-                       "payout-waiting-float"})
+                       "statement-new", "statement-number", "statement-movement", "callback-unprocessable",
+                       "payout-waiting-float", "code-sms-failed", "code-on-screen", "stk-still-checking"})
 
 
 @dataclass(frozen=True)

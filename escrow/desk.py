@@ -223,11 +223,13 @@ def undelivered_sms(session: Session, *, limit: int = 200) -> list[SmsMessage]:
 
 
 def callbacks_for_review(session: Session, *, limit: int = 200) -> list[InboundCallback]:
-    """Stored provider callbacks that changed nothing and may want a look, newest first (bodies masked)."""
+    """Stored provider callbacks that changed nothing and may want a look, newest first (bodies masked),
+    and B2C answers kept `unverified` (their transfer is being checked instead)."""
     from escrow.reports import CALLBACKS_FOR_REVIEW
     from escrow.sms_events import INBOUND_MARKER_SOURCE
+    from escrow.transfer_answers import UNVERIFIED
     return list(session.scalars(select(InboundCallback).where(
-        InboundCallback.status.in_(CALLBACKS_FOR_REVIEW),
+        InboundCallback.status.in_(CALLBACKS_FOR_REVIEW + (UNVERIFIED,)),
         InboundCallback.source.not_in((FINDING, INBOUND_MARKER_SOURCE))).order_by(InboundCallback.id.desc())
         .limit(limit)))
 

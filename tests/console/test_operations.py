@@ -57,6 +57,8 @@ def test_on_call_gets_one_sms_per_kind_per_hour_and_the_console_shows_the_same(l
     page = operators.client(operators.enrolled("vera", "viewer")).get("/console/alerts").get_data(as_text=True)
     assert "money-finding" in page and "float-low" in page and "worker-stale" in page
     assert "payout-answer-mismatch" in page and "1 number" in page and "EAT" in page
+    overview = operators.client("vera").get("/console/").get_data(as_text=True)
+    assert 'id="recent-alerts"' in overview and "worker-stale</b> at" in overview
 
 
 def test_the_database_refuses_a_second_alert_of_a_kind_in_the_same_hour(live):
@@ -85,6 +87,7 @@ def test_an_agent_unlocks_a_caller_stopped_for_wrong_codes(live, simulator, oper
     with pytest.raises(WrongCode):
         live.zemi.service.check_delivery_code(caller=BUYER, code="000000")
     assert "No number is locked out" in agent.get("/console/lockouts").get_data(as_text=True)
+    assert "locked out for wrong codes: 0<" in agent.get("/console/").get_data(as_text=True)
     again = post_form(agent, url, {"reason": "again"}, from_page="/console/lockouts")
     assert again.status_code == 400 and "not locked out" in again.get_data(as_text=True)
 
@@ -142,7 +145,7 @@ def test_a_large_cancellation_waits_for_a_second_admin(live, simulator, operator
     ada = operators.client(operators.enrolled("ada", "admin"))
     order_url = f"/console/orders/{reference}"
     proposed = post_form(adam, f"{order_url}/cancel", {"reason": "fraud report", "code": operators.step_up_code("adam")})
-    assert proposed.status_code == 302 and "done=proposed" in proposed.headers["Location"]
+    assert proposed.status_code == 302 and "done=cancel_proposed" in proposed.headers["Location"]
     assert live.cli("orders", "show", reference).output.startswith(f"{reference} funded")
     page = ada.get(order_url).get_data(as_text=True)
     assert "Waiting for a second admin" in page and "KES 60,000" in page
