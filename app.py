@@ -67,19 +67,12 @@ class Components:
         attach_to_worker(worker, self.db, self.core)  # webhooks out: outbox kind 'webhook' (api/webhooks.py)
         from escrow.alerts import AlertSettings, check_each_pass
         check_each_pass(worker, AlertSettings.from_mapping(self.settings))   # findings, float: SMS to ALERT_PHONES
-        from escrow.alerts import AlertSettings, check_each_pass
-        check_each_pass(worker, AlertSettings.from_mapping(self.settings))   # findings, float: SMS to ALERT_PHONES
         from data_commands import forgetter
         from escrow.privacy.schedule import keep_each_pass
         from escrow.privacy.settings import RetentionSettings
         keep_each_pass(worker, RetentionSettings.from_mapping(self.settings), forgetter(self))  # purge, erasures
         from console.health import beat_each_pass
         return beat_each_pass(worker, self.redis)    # the heartbeat /readyz looks at
-
-    def stale_worker_alert(self):
-        """What /readyz and `flask alerts check` call when the heartbeat is stale (escrow/alerts.py)."""
-        from escrow.alerts import AlertSettings, stale_worker_alerter
-        return stale_worker_alerter(self.db, self.core, self.sms_sender, AlertSettings.from_mapping(self.settings))
 
     def stale_worker_alert(self):
         """What /readyz and `flask alerts check` call when the heartbeat is stale (escrow/alerts.py)."""
@@ -417,8 +410,6 @@ def register_blueprints(app: Flask, components: Components) -> None:
     ussd_settings = UssdSettings.from_mapping(env)
     store = RedisSessionStore.from_settings(components.redis, ussd_settings)
     app.register_blueprint(make_ussd_blueprint(service, store, ussd_settings))
-    from observability import observe_ussd_hops
-    observe_ussd_hops(app)             # zemi_ussd_hops_total / _duration_seconds by screen and outcome
     from observability import observe_ussd_hops
     observe_ussd_hops(app)             # zemi_ussd_hops_total / _duration_seconds by screen and outcome
     from mpesa.c2b_routes import make_c2b_blueprint

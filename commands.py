@@ -12,7 +12,6 @@ from escrow.reports import (ATTENTION, CALLBACKS_FOR_REVIEW, callback_list_repor
                             ledger_findings, order_list_report, order_report, sms_report, undelivered_sms_report)
 from escrow.states import State
 from operator_commands import as_option, cli_actor, dispute_audit, finding_audit
-from operator_commands import as_option, cli_actor, dispute_audit, finding_audit
 
 
 def components():
@@ -28,8 +27,6 @@ def register_commands(app: Flask) -> None:
     app.cli.add_command(reconcile_command)
     app.cli.add_command(keys_group)
     app.cli.add_command(operators_group)
-    from operator_commands import register_operator_commands   # orders cancel, sms resend, codes, alerts
-    register_operator_commands(orders_group, sms_group, app.cli)
     from operator_commands import register_operator_commands   # orders cancel, sms resend, codes, alerts
     register_operator_commands(orders_group, sms_group, app.cli)
     from api.commands import apikeys_group, webhooks_group
@@ -81,8 +78,6 @@ def worker_command(once):
     """Send STK pushes, payouts and SMS from the outbox."""
     worker = components().worker()
     _log_to_stderr()   # "sms 12 delivery_code to 0712***678: ..." lines: the recorded SMS, redacted
-    from observability import serve_worker_metrics
-    serve_worker_metrics(components().settings)   # WORKER_METRICS_PORT: the worker's own /metrics
     from observability import serve_worker_metrics
     serve_worker_metrics(components().settings)   # WORKER_METRICS_PORT: the worker's own /metrics
     if once:
