@@ -87,7 +87,9 @@ def test_erase_by_sms_with_no_open_order_answers_in_english_and_leaves_no_trace(
     assert [e.action for e in rows(live, AuditEntry)][-2:] == ["erasure_requested", "number_erased"]
     # the seller still sees the order, the buyer's number starred
     assert "**********" in "\n".join(live.dial(SELLER, "3", reference))
-    # dialling again, the erased number is a new caller: nothing of theirs is found
+    # dialling again, the erased number is a new caller: greeted as one, and nothing of theirs is found
+    again, fresh, known = live.dial(BUYER)[0], live.dial("0712999888")[0], live.dial(SELLER)[0]
+    assert again == fresh != known
     assert reference not in live.cli("orders", "list", "--number", "0712345678").output
     assert reference in live.cli("orders", "list", "--number", "0722000111").output
 
