@@ -11,31 +11,38 @@
    (dedupe key `journal:<record id>`), and processes them; `process_received` (the reconcile pass)
    retries rows still `received` after RECEIVED_RETRY_AFTER (a web worker that died mid-request),
    and after UNPROCESSABLE_AFTER flags (a finding) one from a source that has no processor here.
+4. Store-then-acknowledge (CALLBACK_APPLY=worker, `defer(source)`): the route only keeps the body
+   and answers; `apply_waiting` (the worker, every pass and between passes) claims fresh `received`
+   rows of the deferred sources and processes them. Every claim, here and in `process_received`,
+   takes a lease (`leased_until`, FOR UPDATE SKIP LOCKED on PostgreSQL; SQLite's write lock
+   serialises claims), so two workers never process one row at once; a worker that dies lets its
+   rows go when the lease ends.
 """
 import logging
 from contextvars import ContextVar
 from datetime import datetime, timedelta, timezone
 from typing import Callable
 
-from sqlalchemy import or_, select
+from sqlalchemy import and_, insert, or_, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from escrow.callback_journal import CallbackJournal, JournalError
 from escrow.context import Core
-from escrow.db import Database, db_now, insert_once
+from escrow.db import Database, db_now, insert_once, insert_row
 from escrow.errors import EscrowError
 from escrow.findings import record_finding
-from escrow.inbox import (callback_row, mark_callback, mark_callback_alone, raw_body, raw_bytes, seal_form,
-                          store_callback)
+from escrow.inbox import callback_row, mark_callback, mark_callback_alone, raw_body, raw_bytes, seal_form
 from escrow.models import InboundCallback
 from escrow.phone import mask_numbers_in
 
 log = logging.getLogger(__name__)
 
 RECEIVED_RETRY_AFTER = timedelta(seconds=60)
+LEASE = timedelta(seconds=30)   # a claimed row is another worker's again after this (its claimer died)
 UNPROCESSABLE_AFTER = timedelta(hours=1)   # a source with no processor here: its own route had this long
 BATCH = 50
+_INSERT = insert(InboundCallback).returning(InboundCallback.id)
 # (raw body as text, stored callback id) -> outcome; registered per source by the adapters.
 Processor = Callable[[str, int], str]
 # The attempt id a journaled callback's path carried (/hooks/stk/<token>/a<id>), while it is replayed.
@@ -55,9 +62,19 @@ class CallbackIntake:
     def __init__(self, db: Database, core: Core, journal: CallbackJournal | None = None):
         self.db, self.core, self.journal = db, core, journal
         self.processors: dict[str, Processor] = {}
+        self.deferred: set[str] = set()   # sources acknowledged once stored, applied by the worker
+        self._autocommit = (db.engine.execution_options(isolation_level="AUTOCOMMIT")
+                            if db.dialect == "postgresql" else None)
 
     def register(self, source: str, processor: Processor) -> None:
         self.processors[source] = processor
+
+    def defer(self, source: str) -> None:
+        """Callbacks from `source` are answered once stored; the worker applies them (apply_waiting)."""
+        self.deferred.add(source)
+
+    def defers(self, source: str) -> bool:
+        return source in self.deferred and source in self.processors
 
     # --- 1. keeping ----------------------------------------------------------------------
     def keep(self, *, source: str, body: bytes, remote_addr: str | None, status: str = "received",
@@ -65,8 +82,9 @@ class CallbackIntake:
         """The stored callback's id, or None when it went to the journal (acknowledge it: the
         worker applies it once the database is back)."""
         try:
-            return store_callback(self.db, self.core.vault, source=source, body=body, remote_addr=remote_addr,
-                                  status=status, note=note)
+            return self._store(callback_row(self.core.vault, source=source, body=body, remote_addr=remote_addr,
+                                            status=status, note=note),
+                               None if attempt_id is None else int(attempt_id))
         except SQLAlchemyError as error:
             if self.journal is None or source not in self.processors:  # nothing could apply it later: 503
                 raise CallbackNotKept(f"database refused a {source} callback and it cannot be journaled") from error
@@ -81,6 +99,18 @@ class CallbackIntake:
             log.warning("%s callback kept in the journal as %s: the database refused it (%s)", source, record_id,
                         type(error).__name__)
             return None
+
+    def _store(self, row: dict, attempt_id: int | None) -> int:
+        """One INSERT, committed before it returns. On PostgreSQL it runs on its own outside any
+        transaction (one round trip, not BEGIN, INSERT, COMMIT); the URL's attempt id is kept for
+        the worker."""
+        if attempt_id is not None:
+            row = {**row, "path_attempt_id": attempt_id}
+        if self._autocommit is None:
+            with self.db.transaction() as session:
+                return insert_row(session, InboundCallback, **row)
+        with self._autocommit.connect() as connection:
+            return connection.execute(_INSERT, row).scalar_one()   # one statement, compiled once
 
     def journal_record(self, *, source: str, body: bytes, remote_addr: str | None, status: str = "received",
                        note: str | None = None, attempt_id: str | None = None) -> dict:
@@ -164,19 +194,25 @@ class CallbackIntake:
             with self.db.transaction() as session:
                 return _insert_journaled(session, self.core, record, refused=type(error).__name__)
 
+    def apply_waiting(self, limit: int = BATCH) -> int:
+        """Fresh `received` rows of the deferred sources, claimed and processed; how many."""
+        if not self.deferred:
+            return 0
+        claimed = self._claim(InboundCallback.source.in_(sorted(self.deferred)), limit)
+        for row in claimed:
+            self._process_row(row)
+        return len(claimed)
+
     def process_received(self) -> dict:
         """Rows still `received` after RECEIVED_RETRY_AFTER: processed again, or flagged."""
         counts: dict[str, int] = {}
         with self.db.transaction() as session:
             cutoff = db_now(session) - RECEIVED_RETRY_AFTER
             give_up = db_now(session) - UNPROCESSABLE_AFTER
-            stuck = session.execute(select(InboundCallback.id, InboundCallback.source, InboundCallback.body,
-                                           InboundCallback.body_sealed)
-                                    .where(InboundCallback.status == "received", InboundCallback.received_at <= cutoff,
-                                           or_(InboundCallback.source.in_(list(self.processors)),
-                                               InboundCallback.received_at <= give_up))
-                                    .order_by(InboundCallback.id).limit(BATCH)).all()
-        for callback_id, source, body, body_sealed in stuck:
+        stuck = self._claim(and_(InboundCallback.received_at <= cutoff,
+                                 or_(InboundCallback.source.in_(list(self.processors)),
+                                     InboundCallback.received_at <= give_up)), BATCH)
+        for callback_id, source, body, body_sealed, attempt_id in stuck:
             if source not in self.processors:
                 with self.db.transaction() as session:
                     mark_callback(session, callback_id, "unprocessable", f"no processor for {source!r}")
@@ -185,9 +221,35 @@ class CallbackIntake:
                                    callback_id=callback_id)
                 outcome = "unprocessable"
             else:
-                outcome = self.process(callback_id, source, raw_body(self.core.vault, body, body_sealed))
+                outcome = self._process_row((callback_id, source, body, body_sealed, attempt_id))
             counts[outcome] = counts.get(outcome, 0) + 1
         return counts
+
+    def _claim(self, condition, limit: int) -> list:
+        """`received` rows meeting `condition` that no live lease holds, oldest first, leased to this
+        worker in one short transaction: [(id, source, body, body_sealed, path_attempt_id)]."""
+        with self.db.transaction() as session:
+            now = db_now(session)
+            free = or_(InboundCallback.leased_until.is_(None), InboundCallback.leased_until < now)
+            query = (select(InboundCallback.id, InboundCallback.source, InboundCallback.body,
+                            InboundCallback.body_sealed, InboundCallback.path_attempt_id)
+                     .where(InboundCallback.status == "received", free, condition)
+                     .order_by(InboundCallback.id).limit(limit))
+            if session.get_bind().dialect.name == "postgresql":
+                query = query.with_for_update(skip_locked=True)
+            rows = session.execute(query).all()
+            if rows:
+                session.execute(update(InboundCallback).where(InboundCallback.id.in_([row[0] for row in rows]))
+                                .values(leased_until=now + LEASE))
+        return rows
+
+    def _process_row(self, row) -> str:
+        callback_id, source, body, body_sealed, attempt_id = row
+        token = _REPLAYED_ATTEMPT.set(attempt_id)
+        try:
+            return self.process(callback_id, source, raw_body(self.core.vault, body, body_sealed))
+        finally:
+            _REPLAYED_ATTEMPT.reset(token)
 
 
 def _insert_journaled(session: Session, core: Core, record: dict, refused: str | None = None) -> int | None:

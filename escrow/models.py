@@ -201,6 +201,9 @@ class InboundCallback(Base):
     status: Mapped[str] = mapped_column(String(12), default="received", server_default="received")
     note: Mapped[str | None] = mapped_column(String(300))
     received_at: Mapped[datetime] = _now_column()
+    # CALLBACK_APPLY=worker (escrow/intake.py): the worker's claim, and the attempt id from an STK callback's URL
+    leased_until: Mapped[datetime | None] = mapped_column(DateTime)
+    path_attempt_id: Mapped[int | None] = mapped_column(Integer)
 
 
 class SmsMessage(Base):

@@ -78,7 +78,9 @@ def admit_callback(service, callback_token: str, guard, source: str, token: str)
 def _handler(service, callback_token, source, guard=None):
     def handle(token, attempt_id=None):
         callback_id, allowed = admit_callback(service, callback_token, guard, source, token)
-        if callback_id is not None and allowed:
+        if callback_id is not None and allowed and service.intake.defers(source):
+            log.info("%s callback #%s kept; the worker applies it", source, callback_id)   # CALLBACK_APPLY=worker
+        elif callback_id is not None and allowed:
             outcome = service.intake.process(callback_id, source, request.get_data(as_text=True))
             log.info("%s callback #%s: %s", source, callback_id, outcome)
         return jsonify(ACCEPTED)
