@@ -19,6 +19,7 @@ EXPECTED = {
     "reminder_to_dispatch", "reminder_to_confirm", "payment_returned", "verification_code",
     "refund_seller_cancelled", "refund_not_dispatched", "dispute_received",
     "payment_link_to_buyer", "pay_link_to_seller",
+    "erasure_now", "erasure_later",   # answers to ERASE / FUTA (escrow/privacy/erasure.py)
 }
 
 
