@@ -47,14 +47,17 @@ def parties(core: Core, order: Order) -> dict:
     return dict(buyer=to_local(buyer_phone(core, order)), seller=to_local(seller_phone(core, order)))
 
 
-def accept_request(session: Session, core: Core, phone: str, reference: str) -> Order:
+def accept_request(session: Session, core: Core, phone: str, reference: str, prompt: bool = True) -> Order:
+    """`prompt=False`: the buyer's line is not on M-Pesa; they pay by Paybill and no push is sent."""
     order, role = order_of_party(session, core, phone, reference)
     _require(role, "buyer")
-    check_push_limit(session, core, order.buyer_key)
+    if prompt:
+        check_push_limit(session, core, order.buyer_key)
     _move(session, order, Event.REQUEST_ACCEPTED, "buyer")
     pay_by = _now(session) + timedelta(seconds=core.settings.unpaid_ttl_seconds)
     session.execute(update(Order).where(Order.id == order.id).values(pay_by=pay_by))
-    queue_payment_request(session, core, order, delay_seconds=core.settings.stk_delay_seconds)
+    if prompt:
+        queue_payment_request(session, core, order, delay_seconds=core.settings.stk_delay_seconds)
     return order
 
 

@@ -18,12 +18,15 @@ from escrow.states import State
 from escrow.text import clean_item
 
 
-def create_order(session: Session, core: Core, *, buyer: str, seller: str, price: int, item: str) -> Order:
+def create_order(session: Session, core: Core, *, buyer: str, seller: str, price: int, item: str,
+                 prompt: bool = True) -> Order:
     """A buyer's order, awaiting payment, with the STK push to send once the USSD session has
-    ended — both in the caller's transaction."""
+    ended — both in the caller's transaction. `prompt=False`: the buyer's line is not on M-Pesa (no
+    prompt can reach it), they pay by Paybill from an M-Pesa line, and no push is sent to fail."""
     order = _new_order(session, core, buyer=buyer, seller=seller, price=price, item=item, initiated_by="buyer",
                        state=State.AWAITING_PAYMENT, ttl=core.settings.unpaid_ttl_seconds)
-    queue_payment_request(session, core, order, delay_seconds=core.settings.stk_delay_seconds)
+    if prompt:
+        queue_payment_request(session, core, order, delay_seconds=core.settings.stk_delay_seconds)
     return order
 
 

@@ -41,9 +41,11 @@ class EscrowService:
         """The item exactly as an order would store it, which is what a summary must show."""
         return clean_item(typed, self.core.settings)
 
-    def create_order(self, *, buyer: str, seller: str, price: int, item: str) -> OrderView:
+    def create_order(self, *, buyer: str, seller: str, price: int, item: str, prompt: bool = True) -> OrderView:
+        """`prompt=False`: no STK push (the buyer's line is not on M-Pesa; they pay by Paybill)."""
         with self.db.transaction() as session:
-            order = ordering.create_order(session, self.core, buyer=buyer, seller=seller, price=price, item=item)
+            order = ordering.create_order(session, self.core, buyer=buyer, seller=seller, price=price, item=item,
+                                          prompt=prompt)
             return view_for(self.core, order, "buyer")
 
     def request_payment(self, *, seller: str, buyer: str, price: int, item: str, share_link: bool = False,
@@ -64,8 +66,8 @@ class EscrowService:
             session.refresh(order)
             return view_for(self.core, order, role)
 
-    def accept_request(self, phone: str, reference: str) -> OrderView:
-        return self._party_action(lifecycle.accept_request, phone, reference)
+    def accept_request(self, phone: str, reference: str, prompt: bool = True) -> OrderView:
+        return self._party_action(lifecycle.accept_request, phone, reference, prompt)
 
     def decline_request(self, phone: str, reference: str) -> OrderView:
         return self._party_action(lifecycle.decline_request, phone, reference)

@@ -11,8 +11,8 @@ from ussd.screens import Context, Data, Finish, Goto
 
 def create_order(data: Data, ctx: Context) -> Finish:
     """Created: the M-Pesa prompt is coming, or, on a line no prompt can reach, how to pay by Paybill."""
-    order = ctx.service.create_order(buyer=ctx.caller, seller=data["party"],
-                                     price=data["price"], item=data["item"])
+    order = ctx.service.create_order(buyer=ctx.caller, seller=data["party"], price=data["price"],
+                                     item=data["item"], prompt=on_mpesa_line(ctx.network))
     if not on_mpesa_line(ctx.network):
         return Finish("ussd.pay.done_paybill", {**_ref_and_charge(order), "paybill": ctx.service.help_info().paybill})
     return Finish("ussd.pay.done", {"ref": order.reference, "charge": format_kes(order.charge)})
@@ -60,7 +60,7 @@ def pay_by_paybill(data: Data, ctx: Context) -> Finish:
 
 
 def accept_request(data: Data, ctx: Context) -> Finish:
-    order = ctx.service.accept_request(ctx.caller, data["ref"])
+    order = ctx.service.accept_request(ctx.caller, data["ref"], prompt=on_mpesa_line(ctx.network))
     if not on_mpesa_line(ctx.network):
         return Finish("ussd.done.accept_paybill", {**_ref_and_charge(order), "paybill": ctx.service.help_info().paybill})
     return Finish("ussd.done.accept", _ref_and_charge(order))

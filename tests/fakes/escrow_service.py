@@ -86,8 +86,10 @@ class FakeEscrowService:
     def item_as_stored(self, typed: str) -> str:
         return clip(transliterate(typed), self.item_max_chars) or "item"
 
-    def create_order(self, *, buyer, seller, price, item) -> OrderView:
-        return self._open("create_order", buyer, buyer, seller, price, item, requested=False)
+    def create_order(self, *, buyer, seller, price, item, prompt=True) -> OrderView:
+        view = self._open("create_order", buyer, buyer, seller, price, item, requested=False)
+        self.calls[-1][1]["prompt"] = prompt
+        return view
 
     def request_payment(self, *, seller, buyer, price, item, share_link=False, also=None) -> OrderView:
         return self._open("request_payment", seller, buyer, seller, price, item, requested=True)
@@ -103,8 +105,9 @@ class FakeEscrowService:
     def pay_again(self, phone, reference) -> OrderView:
         return self._act("pay_again", "pay_now", phone, reference, lambda o: None)
 
-    def accept_request(self, phone, reference) -> OrderView:
-        return self._act("accept_request", "accept", phone, reference, lambda o: setattr(o, "requested", False))
+    def accept_request(self, phone, reference, prompt=True) -> OrderView:
+        return self._act("accept_request", "accept", phone, reference, lambda o: setattr(o, "requested", False),
+                         prompt=prompt)
 
     def decline_request(self, phone, reference) -> OrderView:
         return self._act("decline_request", "decline", phone, reference, lambda o: setattr(o, "state", "cancelled"))

@@ -98,3 +98,13 @@ def age_code_sms(database, age):
 def list_findings_of(database):
     with database.transaction() as session:
         return list_findings(session)
+
+
+def test_a_buyer_whose_line_no_prompt_can_reach_gets_no_push(world):
+    service, worker, gateway, _ = world
+    service.create_order(buyer=BUYER, seller=SELLER, price=900, item="Shoes", prompt=False)
+    requested = service.request_payment(seller=SELLER, buyer=BUYER, price=900, item="Shoes")
+    service.accept_request(BUYER, requested.reference, prompt=False)
+    worker.run_once()
+    assert gateway.pushes == []
+    assert service.order_for(BUYER, requested.reference).state == "awaiting_payment"

@@ -100,3 +100,20 @@ def test_the_session_event_drops_a_screen_that_showed_a_code():
     blanked = event_record(form)["lastAppResponse"]
     assert "345678." not in blanked and "Order 12345678" in blanked and "******" in blanked
     assert "3*12345678*3" not in str(event_record(form, private=True))
+
+
+@pytest.mark.parametrize("network, prompt", [("63903", False), ("63902", True)])
+def test_no_m_pesa_prompt_is_asked_for_a_line_it_cannot_reach(network, prompt):
+    service = FakeEscrowService()
+    reference = service.seed(buyer="+254711000111", seller="0722000222", price=900, item="Shoes", requested=True)
+    ctx = Context(service, "+254711000111", "en", network=network)
+    state = start(ctx).state
+    for answer in ("1", "0722000222", "1500", "Kitenge", "1"):
+        outcome = step(state, answer, ctx)
+        state = outcome.state
+    assert outcome.reply.end and service.calls[-1] == ("create_order", {**service.calls[-1][1], "prompt": prompt})
+    state = start(ctx).state
+    for answer in ("3", "2", "1"):          # the request is the older order: row 2
+        outcome = step(state, answer, ctx)
+        state = outcome.state
+    assert service.calls[-1] == ("accept_request", {"reference": reference, "prompt": prompt}), outcome.reply.text
