@@ -148,7 +148,12 @@ def pages(app, found: dict) -> list[tuple[str, str]]:
             ("orders, date range", "/console/orders?from=2026-11-20&to=2026-11-21"),
             ("order page (disputed)", f"/console/orders/{found['disputed']}"),
             ("disputes desk", "/console/disputes"),
-            ("findings", "/console/findings"),
+            ("findings (with the ledger check)", "/console/findings"),
+            ("alerts", "/console/alerts"),
+            ("lockouts", "/console/lockouts"),
+            ("callbacks desk", "/console/callbacks"),
+            ("SMS desk", "/console/sms"),
+            ("report, 30 days", "/console/report?from=2026-11-03&to=2026-12-02"),
             ("audit log", "/console/audit"),
             ("CSV export, state=disputed", "/console/orders.csv?state=disputed")]
 
