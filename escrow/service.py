@@ -1,7 +1,7 @@
 """The core's face to the adapters: each method is one use case in one transaction."""
 from dataclasses import replace
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from escrow import code_on_screen, delivery, lifecycle, limits, ordering, payments, settlement
 from escrow.catalog import LANGUAGES
@@ -215,9 +215,17 @@ class EscrowService:
 
     def greet(self, phone: str) -> tuple[str, bool]:
         """The number's language, and whether this is its first dial (its profile is made now, so the
-        language choice is offered once)."""
+        language choice is offered once). A known number costs one read outside any transaction; a new
+        one also a short write whose commit need not wait for the disk (PostgreSQL's
+        synchronous_commit off, for this transaction only): a profile lost to a crash just before the
+        disk caught up means the welcome is offered once more, nothing else."""
         key = self.core.vault.phone_key(phone)
+        language = self.db.read_scalar(select(Profile.language).where(Profile.phone_key == key))
+        if language is not None:
+            return language, False
         with self.db.transaction() as session:
+            if self.db.dialect == "postgresql":
+                session.execute(text("SET LOCAL synchronous_commit = off"))
             first = insert_once(session, Profile, phone_key=key, language="en")
             language = "en" if first else session.scalar(select(Profile.language).where(Profile.phone_key == key))
         return language or "en", bool(first)
