@@ -45,7 +45,7 @@ def test_paying_a_seller_creates_one_order_and_ends_with_the_prompt_notice(servi
     assert "Pay 0722000222" in summary.text and "KES 1,500" in summary.text and "Blue sofa" in summary.text
     assert done.reply.end and "40000001" in done.reply.text and "M-Pesa prompt" in done.reply.text
     assert done.actions == ("create_order",)
-    assert service.calls == [("create_order", {"reference": "40000001", "price": 1500, "item": "Blue sofa"})]
+    assert service.calls == [("create_order", {"reference": "40000001", "price": 1500, "item": "Blue sofa", "prompt": True})]
 
 
 @pytest.mark.parametrize("number", ["0722000222", "0110000222", "+254722000222", "254722000222"])
