@@ -466,6 +466,23 @@ def mpesa_balance(no_query):
             click.echo(line)
 
 
+@mpesa_group.command("opening-balance")
+@click.option("--shortcode", required=True, help="The shortcode (paybill, till or B2C).")
+@click.option("--amount", required=True, type=click.IntRange(min=0), help="Whole KES it held when our books began.")
+def mpesa_opening_balance(shortcode, amount):
+    """Record once what a shortcode held before Zemi's books began, so its cash account can equal
+    M-Pesa's balance (escrow/shortcode_cash.py); later money in and out comes from the statement."""
+    from escrow.shortcode_cash import post_opening_balance
+
+    def post():
+        with components().db.transaction() as session:
+            return post_opening_balance(session, shortcode, amount)
+    if not _run(post):
+        raise click.ClickException(f"{shortcode} already has an opening balance; a correction is a journal "
+                                   f"matter for a person, not a second opening")
+    click.echo(f"opening balance of {shortcode}: KES {amount:,} (Dr mpesa_cash:{shortcode}, Cr mpesa_transfers)")
+
+
 @mpesa_group.command("register-pull")
 @click.option("--nominated-number", required=True, help="The Safaricom number nominated for the organisation.")
 def mpesa_register_pull(nominated_number):

@@ -283,6 +283,28 @@ def missing_from_statement(session: Session, channels: tuple[str, ...], start: d
         .order_by(PaymentReceived.id)))
 
 
+PAID_OUT = ("succeeded", "double_paid")
+RESULT_LAG = timedelta(minutes=10)   # a transfer's result reaches us after M-Pesa completed it
+
+
+def payouts_missing(session: Session, shortcode: str, start: datetime, end: datetime) -> list[Payout]:
+    """Transfers M-Pesa's result said it paid, recorded in [start + RESULT_LAG, end], that no line of
+    the B2C shortcode's statement shows (every window's lines count, not only this one's)."""
+    return list(session.scalars(select(Payout).where(
+        Payout.status.in_(PAID_OUT), Payout.receipt.is_not(None),
+        Payout.updated_at.between(start + RESULT_LAG, end),
+        ~exists().where(StatementLine.shortcode == shortcode, StatementLine.receipt == Payout.receipt))
+        .order_by(Payout.id)))
+
+
+def report_missing_payout(session: Session, payout: Payout, shortcode: str) -> bool:
+    return record_finding(
+        session, f"statement-payout-missing:{payout.receipt}", order_id=payout.order_id,
+        summary=f"{payout.purpose} {payout.receipt} (KES {payout.amount:,}) was paid by M-Pesa's result but is not on "
+                f"the statement of {shortcode}: money we think went out and may not have",
+        receipt=payout.receipt, amount=payout.amount)
+
+
 def report_missing(session: Session, payment: PaymentReceived, shortcode: str) -> bool:
     return record_finding(
         session, f"statement-missing:{payment.receipt}", order_id=payment.order_id,

@@ -28,7 +28,8 @@ from escrow.ports import ProviderError
 from escrow.settings import read_int
 from escrow.shortcode_cash import allocate_cash, roles_of
 from escrow.statement import COMPLETE, FAILED, StatementEntry, StatementSource, finish_run, start_run
-from escrow.statement_match import apply_line, missing_from_statement, report_missing
+from escrow.statement_match import (apply_line, missing_from_statement, payouts_missing, report_missing,
+                                    report_missing_payout)
 
 log = logging.getLogger(__name__)
 
@@ -142,7 +143,7 @@ class StatementReconciler:
             return self._failed(run_id, shortcode, start, end, f"statement not fetched: {error}")
         try:
             with self.db.transaction() as session:
-                summary = self._match(session, run_id, shortcode, channels, start, end, entries)
+                summary = self._match(session, run_id, shortcode, channels, start, end, entries, source)
                 summary.counts["cash placed"] = allocate_cash(session, roles_of(self.source))["allocated"]
                 finish_run(session, run_id, status=summary.status, note=summary.note, **_columns(summary.counts))
         except Exception as error:  # the matching rolled back: nothing half done, the run says so
@@ -164,7 +165,7 @@ class StatementReconciler:
         return RunSummary(shortcode, start, end, FAILED, {}, note)
 
     def _match(self, session, run_id: int, shortcode: str, channels: tuple[str, ...], start: datetime,
-               end: datetime, entries: list[StatementEntry]) -> RunSummary:
+               end: datetime, entries: list[StatementEntry], source: str = "api") -> RunSummary:
         outcomes: Counter = Counter()
         copies = Counter((entry.receipt, entry.kind) for entry in entries)
         for (receipt, kind), n in copies.items():
@@ -181,6 +182,10 @@ class StatementReconciler:
         for payment in missing_from_statement(session, channels, start, end):
             outcomes["missing"] += 1
             report_missing(session, payment, shortcode)
+        if source == "csv" and shortcode == roles_of(self.source).get("b2c"):   # Pull carries no transfers
+            for payout in payouts_missing(session, shortcode, start, end):
+                outcomes["missing"] += 1
+                report_missing_payout(session, payout, shortcode)
         counts = {"lines": len(entries), "matched": outcomes["matched"] + outcomes["known"],
                   "new": outcomes["new"], "missing": outcomes["missing"],
                   "findings": outcomes["findings"] + outcomes["finding"] + outcomes["unreadable"],
