@@ -2,19 +2,21 @@
 
     .venv/bin/python -m bench.callbacks [--database-url ...] [--redis-url ...] [--concurrency 20] ...
 
-Three servers under the same gunicorn settings (sync workers, 2 by default), one after another:
-  (1) ours, applying inline: every callback a fresh STK success for an order awaiting payment
-      (stored, then applied: the order funded, ledger, code SMS), answered once applied;
-  (2) ours, store-then-ack: the same route with MPESA_ALLOWED_IPS set so that 127.0.0.1 is not
-      allowed: the raw body is kept in one INSERT and answered, nothing applied. This is the HTTP
-      side of "acknowledge once stored, the worker applies"; the worker would then pay the apply
-      cost of (1) less (2) per callback;
+Three servers under the same gunicorn settings (sync workers, 2 by default) run at once:
+  (1) ours, applying inline (CALLBACK_APPLY=inline, the default): every callback a fresh STK success
+      for an order awaiting payment, stored, then applied (the order funded, ledger, code SMS), and
+      answered once applied;
+  (2) ours, store-then-ack (CALLBACK_APPLY=worker): the same callbacks for other orders, answered once
+      the raw body is stored with one INSERT; nothing applied by the request;
   (3) the floor (bench/floor_app.py): the body kept with one autocommit INSERT, then 200.
-Each is driven closed loop (--concurrency connections, no think time) for --duration-seconds, then
-hit by a burst of --burst distinct callbacks sent at once (one connection each): all must be
-answered 200, and afterwards every one of them must be a row (none lost). Prints callbacks/s,
-p50/p99, server CPU per callback, and the ratios. Nothing is asserted.
-The benchmark database is dropped and re-migrated (its name must contain "bench").
+Each is driven closed loop (--concurrency connections, no think time) for --duration-seconds, one
+after another, then each is hit by a burst of --burst distinct callbacks sent at once (one connection
+each): all must be answered 200. Afterwards (4) the rows (2) stored are applied by --drain-workers
+threads claiming at once as worker processes do (escrow/intake.py apply_waiting): every one must end
+`applied` and its order funded exactly once (none lost, none twice); and (5) the time from a callback's
+200 to its order being funded is sampled with one worker loop polling as the worker does when idle
+(CALLBACK_POLL_SECONDS). Prints callbacks/s, p50/p99, server CPU per callback, and the ratios.
+Nothing is asserted. The benchmark database is dropped and re-migrated (its name must contain "bench").
 """
 import argparse
 import http.client
@@ -187,15 +189,79 @@ def count_rows(database_url: str, sql: str) -> int:
         return cursor.fetchone()[0]
 
 
-def measure(label: str, server: Gunicorn, closed: list, bursting: list, args) -> tuple[float, dict]:
-    drive(server.port, Load(closed[:args.warmup]), concurrency=args.concurrency, duration=30)   # warm-up
+def closed_loop(label: str, server: Gunicorn, requests: list, args) -> dict:
+    drive(server.port, Load(requests[:args.warmup]), concurrency=args.concurrency, duration=30)   # warm-up
     cpu = server.cpu_seconds()
-    run = drive(server.port, Load(closed[args.warmup:]), concurrency=args.concurrency, duration=args.duration_seconds)
+    run = drive(server.port, Load(requests[args.warmup:]), concurrency=args.concurrency,
+                duration=args.duration_seconds)
     cpu = None if cpu is None else server.cpu_seconds() - cpu
-    rate = report(f"{label}, closed loop x{args.concurrency}", run, cpu)
-    shot = burst(server.port, bursting)
-    report(f"{label}, burst of {len(bursting)}", shot, None)
-    return rate, shot
+    run["rate"] = report(f"{label}, closed loop x{args.concurrency}", run, cpu)
+    run["cpu"] = cpu / len(run["latencies"]) if cpu is not None and run["latencies"] else None
+    return run
+
+
+def drain(app, workers: int) -> tuple[float, int]:
+    """Stored callbacks applied by `workers` threads claiming at once: (seconds, how many applied)."""
+    intake = app.extensions["zemi"].service.intake
+    counts, lock = [], threading.Lock()
+
+    def work():
+        done = 0
+        while True:
+            claimed = intake.apply_waiting(limit=10)
+            if not claimed:
+                break
+            done += claimed
+        with lock:
+            counts.append(done)
+
+    threads = [threading.Thread(target=work) for _ in range(max(1, workers))]
+    began = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=900)
+    return time.perf_counter() - began, sum(counts)
+
+
+def funding_latency(app, port: int, items: list, token: str, run_tag: str) -> list:
+    """Seconds from each callback's 200 to its order funded, one at a time, with one worker loop
+    polling every CALLBACK_POLL_SECONDS as the worker does between passes."""
+    from sqlalchemy import select
+
+    from escrow.models import Order, PaymentAttempt
+    from escrow.worker import CALLBACK_POLL_SECONDS
+
+    components = app.extensions["zemi"]
+    stop, latencies = threading.Event(), []
+
+    def worker_loop():
+        while not stop.is_set():
+            if not components.service.intake.apply_waiting():
+                stop.wait(CALLBACK_POLL_SECONDS)
+
+    loop = threading.Thread(target=worker_loop, daemon=True)
+    loop.start()
+    try:
+        for index, (attempt, checkout, charge) in items:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+            conn.request("POST", f"/hooks/stk/{token}/a{attempt}", stk_success(checkout, charge, f"L{run_tag}{index:07d}"),
+                         {"Content-Type": "application/json"})
+            conn.getresponse().read()
+            conn.close()
+            answered = time.perf_counter()
+            while time.perf_counter() - answered < 10:
+                with components.db.transaction() as session:
+                    state = session.scalar(select(Order.state).join(PaymentAttempt, PaymentAttempt.order_id == Order.id)
+                                           .where(PaymentAttempt.id == attempt))
+                if state == "funded":
+                    latencies.append(time.perf_counter() - answered)
+                    break
+                time.sleep(0.005)
+    finally:
+        stop.set()
+        loop.join(timeout=10)
+    return latencies
 
 
 def parse_args(argv=None):
@@ -204,11 +270,14 @@ def parse_args(argv=None):
                         help="PostgreSQL (name must contain 'bench'; dropped and re-migrated)")
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/13")
     parser.add_argument("--concurrency", type=int, default=20)
-    parser.add_argument("--duration-seconds", type=float, default=10.0)
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--orders", type=int, default=2500, help="orders seeded for the inline run (closed + burst)")
+    parser.add_argument("--duration-seconds", type=float, default=8.0)
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers of each server")
+    parser.add_argument("--orders", type=int, default=900,
+                        help="orders seeded for each of ours (warm-up + closed loop + burst)")
     parser.add_argument("--burst", type=int, default=500)
-    parser.add_argument("--warmup", type=int, default=100, help="callbacks sent before measuring")
+    parser.add_argument("--warmup", type=int, default=50, help="callbacks sent before measuring")
+    parser.add_argument("--drain-workers", type=int, default=2, help="threads applying the stored callbacks")
+    parser.add_argument("--latency-samples", type=int, default=20)
     args = parser.parse_args(argv)
     args.orders = max(args.orders, args.burst + args.warmup + 1)
     return args
@@ -226,56 +295,79 @@ def main(argv=None) -> int:
                 "STK_DELAY_SECONDS": "0"}
     load = os.getloadavg() if hasattr(os, "getloadavg") else ("?",)
     print(f"Zemi STK callback intake benchmark  {time.strftime('%Y-%m-%d %H:%M:%S')}  cpus={os.cpu_count()}  "
-          f"load={tuple(round(x, 2) for x in load)}  gunicorn sync x{args.workers}")
+          f"load={tuple(round(x, 2) for x in load)}  gunicorn sync x{args.workers} each")
     prepare_postgres(args.database_url)
-    app = create_app(settings)
+    count_rows(args.database_url, "CREATE TABLE IF NOT EXISTS floor_callbacks (id bigserial PRIMARY KEY, body text);"
+                                  " SELECT 0")   # before the floor's workers start: they would race to create it
+    app = create_app({**settings, "CALLBACK_APPLY": "worker"})   # this process drains like a worker
     try:
         began = time.perf_counter()
-        seeded = seed_sent_attempts(app, 8, args.orders, run_tag)
+        samples = args.latency_samples
+        seeded = seed_sent_attempts(app, 8, 2 * args.orders + samples, run_tag)
         print(f"  seeded {len(seeded)} orders awaiting payment in {time.perf_counter() - began:.1f} s")
+        token = BENCH_CALLBACK_TOKEN
+
+        def ours(items):
+            return [(f"/hooks/stk/{token}/a{attempt}", stk_success(checkout, charge, f"R{run_tag}{index:07d}"))
+                    for index, (attempt, checkout, charge) in items]
+
+        indexed = list(enumerate(seeded))
+        inline_items, stored_items = indexed[:args.orders], indexed[args.orders:2 * args.orders]
+        requests = {"inline": ours(inline_items), "stored": ours(stored_items),
+                    "floor": [(f"/hooks/floor/{token}", body) for _, body in ours(stored_items)]}
+        gunicorn = dict(workers=args.workers, threads=1, worker_class="sync")
+        env = {**os.environ, **settings}
+        specs = {"inline": ("app:create_app()", {**env, "CALLBACK_APPLY": "inline"}),
+                 "stored": ("app:create_app()", {**env, "CALLBACK_APPLY": "worker"}),
+                 "floor": ("bench.floor_app:create_app()", {**os.environ, "REDIS_URL": args.redis_url,
+                           "FLOOR_DATABASE_URL": args.database_url.replace("postgresql+psycopg://", "postgresql://")})}
+        labels = {"inline": "ours, apply inline", "stored": "ours, store then ack", "floor": "floor (1 INSERT + 200)"}
+        servers, closed, shots = {}, {}, {}
+        try:
+            for name, (spec, server_env) in specs.items():
+                servers[name] = Gunicorn(spec, server_env, log_path=workdir / f"{name}.log", **gunicorn).__enter__()
+            for name, server in servers.items():   # closed loops one after another, the servers all up
+                closed[name] = closed_loop(labels[name], server, requests[name][args.burst:], args)
+            for name, server in servers.items():   # then the bursts
+                shots[name] = burst(server.port, requests[name][:args.burst])
+                report(f"{labels[name]}, burst of {args.burst}", shots[name], None)
+            waiting = count_rows(args.database_url, "SELECT count(*) FROM inbound_callbacks WHERE source = 'stk' "
+                                                    "AND status = 'received'")
+            seconds, applied_now = drain(app, args.drain_workers)
+            latencies = funding_latency(app, servers["stored"].port, indexed[2 * args.orders:], token, run_tag)
+        finally:
+            for server in servers.values():
+                server.stop()
     finally:
         app.extensions["zemi"].db.dispose()
-    token = BENCH_CALLBACK_TOKEN
 
-    def ours(items):
-        return [(f"/hooks/stk/{token}/a{attempt}", stk_success(checkout, charge, f"R{run_tag}{index:07d}"))
-                for index, (attempt, checkout, charge) in items]
-
-    indexed = list(enumerate(seeded))
-    burst_items, closed_items = indexed[:args.burst], indexed[args.burst:]
-    gunicorn = dict(workers=args.workers, threads=1, worker_class="sync")
-    env = {**os.environ, **settings}
-    results = {}
-    with Gunicorn("app:create_app()", env, log_path=workdir / "inline.log", **gunicorn) as server:
-        results["inline"] = measure("ours, apply inline", server, ours(closed_items), ours(burst_items), args)
-    applied = count_rows(args.database_url, "SELECT count(*) FROM inbound_callbacks WHERE source = 'stk' "
-                                            "AND status = 'applied'")
-    funded = count_rows(args.database_url, "SELECT count(*) FROM payments_received WHERE outcome = 'funded'")
-
-    stored_env = {**env, "MPESA_ALLOWED_IPS": "192.0.2.0/24"}   # 127.0.0.1 is not allowed: kept, not applied
-    fake = [(f"/hooks/stk/{token}/a{index + 1}", stk_success(f"ws_CO_st{run_tag}{index:07d}", PRICE, "X"))
-            for index in range(len(seeded))]
-    with Gunicorn("app:create_app()", stored_env, log_path=workdir / "stored.log", **gunicorn) as server:
-        results["stored"] = measure("ours, store then ack", server, fake[args.burst:], fake[:args.burst], args)
-    kept = count_rows(args.database_url, "SELECT count(*) FROM inbound_callbacks WHERE status = 'rejected'")
-
-    count_rows(args.database_url, "CREATE TABLE IF NOT EXISTS floor_callbacks (id bigserial PRIMARY KEY, body text);"
-                                  " SELECT 0")   # before its workers start: they would race to create it
-    floor_env = {**os.environ, "REDIS_URL": args.redis_url,
-                 "FLOOR_DATABASE_URL": args.database_url.replace("postgresql+psycopg://", "postgresql://")}
-    floor = [(f"/hooks/floor/{token}", body) for _, body in fake]
-    with Gunicorn("bench.floor_app:create_app()", floor_env, log_path=workdir / "floor.log", **gunicorn) as server:
-        results["floor"] = measure("floor (1 INSERT + 200)", server, floor[args.burst:], floor[:args.burst], args)
+    statuses = {status: count_rows(args.database_url, "SELECT count(*) FROM inbound_callbacks WHERE source = 'stk' "
+                                                      f"AND status = '{status}'") for status in ("received", "applied")}
+    funded = count_rows(args.database_url, "SELECT count(*) FROM orders WHERE state = 'funded'")
+    twice = count_rows(args.database_url, "SELECT count(*) FROM (SELECT order_id FROM payments_received "
+                                          "GROUP BY order_id HAVING count(*) > 1) AS t")
     floored = count_rows(args.database_url, "SELECT count(*) FROM floor_callbacks")
-
-    answered = {name: len(shot["latencies"]) for name, (_, shot) in results.items()}
-    print(f"\n  rows after: inline {applied} callbacks applied, {funded} orders funded; store-then-ack {kept} kept; "
-          f"floor {floored} kept")
-    print(f"  burst answered 200: " + ", ".join(f"{name} {count}/{args.burst}" for name, count in answered.items()))
-    floor_rate = results["floor"][0]
-    for name in ("inline", "stored"):
-        print(f"  {name:<7} / floor = {results[name][0]:.0f} / {floor_rate:.0f} = "
-              f"{results[name][0] / floor_rate if floor_rate else float('nan'):.0%}")
+    answered = {name: len(shot["latencies"]) for name, shot in shots.items()}
+    sent = {name: len(run["latencies"]) + args.warmup + args.burst for name, run in closed.items()}
+    print(f"\n  stored then applied: {waiting} waiting after the HTTP runs, applied by {args.drain_workers} workers "
+          f"in {seconds:.1f} s ({applied_now / seconds if seconds else 0:.0f} callbacks/s); now {statuses['applied']} "
+          f"applied, {statuses['received']} still received; {funded} orders funded "
+          f"(callbacks answered 200: inline {sent['inline']}, stored {sent['stored'] + len(latencies)}); "
+          f"orders paid twice: {twice}; floor kept {floored} of {sent['floor']}")
+    print("  burst answered 200: " + ", ".join(f"{name} {count}/{args.burst}" for name, count in answered.items()))
+    if latencies:
+        print(f"  store-then-ack, a callback's 200 to its order funded (one worker loop, {len(latencies)} samples): "
+              f"p50 {ms(percentile(latencies, 0.5))}, max {ms(max(latencies))}")
+    floor_rate = closed["floor"]["rate"]
+    print("\n| | callbacks/s | p50 / p99 | server CPU per callback | of the floor | burst of "
+          f"{args.burst}: answered, p99 |")
+    print("|---|---|---|---|---|---|")
+    for name, run in closed.items():
+        cpu = "–" if run["cpu"] is None else f"{run['cpu'] * 1000:.1f} ms"
+        print(f"| {labels[name]} | {run['rate']:.0f} | {percentile(run['latencies'], 0.5) * 1000:.0f} / "
+              f"{percentile(run['latencies'], 0.99) * 1000:.0f} ms | {cpu} | "
+              f"{run['rate'] / floor_rate if floor_rate else float('nan'):.0%} | {answered[name]}/{args.burst}, "
+              f"{percentile(shots[name]['latencies'], 0.99) * 1000:,.0f} ms |")
     return 0
 
 

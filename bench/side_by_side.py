@@ -1,0 +1,233 @@
+"""bench/ussd.py's HTTP part: Zemi, the same conversation in anysd 1.2.7, and the floor, side by side.
+
+Three (four) gunicorn servers with the same settings run at once on 127.0.0.1: Zemi (app:create_app()),
+anysd (bench/anysd_app.py, in its own virtual environment, bench/anysd_env.py), the floor
+(bench/floor_app.py: one Redis GET and one SET per hop) and, for the hiredis A/B, Zemi again with
+hiredis the other way round (hidden by a shim when installed, else put on PYTHONPATH from
+bench/.hiredis). Each load is driven against each server in turn, interleaved, closed loop:
+  light  a returning number (its language remembered) dials, 1, the seller, the amount, the item, 2
+         (cancel): 6 hops, none of which writes to PostgreSQL (Zemi's `1` reads the limits: one SELECT)
+  pay    a new number dials, 1, the seller, the amount, the item, 1 (confirm): Zemi creates the order
+         (and greets the new number); anysd's confirm writes nothing
+at each of --compare-concurrency (20 and 100 sessions). Prints hops/s, p50, p99, server CPU per hop,
+and the ratios.
+"""
+import itertools
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from bench import anysd_env
+from bench.http_load import Gunicorn, drive_http
+from bench.stats import Stats, ms, percentile, print_stats
+
+ROOT = Path(__file__).resolve().parent.parent
+HIREDIS = "hiredis==3.5.0"
+HIREDIS_DIR = ROOT / "bench" / ".hiredis"
+NO_HIREDIS_DIR = ROOT / "bench" / "no_hiredis"
+RUN_SPAN = 50_000       # numbers (sessions) one run may use: 16 runs stay under number()'s 1,000,000
+
+
+def hiredis_installed() -> bool:
+    probe = subprocess.run([sys.executable, "-c", "import hiredis"], capture_output=True)
+    return probe.returncode == 0
+
+
+def hiredis_path(log=print) -> str:
+    """A PYTHONPATH entry that turns hiredis the other way round from this environment."""
+    if hiredis_installed():
+        return str(NO_HIREDIS_DIR)
+    if not (HIREDIS_DIR / "hiredis").is_dir():
+        log(f"  installing {HIREDIS} into {HIREDIS_DIR} for the A/B (once) ...")
+        subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
+                        "--target", str(HIREDIS_DIR), HIREDIS], check=True, capture_output=True)
+    return str(HIREDIS_DIR)
+
+
+def prewarm_light_numbers(app, count: int, run_tag: str) -> list:
+    """Dial each light-load number once in process: its profile exists and its language is
+    remembered in Redis, as for anyone who dialled today. Returns the numbers."""
+    from bench.ussd import ROLE_LIGHT, SERVICE_CODE, number
+
+    client = app.test_client()
+    phones = [number(0, ROLE_LIGHT, index) for index in range(count)]
+    for index, phone in enumerate(phones):
+        client.post("/ussd", data={"sessionId": f"ATUid_warm{run_tag}_{index}", "serviceCode": SERVICE_CODE,
+                                   "phoneNumber": phone, "text": ""})
+    return phones
+
+
+def _pay_scripts(run: int, run_tag: str):
+    """New buyers and sellers: each run its own range of numbers (and so of session ids)."""
+    from bench.ussd import pay_script
+    return (pay_script(9, run * RUN_SPAN + index, run_tag) for index in range(RUN_SPAN))
+
+
+def _light_scripts(phones: list, run: int, run_tag: str):
+    """The pre-dialled numbers in turn, each session its own id."""
+    from bench.ussd import light_script
+    return (light_script(phones[index % len(phones)], run * RUN_SPAN + index, run_tag) for index in range(RUN_SPAN))
+
+
+def serve(args, settings: dict, workdir: Path, log=print) -> dict:
+    """name -> (app spec, env, python) for every server of the comparison (anysd's venv made first)."""
+    env = {**os.environ, **settings}
+    toggled = hiredis_path(log)
+    with_hiredis = hiredis_installed()
+    servers = {"zemi": ("app:create_app()", env, None)}
+    try:
+        python = anysd_env.ensure(log)
+        config = anysd_env.config_file(workdir / "anysd.yaml", args.redis_url)
+        servers["anysd"] = ("bench.anysd_app:create_app()", {**os.environ, "ANYSD_CONFIG_FILE": str(config)}, python)
+    except (RuntimeError, OSError, subprocess.SubprocessError) as error:
+        log(f"  anysd cannot run here, so it is left out of this run: {error}")
+    servers["floor"] = ("bench.floor_app:create_app()", {**os.environ, "REDIS_URL": args.redis_url}, None)
+    other = "zemi+hiredis" if not with_hiredis else "zemi-hiredis"
+    servers[other] = ("app:create_app()", {**env, "PYTHONPATH": os.pathsep.join(
+        filter(None, [toggled, env.get("PYTHONPATH")]))}, None)
+    log(f"  hiredis in this environment: {'yes' if with_hiredis else 'no'}; A/B server: {other}")
+    return servers
+
+
+def compare(args, settings: dict, workdir: Path, light_phones: list, run_tag: str) -> dict:
+    """Every load against every server, interleaved; prints and returns {(load, concurrency, server): Stats}."""
+    servers = serve(args, settings, workdir)
+    gunicorn = dict(workers=args.workers, threads=args.threads, worker_class=args.worker_class)
+    print(f"\n(b) over HTTP, side by side: gunicorn --workers {args.workers} --threads {args.threads} "
+          f"--worker-class {args.worker_class} for each of {', '.join(servers)}; closed loop at "
+          f"{', '.join(map(str, args.compare_concurrency))} sessions; {args.warmup_seconds:.0f} s warm-up + "
+          f"{args.duration_seconds:.0f} s measured per run")
+    results, started, runs = {}, [], itertools.count(1)
+    try:
+        for name, (spec, env, python) in servers.items():
+            started.append((name, Gunicorn(spec, env, log_path=workdir / f"gunicorn-{name}.log", python=python,
+                                           **gunicorn).__enter__()))
+        for load in ("light", "pay"):
+            for concurrency in args.compare_concurrency:
+                for name, server in started:
+                    run = next(runs)
+                    scripts = (_light_scripts(light_phones, run, run_tag) if load == "light"
+                               else _pay_scripts(run, run_tag))
+                    drive_http(server, scripts, concurrency=concurrency, duration=args.warmup_seconds,
+                               name="warm-up", check=False)
+                    stats = drive_http(server, scripts, concurrency=concurrency, duration=args.duration_seconds,
+                                       name=f"{name} {load} x{concurrency}", check=not name.startswith("floor"))
+                    results[(load, concurrency, name)] = stats
+                    print_stats(stats)
+    finally:
+        for _, server in started:
+            server.stop()
+    print_table(results, list(servers), args.compare_concurrency)
+    return results
+
+
+def _cell(stats: Stats | None) -> str:
+    if stats is None or not stats.hops:
+        return "| – | – | – | – "
+    cpu = "–" if stats.server_cpu is None else f"{stats.server_cpu / stats.hops * 1000:.2f}"
+    errors = f" ({stats.errors} err)" if stats.errors else ""
+    return (f"| {stats.rate:,.0f}{errors} | {percentile(stats.latencies, 0.5) * 1000:.1f} "
+            f"| {percentile(stats.latencies, 0.99) * 1000:.1f} | {cpu} ")
+
+
+def _ratio(a: Stats | None, b: Stats | None, what: str = "rate") -> str:
+    if not a or not b or not a.hops or not b.hops:
+        return "–"
+    if what == "rate":
+        return f"{a.rate / b.rate:.2f}" if b.rate else "–"
+    top, bottom = percentile(a.latencies, 0.99), percentile(b.latencies, 0.99)
+    return f"{top / bottom:.2f}" if bottom else "–"
+
+
+def print_table(results: dict, names: list, concurrencies: list) -> None:
+    """Markdown tables: each server's hops/s, p50, p99 (ms) and server CPU per hop (ms); then the ratios."""
+    print("\n| load | sessions | " + " | ".join(f"{n} hops/s | p50 | p99 | CPU/hop" for n in names) + " |")
+    print("|---|---|" + "---|---|---|---|" * len(names))
+    for load in ("light", "pay"):
+        for concurrency in concurrencies:
+            row = "".join(_cell(results.get((load, concurrency, name))) for name in names)
+            print(f"| {load} | {concurrency} {row}|")
+    ab = next((n for n in names if n.startswith("zemi") and n != "zemi"), None)
+    print("\n| load | sessions | zemi / anysd hops/s | zemi / floor | p99 zemi / anysd | anysd / floor | "
+          f"{ab} / zemi hops/s | CPU/hop {ab} / zemi |")
+    print("|---|---|---|---|---|---|---|---|")
+    for load in ("light", "pay"):
+        for concurrency in concurrencies:
+            get = lambda name: results.get((load, concurrency, name))   # noqa: E731
+            zemi, anysd, floor, other = get("zemi"), get("anysd"), get("floor"), get(ab)
+            cpu = "–"
+            if zemi and other and zemi.server_cpu and other.server_cpu and zemi.hops and other.hops:
+                cpu = f"{(other.server_cpu / other.hops) / (zemi.server_cpu / zemi.hops):.2f}"
+            print(f"| {load} | {concurrency} | {_ratio(zemi, anysd)} | {_ratio(zemi, floor)} | "
+                  f"{_ratio(zemi, anysd, 'p99')} | {_ratio(anysd, floor)} | {_ratio(other, zemi)} | {cpu} |")
+
+
+def anysd_in_process(redis_url: str, sessions: int, run_tag: str, workdir: Path) -> dict | None:
+    """anysd's per-screen p50 in process (its venv, the Flask test client): {label: seconds}."""
+    import json
+    try:
+        python = anysd_env.ensure()
+    except (RuntimeError, OSError, subprocess.SubprocessError) as error:
+        print(f"  anysd in process: cannot run ({error})")
+        return None
+    config = anysd_env.config_file(workdir / "anysd.yaml", redis_url)
+    done = subprocess.run([str(python), "-m", "bench.anysd_inprocess", str(sessions), run_tag], cwd=ROOT,
+                          capture_output=True, text=True, timeout=600,
+                          env={**os.environ, "ANYSD_CONFIG_FILE": str(config)})
+    if done.returncode != 0:
+        print(f"  anysd in process failed: {done.stderr.strip().splitlines()[-1:]}")
+        return None
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def _dials(client, phones: list, tag: str) -> list:
+    from bench.ussd import SERVICE_CODE
+    times = []
+    for index, phone in enumerate(phones):
+        began = time.perf_counter()
+        client.post("/ussd", data={"sessionId": f"ATUid_dial{tag}_{index}", "serviceCode": SERVICE_CODE,
+                                   "phoneNumber": phone, "text": ""})
+        times.append(time.perf_counter() - began)
+    return times
+
+
+def first_dial_check(app, ours: Stats, anysd: dict | None, redis_url: str, run_tag: str, samples: int = 200) -> None:
+    """Issue 13: a number's first dial costs no more than a light hop plus one cheap read. Dials of
+    new numbers, of known numbers whose language Redis no longer remembers (a day later), and of
+    remembered ones, each against a light hop (seller, amount, item) plus one read of a language."""
+    import redis
+
+    from bench.ussd import number
+    service, client = app.extensions["zemi"].service, app.test_client()
+    phones = [number(0, 8, index) for index in range(samples)]
+    new = _dials(client, phones, f"{run_tag}n")
+    cache = redis.Redis.from_url(redis_url)
+    for key in cache.scan_iter(match="zemi:ussd:lang:*", count=1000):
+        cache.delete(key)
+    cache.close()
+    known = _dials(client, phones, f"{run_tag}k")
+    remembered = _dials(client, phones, f"{run_tag}r")
+    reads = []
+    for phone in phones:
+        began = time.perf_counter()
+        service.language_of(phone)
+        reads.append(time.perf_counter() - began)
+    light = [v for label in ("pay:seller", "pay:amount", "pay:item") for v in ours.by_label.get(label, [])]
+    hop, read = percentile(light, 0.5), percentile(reads, 0.5)
+    print(f"  first dial, p50 in process: a light hop {ms(hop)} + one read of a language {ms(read)} = {ms(hop + read)}")
+    for name, values in (("a new number", new), ("a known number Redis forgot", known),
+                         ("a number dialled today", remembered)):
+        dial = percentile(values, 0.5)
+        print(f"    {name:<28} {ms(dial)}  {'met' if dial <= hop + read else 'MISSED'}")
+    if anysd:
+        screens = []
+        for label in ("pay:dial", "pay:menu", "pay:seller", "pay:amount", "pay:item", "pay:confirm"):
+            ours_p50 = percentile(ours.by_label.get(label, []), 0.5)
+            screens.append(f"{label.split(':')[1]} {ours_p50 * 1000:.2f}/{anysd.get(label, float('nan')) * 1000:.2f}")
+        print("  per screen, p50 in process, ms (zemi/anysd): " + "  ".join(screens))
+        light_anysd = sum(anysd[label] for label in ("pay:seller", "pay:amount", "pay:item")) / 3
+        print(f"  light hops zemi / anysd = {hop / light_anysd:.2f}; first dial zemi / anysd = "
+              f"{percentile(new, 0.5) / anysd['pay:dial']:.2f}; pay confirm zemi / anysd = "
+              f"{percentile(ours.by_label.get('pay:confirm', []), 0.5) / anysd['pay:confirm']:.2f}")
