@@ -136,12 +136,12 @@ def _audit_candidates(session: Session, settings: RetentionSettings):
 def _clear_audit(session: Session, core: Core, ids: list[int]) -> None:
     """Open the gate, delete, close it again: all in this one transaction, so no other transaction
     ever sees the gate open. The trigger checks each row against the gate and the 90-day floor."""
-    oldest_kept = session.scalar(select(func.max(AuditEntry.at)).where(AuditEntry.id.in_(ids))) + timedelta(microseconds=1)
-    insert_row(session, AuditPurgeGate, id=1, purge_before=oldest_kept)
+    before = session.scalar(select(func.max(AuditEntry.at)).where(AuditEntry.id.in_(ids))) + timedelta(microseconds=1)
+    insert_row(session, AuditPurgeGate, id=1, purge_before=before)
     deleted = session.execute(delete(AuditEntry).where(AuditEntry.id.in_(ids))).rowcount
     session.execute(delete(AuditPurgeGate))
     audit.record(session, RETENTION, "audit_purged", target=f"{deleted} entries",
-                 after={"entries": deleted, "up_to": oldest_kept, "at": db_now(session)})
+                 after={"entries": deleted, "written_before": before, "at": db_now(session)})
 
 
 STEPS = {

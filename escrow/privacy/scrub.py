@@ -10,7 +10,7 @@ profile, code attempts and API verifications.
 import re
 from collections import Counter
 
-from sqlalchemy import String, and_, delete, or_, select, update
+from sqlalchemy import String, delete, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -18,7 +18,7 @@ from escrow.context import Core
 from escrow.db import utcnow
 from escrow.findings import FINDING
 from escrow.inbox import raw_body
-from escrow.models import (ApiVerification, Base, CodeAttempt, ErasureRequest, InboundCallback, Order, PaymentAttempt,
+from escrow.models import (ApiVerification, Base, CodeAttempt, InboundCallback, Order, PaymentAttempt,
                            PaymentLink, PaymentReceived, Payout, Profile, SmsMessage, StatementLine)
 from escrow.phone import ERASED, ERASED_SHOWN, mask
 from escrow.states import TERMINAL
@@ -140,7 +140,3 @@ def _sweep_other_key_columns(session: Session, key: str) -> Counter:
                 counts[table.name] += found.rowcount
     return counts
 
-
-def pending_request_for(session: Session, key: str):
-    return session.scalar(select(ErasureRequest).where(and_(ErasureRequest.phone_key == key,
-                                                            ErasureRequest.status == "pending")))
