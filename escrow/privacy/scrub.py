@@ -123,14 +123,15 @@ def _scrub_callbacks(session: Session, core: Core, pattern, masked: str, money_i
 
 
 def _sweep_other_key_columns(session: Session, key: str) -> Counter:
-    """Any other column holding the keyed hash (tables added later): the tombstone put in, or the
-    row deleted where the column must stay unique."""
+    """Any other `*_key` column holding the keyed hash (tables added later, such as code unlocks): the
+    tombstone put in, or the row deleted where the column must stay unique."""
     counts = Counter()
     for table in Base.metadata.sorted_tables:
         for column in table.columns:
-            if (table.name, column.name) in _HANDLED or not isinstance(column.type, String) \
+            if (table.name, column.name) in _HANDLED or not column.name.endswith("_key") \
+                    or column.name == "dedupe_key" or not isinstance(column.type, String) \
                     or (column.type.length or 0) < 64 or column.primary_key:
-                continue
+                continue   # keyed hashes are named *_key (buyer_key, caller_key, ...) by this schema's habit
             try:
                 with session.begin_nested():
                     found = session.execute(update(table).where(column == key).values({column.name: ERASED_KEY}))
