@@ -43,9 +43,13 @@ def upgrade():
     )
     op.create_index('ix_code_unlocks_caller_key', 'code_unlocks', ['caller_key'])
     op.create_index('ix_code_attempts_misses', 'code_attempts', ['succeeded', 'at'])
+    # the lockouts desk and the overview: open orders whose code locked (few among many orders)
+    op.create_index('ix_orders_code_locked', 'orders', ['updated_at'], postgresql_where=sa.text('code_locked'),
+                    sqlite_where=sa.text('code_locked'))
 
 
 def downgrade():
+    op.drop_index('ix_orders_code_locked', table_name='orders')
     op.drop_index('ix_code_attempts_misses', table_name='code_attempts')
     op.drop_index('ix_code_unlocks_caller_key', table_name='code_unlocks')
     op.drop_table('code_unlocks')
