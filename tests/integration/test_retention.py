@@ -163,3 +163,14 @@ def test_retention_settings_refuse_an_audit_time_under_the_floor():
     assert RetentionSettings.from_mapping({"RETENTION_SMS_DAYS": "30"}).sms_days == 30
     with pytest.raises(ConfigError, match="RETENTION_AUDIT_DAYS"):
         RetentionSettings.from_mapping({"RETENTION_AUDIT_DAYS": "30"})
+
+
+def test_every_retention_setting_and_its_default_is_in_the_readme():
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    defaults = RetentionSettings()
+    for name, value in (("RETENTION_SMS_DAYS", defaults.sms_days), ("RETENTION_CALLBACK_DAYS", defaults.callback_days),
+                        ("RETENTION_NUMBERS_DAYS", defaults.numbers_days), ("RETENTION_AUDIT_DAYS", defaults.audit_days)):
+        assert f"| `{name}` | `{value}` |" in readme, name
+    assert "| `RETENTION_BATCH`, `RETENTION_EVERY_SECONDS` | `500`, `3600` |" in readme
