@@ -7,7 +7,7 @@ from sqlalchemy.orm import Session
 from escrow import outbox
 from escrow.context import Core
 from escrow.db import Database
-from escrow.models import Order, Profile
+from escrow.models import Order, PaymentAttempt, Profile
 from escrow.notify import queue_sms
 from escrow.orders import buyer_phone, seller_phone
 
@@ -34,9 +34,17 @@ def send_reminder(db: Database, core: Core, subject: int) -> str:
         if _reminders_off(session, core, phone):
             return "reminders stopped"
         deadline = {"pay": order.pay_by, "dispatch": order.dispatch_by, "confirm": order.release_at}[kind]
-        queue_sms(session, core, phone=phone, kind=f"reminder_to_{kind}", order_id=order.id, ref=order.reference,
+        text = f"reminder_to_{kind}"
+        if kind == "pay" and not _prompted(session, order):
+            text = "reminder_to_pay_paybill"   # made on a line no prompt reaches (ussd/network.py): Paybill only
+        queue_sms(session, core, phone=phone, kind=text, order_id=order.id, ref=order.reference,
                   item=order.item, deadline=deadline, minutes=core.settings.pay_reminder_lead_seconds // 60)
     return "sent"
+
+
+def _prompted(session: Session, order: Order) -> bool:
+    """Whether an M-Pesa prompt was ever asked for this order (none is, for a line it cannot reach)."""
+    return session.scalar(select(PaymentAttempt.id).where(PaymentAttempt.order_id == order.id).limit(1)) is not None
 
 
 def _reminders_off(session: Session, core: Core, phone: str) -> bool:

@@ -72,6 +72,8 @@ MESSAGES = {
     # reminders (a STOP reply turns these off)
     "sms.reminder_to_pay": "Zemi: Order {ref} for {item} is not paid yet and expires in {minutes} "
                            "minutes. Accept the M-Pesa prompt to pay. Reply STOP to end reminders.",
+    "sms.reminder_to_pay_paybill": "Zemi: Order {ref} for {item} is not paid yet and expires in {minutes} "
+                                   "minutes. Pay by Paybill {paybill}, account {ref}. Reply STOP to end reminders.",
     "sms.reminder_to_dispatch": "Zemi: Order {ref} ({item}) is paid. Send it and mark it sent "
                                 "(dial {dial_order}) or the buyer is refunded {deadline}.",
     "sms.reminder_to_confirm": "Zemi: Got {item} (order {ref})? Give the seller your code. Report a "

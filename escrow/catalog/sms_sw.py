@@ -68,6 +68,8 @@ MESSAGES = {
     # vikumbusho (STOP au ACHA huvizima)
     "sms.reminder_to_pay": "Zemi: Oda {ref} ya {item} bado haijalipwa na itaisha baada ya dakika "
                            "{minutes}. Kubali ombi la M-Pesa kulipa. Tuma ACHA kusitisha vikumbusho.",
+    "sms.reminder_to_pay_paybill": "Zemi: Oda {ref} ya {item} bado haijalipwa na itaisha baada ya dakika "
+                                   "{minutes}. Lipa kwa Paybill {paybill}, akaunti {ref}. Tuma ACHA kusitisha.",
     "sms.reminder_to_dispatch": "Zemi: Oda {ref} ({item}) imelipwa. Itume na uchague Nimetuma "
                                 "(piga {dial_order}) la sivyo mnunuzi atarudishiwa {deadline}.",
     "sms.reminder_to_confirm": "Zemi: Umepokea {item} (oda {ref})? Mpe muuzaji msimbo wako. Ripoti "

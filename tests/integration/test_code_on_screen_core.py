@@ -108,3 +108,18 @@ def test_a_buyer_whose_line_no_prompt_can_reach_gets_no_push(world):
     worker.run_once()
     assert gateway.pushes == []
     assert service.order_for(BUYER, requested.reference).state == "awaiting_payment"
+
+
+@pytest.mark.parametrize("prompt, kind", [(False, "reminder_to_pay_paybill"), (True, "reminder_to_pay")])
+def test_the_pay_reminder_names_paybill_when_no_prompt_was_sent(world, database, prompt, kind):
+    from escrow.models import Order
+    from escrow.reminders import KINDS, SUBJECT_BITS, send_reminder
+    service, worker = world[0], world[1]
+    order = service.create_order(buyer=BUYER, seller=SELLER, price=900, item="Shoes", prompt=prompt)
+    with database.transaction() as session:
+        order_id = session.scalar(select(Order.id).where(Order.reference == order.reference))
+    assert send_reminder(database, service.core, (order_id << SUBJECT_BITS) | KINDS.index("pay")) == "sent"
+    with database.transaction() as session:
+        message = session.scalars(select(SmsMessage).where(SmsMessage.kind.like("reminder%"))).one()
+    assert message.kind == kind
+    assert ("Paybill 174379, account " + order.reference in message.body_redacted) is not prompt

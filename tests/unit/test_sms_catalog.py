@@ -16,6 +16,7 @@ EXPECTED = {
     "payment_failed", "payment_request_to_buyer", "request_declined_to_seller", "order_expired",
     "order_cancelled", "refund_sent", "refund_queued", "dispatched_to_buyer", "dispute_opened",
     "dispute_released", "dispute_refunded", "dispute_split", "code_locked_to_buyer", "new_code_to_buyer", "reminder_to_pay",
+    "reminder_to_pay_paybill",   # the buyer's line is not on M-Pesa: no prompt was sent (ussd/network.py)
     "reminder_to_dispatch", "reminder_to_confirm", "payment_returned", "verification_code",
     "refund_seller_cancelled", "refund_not_dispatched", "dispute_received",
     "payment_link_to_buyer", "pay_link_to_seller",
