@@ -21,7 +21,8 @@ the sealed recipient number of a payout).
 from collections import Counter
 from datetime import timedelta
 
-from sqlalchemy import delete, func, insert, or_, select, update
+from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from escrow import audit
@@ -109,7 +110,9 @@ def _clear_numbers(session: Session, core: Core, ids: list[int]) -> None:
                 .union(select(Payout.receipt).where(Payout.order_id.in_(ids), Payout.receipt.is_not(None))))
     session.execute(update(StatementLine).where(StatementLine.receipt.in_(receipts))
                     .values(party_sealed=None, party_masked=None))
-    session.execute(insert(OrderNumbersPurged), [{"order_id": order_id} for order_id in ids])   # one executemany
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite   # two workers: once each
+    session.execute(dialect.insert(OrderNumbersPurged).on_conflict_do_nothing(),
+                    [{"order_id": order_id} for order_id in ids])   # one executemany
 
 
 def _verification_candidates(session: Session, settings: RetentionSettings):
