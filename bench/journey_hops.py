@@ -65,6 +65,7 @@ def run(R, caller, dial, answers, until, orders=(), language="en", network="6390
 FUNDED = dict(reference="40000106", buyer=BUYER, seller=SELLER, price=1500, item="Kitenge", state="funded", code="123456")
 JOURNEYS = [
     ("Pay a seller (create an order)", BUYER, "", ["1", "0722000222", "1500", "Kitenge", "1"], r"Order \d+ created", [], {}),
+    ("A first-time caller pays a seller (the privacy line is said on the way)", BUYER, "", ["1", "0722000222", "1500", "Kitenge", "1"], r"Order \d+ created", [], {"language": None}),
     ("Pay a seller whose number is outside Safaricom's ranges", BUYER, "", ["1", "0733000333", "@Yes, continue", "1500", "Kitenge", "1"], r"Order \d+ created", [], {}),
     ("Pay a seller from an Airtel line (told to use Paybill)", BUYER, "", ["1", "0722000222", "1500", "Kitenge", "1"], r"Order \d+ created", [], {"network": "63903"}),
     ("Request a payment", SELLER, "", ["2", "0711000111", "1500", "Kitenge", "1"], r"Request \d+ sent", [], {}),

@@ -4,6 +4,7 @@ from bench.journey_hops import count_hops
 
 TODAY = {
     "Pay a seller (create an order)": 6,
+    "A first-time caller pays a seller (the privacy line is said on the way)": 6,
     "Pay a seller whose number is outside Safaricom's ranges": 7,   # the "may not be on M-Pesa" question
     "Pay a seller from an Airtel line (told to use Paybill)": 6,
     "Request a payment": 6,
