@@ -115,13 +115,13 @@ def _open_findings_since(session: Session, since: datetime) -> list[tuple]:
     return found
 
 
-def worker_stale(session: Session, core: Core, settings: AlertSettings, age_seconds: float | None) -> list[int]:
-    """The worker's heartbeat is stale (None: never seen): raise the alert; returns the SMS ids to send
-    at once (the outbox waits for the worker that is not running)."""
+def worker_stale(session: Session, core: Core, settings: AlertSettings,
+                 age_seconds: float | None) -> tuple[int, list[int]] | None:
+    """The worker's heartbeat is stale (None: never seen): raise the alert; (alert id, the SMS ids to send
+    at once: the outbox waits for the worker that is not running), or None if one went out within the hour."""
     said = "no heartbeat at all" if age_seconds is None else f"last pass {int(age_seconds)} s ago"
-    raised = raise_alert(session, core, settings, WORKER_STALE,
-                         f"the worker is not running ({said}): payouts, SMS and checks wait")
-    return raised[1] if raised else []
+    return raise_alert(session, core, settings, WORKER_STALE,
+                       f"the worker is not running ({said}): payouts, SMS and checks wait")
 
 
 def recent(session: Session, *, days: int = 7, limit: int = 100) -> list[Alert]:
@@ -156,13 +156,14 @@ def stale_worker_alerter(db, core: Core, sender, settings: AlertSettings):
     alert and send its SMS now (`sender` is the SMS port; app.py composes it)."""
     from escrow.messaging import send_sms
 
-    def alert(age_seconds: float | None) -> list[int]:
+    def alert(age_seconds: float | None) -> bool:
+        """True when the alert was raised now (its SMS sent at once)."""
         with db.transaction() as session:
-            sms_ids = worker_stale(session, core, settings, age_seconds)
-        for sms_id in sms_ids:
+            raised = worker_stale(session, core, settings, age_seconds)
+        for sms_id in raised[1] if raised else ():
             try:
                 send_sms(db, core, sender, sms_id)
             except Exception as error:  # noqa: BLE001 -- the outbox still holds it for the worker
                 log.warning("alert SMS %s not sent now: %s", sms_id, type(error).__name__)
-        return sms_ids
+        return raised is not None
     return alert

@@ -58,3 +58,17 @@ def test_flask_listings_print_east_africa_time(live, simulator):
         assert " EAT" in output and "UTC" not in output, args
     open_finding(live, "eat")
     assert " EAT [test]" in live.cli("reconcile", "--findings").output
+
+
+def test_an_sms_sent_again_and_an_alert_check_from_the_shell(live, simulator):
+    from tests.console.test_console_access import stuck_sms
+    reference = disputed_order(live, simulator)
+    stuck = stuck_sms(live, reference)
+    resent = live.cli("sms", "resend", str(stuck), "--as", "otieno")
+    assert resent.exit_code == 0 and resent.output.startswith(f"sms #{stuck} queued again as #"), resent.output
+    assert audit_rows(live, "sms_resent") == [("otieno", "cli", f"shell:{getpass.getuser()}", reference)]
+    assert live.cli("sms", "resend", str(stuck)).exit_code == 1                    # once only
+    live.zemi.redis.flushdb()                                                      # no worker heartbeat
+    assert "worker-stale" in live.cli("alerts", "check").output
+    assert live.cli("alerts", "check").output.strip() == "no new alerts"           # not again within the hour
+    assert "worker-stale: the worker is not running" in live.cli("alerts", "list").output
