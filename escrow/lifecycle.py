@@ -247,7 +247,25 @@ def refund_review(session: Session, core: Core, reference: str, *, note: str = "
     _move(session, order, Event.REVIEW_REFUNDED, actor, note or "payment returned")
     ledger.post(session, kind="review_refund", dedupe_key=f"review:{order.id}", order_id=order.id,
                 lines=[debit(ledger.SUSPENSE, held), credit(ledger.REFUNDS_PAYABLE, held)], memo=note)
-    queue_transfer(session, core, order, purpose="refund", amount=held, phone=buyer_phone(core, order))
-    queue_sms(session, core, phone=buyer_phone(core, order), kind="refund_queued", order_id=order.id,
-              **{**details(order), "amount": f"{held:,}"})
+    by_b2c = held - _reverse_paybill_suspense(session, core, order)
+    if by_b2c > 0:
+        queue_transfer(session, core, order, purpose="refund", amount=by_b2c, phone=buyer_phone(core, order))
+        queue_sms(session, core, phone=buyer_phone(core, order), kind="refund_queued", order_id=order.id,
+                  **{**details(order), "amount": f"{by_b2c:,}"})
     return order
+
+
+def _reverse_paybill_suspense(session: Session, core: Core, order: Order) -> int:
+    """Paybill payments held for this order go back by Reversal on their TransID to whoever paid (the
+    payer's number arrived masked: the order's buyer may not be them); returns the KES so returned."""
+    from sqlalchemy import select
+
+    from escrow.models import PaymentReceived
+    from escrow.reversals import queue_reversal
+    total = 0
+    for payment in session.scalars(select(PaymentReceived).where(
+            PaymentReceived.order_id == order.id, PaymentReceived.outcome == "suspense",
+            PaymentReceived.channel == "paybill")).all():
+        queue_reversal(session, core, order.id, trans_id=payment.receipt, amount=payment.amount)
+        total += payment.amount
+    return total

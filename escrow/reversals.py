@@ -142,11 +142,30 @@ def record_reversal_result(session: Session, core: Core, reversal_id: int, resul
         ledger.post(session, kind="reversal", dedupe_key=f"reversal:{reversal_id}", order_id=reversal.order_id,
                     lines=[debit(ledger.REFUNDS_PAYABLE, reversal.amount), credit(ledger.MPESA_CASH, reversal.amount)],
                     memo=f"reversed {reversal.trans_id}")
+        _close_refund_by_reversal(session, reversal.order_id)
         return "succeeded"
     if reversal.status not in IN_FLIGHT:
         return "duplicate"
     _fail(session, reversal, result.result_code, result.description)
     return "failed"
+
+
+def _close_refund_by_reversal(session: Session, order_id: int | None) -> None:
+    """An order refunding by Reversal alone (an operator returned paybill money held for review) is
+    refunded once every reversal of it succeeded and no B2C refund of it is still open."""
+    from escrow.models import Order, Payout
+    from escrow.orders import transition
+    from escrow.states import Event, State
+
+    order = session.get(Order, order_id) if order_id is not None else None
+    if order is None or order.state != State.REFUNDING.value:
+        return
+    open_refund = session.scalar(select(Payout.id).where(Payout.order_id == order.id, Payout.purpose == "refund",
+                                                         Payout.status != "succeeded").limit(1))
+    unsettled = session.scalar(select(Reversal.id).where(Reversal.order_id == order.id,
+                                                         Reversal.status != "succeeded").limit(1))
+    if open_refund is None and unsettled is None:
+        transition(session, order, Event.REFUND_SUCCEEDED, actor="mpesa", reason="reversed")
 
 
 def _send_given_up(session: Session, reversal_id: int) -> bool:
