@@ -32,13 +32,14 @@ class Gunicorn:
                         "--workers", str(workers), "--threads", str(threads), "--worker-class", worker_class,
                         "--timeout", "30", "--graceful-timeout", "5", "--log-level", "warning", app_spec]
         self.env, self.log_path, self.process = env, log_path, None
+        self.ready_seconds = 120.0   # a loaded shared machine boots five workers of the app slowly
 
     def __enter__(self) -> "Gunicorn":
         self.log = open(self.log_path, "ab")
         self.process = subprocess.Popen(self.command, cwd=ROOT, env=self.env, stdout=self.log,
                                         stderr=subprocess.STDOUT, start_new_session=True)
         try:
-            self._wait_ready(30.0)
+            self._wait_ready(self.ready_seconds)
         except BaseException:
             self.stop()
             raise
