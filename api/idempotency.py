@@ -33,8 +33,21 @@ class StoredResponse:
     content_type: str
 
 
-def request_fingerprint(method: str, path: str, body: bytes) -> str:
-    return hashlib.sha256(method.encode() + b" " + path.encode() + b"\n" + body).hexdigest()
+NO_TOKEN = "0" * 16
+
+
+def request_fingerprint(method: str, path: str, body: bytes, phone_token: str | None = None) -> str:
+    """The request a key names (64 hex characters): 48 of its method, path and body, then 16 of the
+    phone token it acts with (zeros without one). A key reused with another token is refused instead
+    of replaying the first number's answer to another; a first answer given without a token (a 401)
+    is replayed whatever token comes later."""
+    request = hashlib.sha256(method.encode() + b" " + path.encode() + b"\n" + body).hexdigest()[:48]
+    token = hashlib.sha256(phone_token.encode()).hexdigest()[:16] if phone_token else NO_TOKEN
+    return request + token
+
+
+def same_request(stored: str, fingerprint: str) -> bool:
+    return stored[:48] == fingerprint[:48] and stored[48:] in (fingerprint[48:], NO_TOKEN)
 
 
 def claim(db: Database, key_id: int, key: str, fingerprint: str) -> tuple[int | None, StoredResponse | None]:
@@ -54,7 +67,7 @@ def claim(db: Database, key_id: int, key: str, fingerprint: str) -> tuple[int | 
             if row.created_at < db_now(session) - KEEP and row.status == "done":
                 session.execute(delete(ApiIdempotency).where(ApiIdempotency.id == row.id))
                 continue   # an expired key is free again
-            if row.request_hash != fingerprint:
+            if not same_request(row.request_hash, fingerprint):
                 raise problem("idempotency-key-reused")
             if row.status != "done":
                 raise problem("idempotency-in-progress")

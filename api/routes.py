@@ -62,7 +62,8 @@ def _view(op: Operation, base: Context, limiter: RateLimiter):
             return _run(op, ctx, path)
         record_id, stored = idempotency.claim(
             ctx.db, ctx.caller.key_id, request.headers.get("Idempotency-Key", ""),
-            idempotency.request_fingerprint(request.method, request.path, request.get_data()))
+            idempotency.request_fingerprint(request.method, request.path, request.get_data(),
+                                            request.headers.get(PHONE_TOKEN_HEADER)))
         if stored is not None:
             return _respond(stored, replayed=True)
         answer = _run(op, ctx, path)
