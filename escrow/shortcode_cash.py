@@ -3,11 +3,8 @@
 The ledger keeps one cash account per shortcode, `mpesa_cash:<shortcode>`. Two things fill it:
 
 - Our own facts (money in, payouts, refunds, reversals) post to `mpesa_cash` where they happen;
-  each statement pass then attributes every such entry to the shortcode the money moved on, by an
-  entry of its own (kind `cash_allocation`, dedupe key `cash:<entry id>`, so once): money in to
-  the shortcode whose statement line it matched, else the shortcode of its channel (STK or paybill),
-  B2C transfers to the B2C shortcode, a Reversal to where the payment it reversed landed. An entry it cannot place stays on `mpesa_cash` and
-  `flask ledger check` says how much.
+  each statement pass then places every such entry on the shortcode the money moved on
+  (escrow/cash_placement.py).
 - The shortcode's own movements that are not orders, read from its statement (the org portal's
   export: Pull Transactions carries customer payments only), are posted once per statement line
   (dedupe key `movement:<line id>`; a line is kept once per shortcode, receipt and kind):
@@ -29,22 +26,20 @@ its accounts, the Charges Paid Account left out [?]) for `flask ledger check`.
 import re
 from datetime import timedelta
 
-from sqlalchemy import String, cast, exists, func, literal, select, update
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy import exists, func, select, update
+from sqlalchemy.orm import Session
 
 from escrow import ledger
 from escrow.findings import record_finding
-from escrow.models import AccountBalance, JournalEntry, Payout, PaymentReceived, Posting, Reversal, StatementLine
+from escrow.models import AccountBalance, PaymentReceived, Posting, Reversal, StatementLine
 from escrow.statement import StatementEntry
 
-ALLOCATION = "cash_allocation"
 MOVEMENT = "shortcode_movement"
 CHARGE, SWEEP, TOPUP, REVERSAL = "charge", "sweep", "top-up", "reversal"
 _CHARGE = re.compile(r"charge|commission|fee", re.I)
 _REVERSAL = re.compile(r"revers", re.I)
 _TRANSFER = re.compile(r"transfer|withdraw|bank|settle|sweep|deposit|top ?up|float|funds|adjust", re.I)
 NOT_IN_BALANCE = ("Charges Paid Account",)   # it records charges paid; not money on hand [?]
-BATCH = 500
 
 
 # --- the shortcode's own movements, from its statement -----------------------------------------
@@ -113,67 +108,6 @@ def _link_our_reversal(session: Session, entry: StatementEntry, line_id: int) ->
         return False
     session.execute(update(StatementLine).where(StatementLine.id == line_id).values(payment_id=candidates[0]))
     return True
-
-
-# --- our own facts, placed on the shortcode the money moved on -----------------------------------
-
-def allocate_cash(session: Session, roles: dict[str, str]) -> dict[str, int]:
-    """Attribute every entry on `mpesa_cash` not yet attributed; `roles` maps 'stk', 'paybill' and
-    'b2c' to shortcodes. Returns {'allocated': n, 'unplaced': n}."""
-    done = aliased(JournalEntry)
-    placed = exists().where(done.dedupe_key == literal("cash:") + cast(JournalEntry.id, String))
-    counts, after = {"allocated": 0, "unplaced": 0}, 0
-    while True:
-        batch = session.execute(
-            select(JournalEntry.id, JournalEntry.dedupe_key, func.sum(Posting.amount))
-            .join(Posting, Posting.entry_id == JournalEntry.id)
-            .where(Posting.account == ledger.MPESA_CASH, JournalEntry.kind != ALLOCATION,
-                   JournalEntry.id > after, ~placed)
-            .group_by(JournalEntry.id, JournalEntry.dedupe_key).order_by(JournalEntry.id).limit(BATCH)).all()
-        for entry_id, dedupe_key, amount in batch:
-            after = entry_id
-            shortcode = _shortcode_of(session, dedupe_key, roles)
-            if not shortcode or not amount:
-                counts["unplaced"] += bool(amount)
-                continue
-            cash = ledger.cash_account(shortcode)
-            ledger.post(session, kind=ALLOCATION, dedupe_key=f"cash:{entry_id}", order_id=None,
-                        lines=[ledger.Line(cash, int(amount)), ledger.Line(ledger.MPESA_CASH, -int(amount))],
-                        memo=f"entry {entry_id} ({dedupe_key[:40]}) on {shortcode}")
-            counts["allocated"] += 1
-        if len(batch) < BATCH:
-            return counts
-
-
-def _shortcode_of(session: Session, dedupe_key: str, roles: dict[str, str]) -> str | None:
-    """Which shortcode's money an entry moved, by what posted it; None when it cannot be told."""
-    prefix, _, key = dedupe_key.partition(":")
-    if prefix == "in":        # money in (escrow.funding, escrow.paybill): where the statement shows it, else its channel
-        payment = session.scalar(select(PaymentReceived).where(PaymentReceived.receipt == key))
-        return payment and (_statement_shortcode(session, payment.id) or roles.get(payment.channel))
-    if prefix == "out":       # a B2C transfer (escrow.payouts)
-        return roles.get("b2c") if key.isdigit() and session.get(Payout, int(key)) is not None else None
-    if prefix == "reversal" and key.isdigit():   # a Reversal takes back from where the payment landed
-        reversal = session.get(Reversal, int(key))
-        payment = reversal and session.scalar(select(PaymentReceived).where(
-            PaymentReceived.receipt == reversal.trans_id))
-        return payment and (_statement_shortcode(session, payment.id) or roles.get(payment.channel))
-    return None
-
-
-def _statement_shortcode(session: Session, payment_id: int) -> str | None:
-    return session.scalar(select(StatementLine.shortcode).where(
-        StatementLine.payment_id == payment_id, StatementLine.amount > 0).limit(1))
-
-
-def roles_of(source) -> dict[str, str]:
-    """{'stk'|'paybill'|'b2c': shortcode} from the gateway (statement and balance shortcodes)."""
-    roles = {channel: code for code, channels in source.statement_shortcodes().items() for channel in channels}
-    balance_codes = getattr(source, "balance_shortcodes", None)
-    for code, role in (balance_codes() if balance_codes else {}).items():
-        if role == "b2c":
-            roles["b2c"] = code
-    return roles
 
 
 # --- the comparison, for `flask ledger check` ----------------------------------------------------

@@ -26,7 +26,7 @@ from escrow.findings import record_finding
 from escrow.models import StatementRun
 from escrow.ports import ProviderError
 from escrow.settings import read_int
-from escrow.shortcode_cash import allocate_cash, roles_of
+from escrow.cash_placement import allocate_cash, roles_of
 from escrow.statement import COMPLETE, FAILED, StatementEntry, StatementSource, finish_run, start_run
 from escrow.statement_match import (apply_line, missing_from_statement, payouts_missing, report_missing,
                                     report_missing_payout)

@@ -9,7 +9,8 @@ from sqlalchemy import func, select
 from escrow import ledger
 from escrow.db import db_now
 from escrow.models import InboundCallback, JournalEntry, PaymentReceived, Reversal, StatementLine
-from escrow.shortcode_cash import allocate_cash, cash_by_shortcode, classify, post_opening_balance
+from escrow.cash_placement import allocate_cash
+from escrow.shortcode_cash import cash_by_shortcode, classify, post_opening_balance
 from escrow.statement import StatementEntry, start_run
 from escrow.statement_match import apply_line
 
