@@ -272,14 +272,17 @@ def parse_args(argv=None):
     parser.add_argument("--concurrency", type=int, default=20)
     parser.add_argument("--duration-seconds", type=float, default=8.0)
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers of each server")
-    parser.add_argument("--orders", type=int, default=900,
-                        help="orders seeded for each of ours (warm-up + closed loop + burst)")
+    parser.add_argument("--orders", type=int, default=800,
+                        help="orders seeded for ours applying inline (warm-up + closed loop + burst)")
+    parser.add_argument("--stored-orders", type=int, default=2000,
+                        help="orders seeded for ours storing then acknowledging (the floor gets the same bodies)")
     parser.add_argument("--burst", type=int, default=500)
     parser.add_argument("--warmup", type=int, default=50, help="callbacks sent before measuring")
     parser.add_argument("--drain-workers", type=int, default=2, help="threads applying the stored callbacks")
     parser.add_argument("--latency-samples", type=int, default=20)
     args = parser.parse_args(argv)
     args.orders = max(args.orders, args.burst + args.warmup + 1)
+    args.stored_orders = max(args.stored_orders, args.burst + args.warmup + 1)
     return args
 
 
@@ -303,7 +306,7 @@ def main(argv=None) -> int:
     try:
         began = time.perf_counter()
         samples = args.latency_samples
-        seeded = seed_sent_attempts(app, 8, 2 * args.orders + samples, run_tag)
+        seeded = seed_sent_attempts(app, 8, args.orders + args.stored_orders + samples, run_tag)
         print(f"  seeded {len(seeded)} orders awaiting payment in {time.perf_counter() - began:.1f} s")
         token = BENCH_CALLBACK_TOKEN
 
@@ -312,7 +315,8 @@ def main(argv=None) -> int:
                     for index, (attempt, checkout, charge) in items]
 
         indexed = list(enumerate(seeded))
-        inline_items, stored_items = indexed[:args.orders], indexed[args.orders:2 * args.orders]
+        stored_end = args.orders + args.stored_orders
+        inline_items, stored_items = indexed[:args.orders], indexed[args.orders:stored_end]
         requests = {"inline": ours(inline_items), "stored": ours(stored_items),
                     "floor": [(f"/hooks/floor/{token}", body) for _, body in ours(stored_items)]}
         gunicorn = dict(workers=args.workers, threads=1, worker_class="sync")
@@ -334,7 +338,7 @@ def main(argv=None) -> int:
             waiting = count_rows(args.database_url, "SELECT count(*) FROM inbound_callbacks WHERE source = 'stk' "
                                                     "AND status = 'received'")
             seconds, applied_now = drain(app, args.drain_workers)
-            latencies = funding_latency(app, servers["stored"].port, indexed[2 * args.orders:], token, run_tag)
+            latencies = funding_latency(app, servers["stored"].port, indexed[stored_end:], token, run_tag)
         finally:
             for server in servers.values():
                 server.stop()
