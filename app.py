@@ -300,7 +300,7 @@ def build_reconciler(env: Mapping[str, str], db: Database, core: Core, gateway):
     settings = ReconcileSettings.from_mapping(env)
     reconciler = Reconciler(db, core, gateway, settings, CALLBACK_PARSERS)
     reconciler.statement = StatementReconciler(db, core, gateway, StatementSettings.from_mapping(env))  # STATEMENT_*
-    reconciler.balance = BalanceChecker(db, gateway, FloatSettings.from_mapping(env))  # BALANCE_*, B2C_FLOAT_MIN
+    reconciler.balance = BalanceChecker(db, gateway, FloatSettings.from_mapping(env), core)  # BALANCE_*, B2C_FLOAT_MIN
     return settings, reconciler
 
 

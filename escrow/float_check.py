@@ -64,8 +64,9 @@ class BalanceSource(Protocol):
     def balance_shortcodes(self) -> dict[str, str]:
         """{shortcode: 'b2c' or 'paybill'}."""
 
-    def query_balance(self, shortcode: str) -> None:
-        """Ask M-Pesa for the balance; the answer arrives at our result URL. Raises GatewayError."""
+    def query_balance(self, shortcode: str, reply_to: str | None = None) -> None:
+        """Ask M-Pesa for the balance; the answer arrives at our result URL, ending with `reply_to`'s
+        tag (balance_reply_tag). Raises GatewayError."""
 
 
 def record_balance(session: Session, core: Core, answer: BalanceAnswer, b2c_shortcode: str | None,
@@ -126,14 +127,29 @@ def balance_notes(session: Session, b2c_shortcode: str | None, settings: FloatSe
             f"{owed:,} owed out + B2C_FLOAT_MIN {margin:,}: {verdict}"]
 
 
+BALANCE_REPLY = "balance"   # the kind named in an Account Balance answer's reply tag
+
+
+def balance_reply_tag(core: Core, shortcode: str) -> str:
+    """`<shortcode>/<tag>` for the answer's URL (escrow.reversals.reply_tag)."""
+    from escrow.reversals import reply_tag
+    return reply_tag(core, BALANCE_REPLY, int(shortcode))
+
+
+def balance_reply_is_ours(core: Core, shortcode: str, tag: str | None) -> bool:
+    from escrow.reversals import reply_is_ours
+    return bool(tag) and str(shortcode).isascii() and str(shortcode).isdigit() and len(str(shortcode)) <= 9 \
+        and reply_is_ours(core, BALANCE_REPLY, int(shortcode), tag)
+
+
 class BalanceChecker:
     """A reconciler step: ask for every shortcode's balance every BALANCE_QUERY_EVERY_SECONDS; and
     the rule for payouts M-Pesa refused for float: they wait (with a finding) until a balance answer
     newer than the refusal shows the float covers them, then are retried, however many attempts
     that takes: a float shortage is never a reason to give a payout up."""
 
-    def __init__(self, db: Database, source: BalanceSource, settings: FloatSettings):
-        self.db, self.source, self.settings = db, source, settings
+    def __init__(self, db: Database, source: BalanceSource, settings: FloatSettings, core: Core | None = None):
+        self.db, self.source, self.settings, self.core = db, source, settings, core
         self._last_run = time.monotonic()  # the first scheduled query comes one interval after start
 
     def run_if_due(self, report) -> None:
@@ -168,7 +184,10 @@ class BalanceChecker:
         asked = []
         for shortcode in self.source.balance_shortcodes():
             try:
-                self.source.query_balance(shortcode)
+                if self.core is None:
+                    self.source.query_balance(shortcode)
+                else:   # the answer's URL carries a tag only we can make: the callback token cannot forge it
+                    self.source.query_balance(shortcode, reply_to=balance_reply_tag(self.core, shortcode))
             except ProviderError as error:
                 log.warning("balance query for %s not sent: %s", shortcode, error)
                 continue

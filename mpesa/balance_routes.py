@@ -1,10 +1,12 @@
-"""Account Balance results: `/hooks/balance/result/<token>/s<shortcode>` (the shortcode asked about is
-in the path we gave Daraja, as the result does not name it). Stored raw first, like every callback."""
+"""Account Balance results: `/hooks/balance/result/<token>/s<shortcode>/<tag>` (the shortcode asked about is
+in the path we gave Daraja, as the result does not name it; the tag, made with SECRET_KEY for that shortcode,
+is what makes it an answer we asked for: one without it, or with another, is kept 'rejected' and changes
+nothing). Stored raw first, like every callback."""
 import logging
 
 from flask import Blueprint, has_request_context, jsonify, request
 
-from escrow.float_check import record_balance
+from escrow.float_check import balance_reply_is_ours, record_balance
 from mpesa.balance import parse_balance_result
 from mpesa.callback_values import read_json
 from mpesa.errors import MalformedCallback
@@ -28,6 +30,10 @@ def make_balance_blueprint(service, db, core, *, callback_token: str, guard, b2c
         except MalformedCallback as error:
             service.mark_callback(callback_id, "malformed", str(error))
             return "malformed"
+        if not balance_reply_is_ours(core, shortcode, (request.view_args or {}).get("tag")):
+            service.mark_callback(callback_id, "rejected", "reply tag missing or not ours: not an answer we asked for")
+            log.warning("balance callback #%s refused: its reply tag is not ours", callback_id)
+            return "rejected"
         with db.transaction() as session:
             outcome = record_balance(session, core, answer, b2c_shortcode, settings)
         service.mark_callback(callback_id, "inconclusive" if outcome == "failed" else "applied", outcome)
@@ -41,11 +47,13 @@ def make_balance_blueprint(service, db, core, *, callback_token: str, guard, b2c
     service.intake.register("balance_timeout", timed_out)
 
     @blueprint.post("/hooks/balance/result/<token>/s<shortcode>")
-    def balance_result(token, shortcode):
+    @blueprint.post("/hooks/balance/result/<token>/s<shortcode>/<tag>")
+    def balance_result(token, shortcode, tag=None):
         return _taken_in(service, callback_token, guard, "balance", token)
 
     @blueprint.post("/hooks/balance/timeout/<token>/s<shortcode>")
-    def balance_timeout(token, shortcode):
+    @blueprint.post("/hooks/balance/timeout/<token>/s<shortcode>/<tag>")
+    def balance_timeout(token, shortcode, tag=None):
         return _taken_in(service, callback_token, guard, "balance_timeout", token)
 
     return blueprint

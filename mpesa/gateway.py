@@ -88,11 +88,14 @@ class DarajaPaymentGateway:
         codes = {code: "paybill" for code in self.statement_shortcodes()}
         return {**codes, self.client._config.b2c_shortcode: "b2c"} if self.client._config.b2c_shortcode else codes
 
-    def query_balance(self, shortcode: str) -> None:
+    def query_balance(self, shortcode: str, reply_to: str | None = None) -> None:
+        """`reply_to` (`<shortcode>/<tag>`, escrow.float_check.balance_reply_tag): the tag ends both URLs."""
         from mpesa.balance import query_balance
+        tag = f"/{reply_to.split('/', 1)[1]}" if reply_to else ""
         with translated_errors():
-            query_balance(self.client, shortcode=shortcode, result_url=f"{self.url('balance/result')}/s{shortcode}",
-                          timeout_url=f"{self.url('balance/timeout')}/s{shortcode}")
+            query_balance(self.client, shortcode=shortcode,
+                          result_url=f"{self.url('balance/result')}/s{shortcode}{tag}",
+                          timeout_url=f"{self.url('balance/timeout')}/s{shortcode}{tag}")
 
     # --- checks on money in, and Reversal (issue 11 #3) -----------------------------------------
     def reply_url(self, path: str, reply_to: str) -> str:
