@@ -74,7 +74,7 @@ def locked_callers(session: Session, *, limit: int = 200) -> list[LockedCaller]:
 def locked_orders(session: Session, *, limit: int = 200) -> list[LockedOrder]:
     states = [state.value for state in OPEN_FOR_DELIVERY]
     return [LockedOrder(o.reference, o.state, o.code_failures, o.code_failures_total, o.updated_at)
-            for o in session.scalars(select(Order).where(Order.code_locked.is_(True), Order.state.in_(states))
+            for o in session.scalars(select(Order).where(Order.code_locked, Order.state.in_(states))   # partial index
                                      .order_by(Order.updated_at.desc()).limit(limit))]
 
 
