@@ -50,6 +50,28 @@ def _sqlite_ago(element, compiler, **kw):
     return f"strftime('%Y-%m-%d %H:%M:%f', 'now', '-' || ({seconds}) || ' seconds')"
 
 
+class later(FunctionElement):
+    """The database's clock plus a number of seconds, in naive UTC: a deadline written by the statement
+    that reads the clock (no round trip to read it first)."""
+
+    type = DateTime()
+    inherit_cache = True
+
+    def __init__(self, seconds: int):
+        super().__init__(literal(int(seconds), Integer()))
+
+
+@compiles(later, "postgresql")
+def _pg_later(element, compiler, **kw):
+    return f"((now() AT TIME ZONE 'utc') + make_interval(secs => {compiler.process(element.clauses, **kw)}))"
+
+
+@compiles(later, "sqlite")
+def _sqlite_later(element, compiler, **kw):
+    seconds = compiler.process(element.clauses, **kw)
+    return f"strftime('%Y-%m-%d %H:%M:%f', 'now', '+' || ({seconds}) || ' seconds')"
+
+
 def db_now(session: Session):
     """The database's clock, read once per unit of work and reused: PostgreSQL's now() is the
     transaction's start anyway, and every read costs a round trip."""
@@ -200,12 +222,6 @@ def insert_new_object(session: Session, model, **values):
     module = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
     statement = module.insert(model).values(**values).on_conflict_do_nothing().returning(model)
     return session.scalars(statement).first()
-
-
-def insert_many_once(session: Session, model, rows: list[dict]) -> None:
-    """insert_once for several rows of one table in one statement (rows with the same keys)."""
-    module = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-    session.execute(module.insert(model).values(rows).on_conflict_do_nothing())
 
 
 def insert_row(session: Session, model, **values):

@@ -18,10 +18,10 @@ from escrow.db import db_now
 from escrow.errors import CallerLocked, CodeLocked, NotAllowed, OrderNotFound, SellerNotAccepted, WrongCode
 from escrow.ledger import credit, debit
 from escrow.models import CodeAttempt, Order
-from escrow.notify import queue_sms
+from escrow.notify import queue_sms, queue_sms_at_commit
 from escrow.orders import (buyer_phone, order_of_party, role_of, seller_has_acted, seller_phone, transition,
                            view_for)
-from escrow.payouts import queue_transfer
+from escrow.payouts import queue_transfer_at_commit
 from escrow.phone import to_local
 from escrow.states import OPEN_FOR_DELIVERY, Event
 from escrow.vault import new_delivery_code
@@ -35,11 +35,15 @@ MAX_WRONG_PER_CALLER_PER_DAY = 10
 def issue_code(session: Session, core: Core, order: Order, **also) -> str:
     """A fresh code for `order`; only its hash is kept. The caller sends the code by SMS. `also`:
     other columns of the order to set in the same UPDATE."""
-    code = new_delivery_code()
-    session.execute(update(Order).where(Order.id == order.id)
-                    .values(code_hash=core.vault.code_hash(order.id, code), code_locked=False, code_failures=0,
-                            **also))
+    code, columns = new_code(core, order)
+    session.execute(update(Order).where(Order.id == order.id).values(**columns, **also))
     return code
+
+
+def new_code(core: Core, order: Order) -> tuple[str, dict]:
+    """A fresh code and the order's columns that make it the one to enter (for the caller's UPDATE)."""
+    code = new_delivery_code()
+    return code, dict(code_hash=core.vault.code_hash(order.id, code), code_locked=False, code_failures=0)
 
 
 def check_delivery_code(session: Session, core: Core, *, caller: str, code: str) -> CodeMatch:
@@ -82,14 +86,17 @@ def _refuse_unless_seller_acted(order: Order, role: str) -> None:
 
 
 def release_funds(session: Session, core: Core, order: Order, *, notify_buyer: bool = True) -> None:
-    ledger.post(session, kind="release", dedupe_key=f"release:{order.id}", order_id=order.id,
-                lines=[debit(ledger.ESCROW_HELD, order.charge), credit(ledger.SELLER_PAYABLE, order.payout),
-                       credit(ledger.FEE_REVENUE, order.fee)])
-    queue_transfer(session, core, order, purpose="payout", amount=order.payout, phone=seller_phone(core, order))
+    """The release's entry, the payout and the buyer's message: written at commit, in one statement
+    (escrow/writes.py), since nothing here reads them back."""
+    ledger.post_at_commit(session, kind="release", dedupe_key=f"release:{order.id}", order_id=order.id,
+                          lines=[debit(ledger.ESCROW_HELD, order.charge), credit(ledger.SELLER_PAYABLE, order.payout),
+                                 credit(ledger.FEE_REVENUE, order.fee)])
+    queue_transfer_at_commit(session, core, order, purpose="payout", amount=order.payout,
+                             phone=seller_phone(core, order))
     if notify_buyer:
-        queue_sms(session, core, phone=buyer_phone(core, order), kind="released_to_buyer", order_id=order.id,
-                  item=order.item, ref=order.reference, payout=f"{order.payout:,}", fee=f"{order.fee:,}",
-                  seller=to_local(seller_phone(core, order)))
+        queue_sms_at_commit(session, core, phone=buyer_phone(core, order), kind="released_to_buyer",
+                            order_id=order.id, item=order.item, ref=order.reference, payout=f"{order.payout:,}",
+                            fee=f"{order.fee:,}", seller=to_local(seller_phone(core, order)))
 
 
 def _confirmation_token(core: Core, order: Order, caller_key: str) -> str:

@@ -1,18 +1,16 @@
 """What money in does to an order: fund it, or hold it aside so it is never lost."""
-from datetime import timedelta
-
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from escrow import ledger
 from escrow.context import Core
-from escrow.db import db_now, insert_once
+from escrow.db import insert_once, later
 from escrow.reminders import schedule_reminder
-from escrow.delivery import issue_code
+from escrow.delivery import new_code
 from escrow.errors import InvalidTransition
 from escrow.ledger import credit, debit
 from escrow.models import Order, PaymentAttempt, PaymentReceived
-from escrow.notify import order_with_languages, queue_sms
+from escrow.notify import order_with_languages, queue_sms_at_commit
 from escrow.orders import buyer_phone, seller_phone, transition
 from escrow.returns import send_back
 from escrow.phone import to_local
@@ -21,19 +19,27 @@ from escrow.money import format_kes
 
 
 def apply_money_in(session: Session, core: Core, *, order_id: int, attempt_id: int | None, receipt: str,
-                   amount: int, channel: str) -> str:
+                   amount: int, channel: str, noted_here: bool = False) -> str:
     """Record a receipt once (its uniqueness is the guard), then fund the order, or put the money
-    in suspense (wrong amount), or refund it (the order can no longer take it)."""
+    in suspense (wrong amount), or refund it (the order can no longer take it). `noted_here`: the
+    caller has just written the receipt on attempt `attempt_id` (payment_attempts.receipt is unique,
+    so no other attempt has it: no need to ask)."""
     order = order_with_languages(session, order_id)   # the languages: for the messages funding sends
-    if noted_on_an_attempt(session, receipt, attempt_id):
+    if not noted_here and noted_on_an_attempt(session, receipt, attempt_id):
         return "duplicate"
+    # Recorded as what it will most likely be (no UPDATE of the outcome after); any other way sets its own.
+    likely = "funded" if amount == order.charge and State(order.state) in PAYABLE else "pending"
     if not insert_once(session, PaymentReceived, receipt=receipt, order_id=order_id, attempt_id=attempt_id,
-                       amount=amount, channel=channel, outcome="pending"):
+                       amount=amount, channel=channel, outcome=likely):
         return "duplicate"
     if amount != order.charge:
         return _hold_in_suspense(session, order, receipt, amount)
-    if _funded_if_payable(session, order, receipt):
-        return _fund(session, core, order, receipt)
+    code, code_columns = new_code(core, order)   # set by the UPDATE that funds the order
+    funding = {**code_columns, "dispatch_by": later(core.settings.dispatch_deadline_seconds)}
+    if _funded_if_payable(session, order, receipt, funding):
+        if likely != "funded":
+            _set_outcome(session, receipt, "funded")
+        return _fund(session, core, order, receipt, code)
     return _refund_unwanted(session, core, order, receipt, amount, channel)
 
 
@@ -46,30 +52,31 @@ def noted_on_an_attempt(session: Session, receipt: str, attempt_id: int | None =
     return session.scalar(query.limit(1)) is not None
 
 
-def _funded_if_payable(session: Session, order: Order, receipt: str) -> bool:
+def _funded_if_payable(session: Session, order: Order, receipt: str, funding: dict) -> bool:
     """Fund an order still payable; once more if the pay-by timer just moved it (to checking_payment,
-    where it is still payable: a payment racing that move must fund it, not be returned)."""
+    where it is still payable: a payment racing that move must fund it, not be returned). `funding`:
+    the columns the same UPDATE sets (the delivery code's hash, the dispatch deadline)."""
     for _ in range(2):
         if State(order.state) not in PAYABLE:
             return False
-        if transition(session, order, Event.PAYMENT_RECEIVED, actor="mpesa", reason=f"receipt {receipt}"):
+        if transition(session, order, Event.PAYMENT_RECEIVED, actor="mpesa", reason=f"receipt {receipt}",
+                      also=funding):
             return True
         session.refresh(order)
     return False
 
 
-def _fund(session: Session, core: Core, order: Order, receipt: str) -> str:
-    ledger.post(session, kind="funding", dedupe_key=f"in:{receipt}", order_id=order.id,
-                lines=[debit(ledger.MPESA_CASH, order.charge), credit(ledger.ESCROW_HELD, order.charge)])
-    _set_outcome(session, receipt, "funded")
-    dispatch_by = db_now(session) + timedelta(seconds=core.settings.dispatch_deadline_seconds)
-    code = issue_code(session, core, order, dispatch_by=dispatch_by)
-    schedule_reminder(session, core, order, "dispatch", dispatch_by)
+def _fund(session: Session, core: Core, order: Order, receipt: str, code: str) -> str:
+    """The funded order's entry, reminder and messages: written at commit, in one statement
+    (escrow/writes.py), since nothing here reads them back."""
+    ledger.post_at_commit(session, kind="funding", dedupe_key=f"in:{receipt}", order_id=order.id,
+                          lines=[debit(ledger.MPESA_CASH, order.charge), credit(ledger.ESCROW_HELD, order.charge)])
+    schedule_reminder(session, core, order, "dispatch", order.dispatch_by)
     common = dict(item=order.item, ref=order.reference)
-    queue_sms(session, core, phone=buyer_phone(core, order), kind="code_to_buyer", order_id=order.id,
-              charge=f"{order.charge:,}", secret={"code": code}, **common)
-    queue_sms(session, core, phone=seller_phone(core, order), kind="held_to_seller", order_id=order.id,
-              price=f"{order.price:,}", buyer=to_local(buyer_phone(core, order)), **common)
+    queue_sms_at_commit(session, core, phone=buyer_phone(core, order), kind="code_to_buyer", order_id=order.id,
+                        charge=f"{order.charge:,}", secret={"code": code}, **common)
+    queue_sms_at_commit(session, core, phone=seller_phone(core, order), kind="held_to_seller", order_id=order.id,
+                        price=f"{order.price:,}", buyer=to_local(buyer_phone(core, order)), **common)
     return "funded"
 
 

@@ -16,12 +16,13 @@ Accounts (balances are debit-positive):
 """
 from dataclasses import dataclass
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, insert, literal, select, union_all
 from sqlalchemy.orm import Session
 
 from escrow.db import insert_new
 from escrow.errors import EscrowError
 from escrow.models import JournalEntry, Posting
+from escrow.writes import Then, insert_once_values, write_at_commit
 
 MPESA_CASH = "mpesa_cash"
 ESCROW_HELD = "escrow_held"
@@ -76,6 +77,23 @@ def post(session: Session, *, kind: str, dedupe_key: str, order_id: int | None, 
     session.execute(insert(Posting), [{"entry_id": entry_id, "account": line.account, "order_id": order_id,
                                        "amount": line.amount} for line in lines])
     return True
+
+
+def post_at_commit(session: Session, *, kind: str, dedupe_key: str, order_id: int | None, lines: list[Line],
+                   memo: str | None = None) -> None:
+    """post, for a caller that needs no answer: the entry and its postings wait and go in one
+    statement with the unit of work's other waiting writes, just before it commits (escrow/writes.py).
+    The dedupe key still decides: an entry posted before yields no new id, so no postings."""
+    _check_balanced(lines)
+    entry = insert_once_values(session, JournalEntry, kind=kind, dedupe_key=dedupe_key, order_id=order_id,
+                               memo=memo).returning(JournalEntry.id)
+    columns = Posting.__table__.c
+
+    def postings(new):
+        return insert(Posting).from_select(["entry_id", "account", "order_id", "amount"], union_all(*[
+            select(new.c.id, literal(line.account, columns.account.type), literal(order_id, columns.order_id.type),
+                   literal(line.amount, columns.amount.type)) for line in lines]))
+    write_at_commit(session, entry, then=Then(Posting.__table__, postings))
 
 
 def _check_balanced(lines: list[Line]) -> None:

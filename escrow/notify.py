@@ -10,6 +10,7 @@ from escrow.context import Core
 from escrow.db import db_now, insert_row
 from escrow.models import Order, Profile, SmsMessage
 from escrow.phone import mask_numbers_in
+from escrow.writes import insert_values, write_at_commit
 
 REDACTED = "******"
 PARTY_NUMBERS = ("buyer", "seller")   # in full for the other party; masked in the copy operators read
@@ -59,6 +60,23 @@ def queue_sms(session: Session, core: Core, *, phone: str, kind: str, order_id: 
     the reader's language; {ussd_code}, {paybill} and {dial_order} (the dial-through code that opens
     the order: *384*1234*3*<ref>#) are there for every text that tells someone to dial.
     """
+    sms_id = insert_row(session, SmsMessage, **_message(session, core, phone, kind, order_id, secret, params))
+    outbox.enqueue_at_commit(session, outbox.SMS, sms_id, due_at=db_now(session))
+    return sms_id
+
+
+def queue_sms_at_commit(session: Session, core: Core, *, phone: str, kind: str, order_id: int | None,
+                        secret: dict | None = None, **params) -> None:
+    """queue_sms for a caller that needs no message id: the message and its outbox row wait and go in
+    one statement with the unit of work's other waiting writes, just before it commits (escrow/writes.py)."""
+    row = _message(session, core, phone, kind, order_id, secret, params)
+    write_at_commit(session, insert_values(SmsMessage, **row).returning(SmsMessage.id),
+                    then=outbox.for_each_new(outbox.SMS, due_at=db_now(session)))
+
+
+def _message(session: Session, core: Core, phone: str, kind: str, order_id: int | None, secret: dict | None,
+             params: dict) -> dict:
+    """The sms_messages row: rendered in the recipient's language, sealed, the secret redacted."""
     language = language_of(session, core, phone)
     key = f"sms.{kind}"
     secret = secret or {}
@@ -68,11 +86,9 @@ def queue_sms(session: Session, core: Core, *, phone: str, kind: str, order_id: 
     full = render(language, key, **params, **secret)
     readable = {**params, **{name: mask_numbers_in(str(params[name])) for name in PARTY_NUMBERS if name in params}}
     redacted = render(language, key, **readable, **{name: REDACTED for name in secret})
-    sms_id = insert_row(session, SmsMessage, order_id=order_id, recipient_key=core.vault.phone_key(phone),
-                        recipient_sealed=core.vault.seal(phone), kind=kind, language=language,
-                        body_redacted=redacted, body_sealed=core.vault.seal(full), status="queued")
-    outbox.enqueue_at_commit(session, outbox.SMS, sms_id, due_at=db_now(session))
-    return sms_id
+    return dict(order_id=order_id, recipient_key=core.vault.phone_key(phone), recipient_sealed=core.vault.seal(phone),
+                kind=kind, language=language, body_redacted=redacted, body_sealed=core.vault.seal(full),
+                status="queued")
 
 
 def dial_params(core: Core, reference: str | None) -> dict:

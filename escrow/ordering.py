@@ -5,7 +5,7 @@ from sqlalchemy.orm import Session
 
 from escrow import outbox
 from escrow.context import Core
-from escrow.db import db_now, insert_new_object, insert_row
+from escrow.db import db_now, insert_new_object
 from escrow.errors import EscrowError, NotAllowed
 from escrow.fees import quote
 from escrow.limits import check_order_limits
@@ -16,6 +16,7 @@ from escrow.phone import normalize_msisdn
 from escrow.reference import new_reference
 from escrow.states import State
 from escrow.text import clean_item
+from escrow.writes import insert_at_commit, insert_values, write_at_commit
 
 
 def create_order(session: Session, core: Core, *, buyer: str, seller: str, price: int, item: str,
@@ -54,19 +55,20 @@ def _new_order(session: Session, core: Core, *, buyer, seller, price, item, init
     pay_by = db_now(session) + timedelta(seconds=ttl)
     order = _insert_order(session, core, buyer=buyer, seller=seller, item=clean_item(item, core.settings),
                           terms=terms, initiated_by=initiated_by, state=state, pay_by=pay_by)
-    insert_row(session, OrderEvent, order_id=order.id, event="order_created", from_state=None,
-               to_state=state.value, actor=initiated_by)
+    insert_at_commit(session, OrderEvent, order_id=order.id, event="order_created", from_state=None,
+                     to_state=state.value, actor=initiated_by, reason=None)
     if state is State.AWAITING_PAYMENT:
         schedule_reminder(session, core, order, "pay", pay_by)
     return order
 
 
-def queue_payment_request(session: Session, core: Core, order: Order, *, delay_seconds: int) -> int:
-    """Record an STK push attempt (our own key, before Daraja is ever called) and its outbox row."""
-    attempt_id = insert_row(session, PaymentAttempt, order_id=order.id, amount=order.charge, status="queued")
-    now = db_now(session)
-    outbox.enqueue_at_commit(session, outbox.STK_PUSH, attempt_id, due_at=now + timedelta(seconds=delay_seconds))
-    return attempt_id
+def queue_payment_request(session: Session, core: Core, order: Order, *, delay_seconds: int) -> None:
+    """Record an STK push attempt (our own key, before Daraja is ever called) and its outbox row, both
+    written at commit with the unit of work's other waiting writes (escrow/writes.py)."""
+    due_at = db_now(session) + timedelta(seconds=delay_seconds)
+    write_at_commit(session, insert_values(PaymentAttempt, order_id=order.id, amount=order.charge,
+                                           status="queued").returning(PaymentAttempt.id),
+                    then=outbox.for_each_new(outbox.STK_PUSH, due_at=due_at))
 
 
 def _insert_order(session: Session, core: Core, *, buyer, seller, item, terms, initiated_by, state, pay_by) -> Order:

@@ -4,16 +4,19 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from escrow.context import Core
-from escrow.db import insert_row, remember_now, utcnow
+from escrow.db import remember_now, utcnow
 from escrow.errors import NotAllowed, OrderNotFound
 from escrow.models import Order, OrderEvent
 from escrow.phone import mask, to_local
 from escrow.states import Event, State, next_state
 from escrow.views import OrderView
+from escrow.writes import insert_at_commit
 
 
-def transition(session: Session, order: Order, event: Event, *, actor: str, reason: str | None = None) -> bool:
-    """Move `order` by `event` if its table allows it (else InvalidTransition).
+def transition(session: Session, order: Order, event: Event, *, actor: str, reason: str | None = None,
+               also: dict | None = None) -> bool:
+    """Move `order` by `event` if its table allows it (else InvalidTransition). `also`: other columns
+    to set in the same UPDATE (only if it moves). The event row is written at commit (escrow/writes.py).
 
     A compare-and-swap on the version column: of two racing transitions exactly one
     returns True; the loser changes nothing and returns False.
@@ -22,12 +25,12 @@ def transition(session: Session, order: Order, event: Event, *, actor: str, reas
     columns = Order.__table__.columns
     row = session.execute(
         update(Order).where(Order.id == order.id, Order.version == order.version)
-        .values(state=target.value, version=Order.version + 1, updated_at=utcnow())
+        .values(state=target.value, version=Order.version + 1, updated_at=utcnow(), **(also or {}))
         .returning(*columns).execution_options(synchronize_session=False)).first()
     if row is None:
         return False
-    insert_row(session, OrderEvent, order_id=order.id, event=Event(event).value, from_state=order.state,
-               to_state=target.value, actor=actor, reason=reason)
+    insert_at_commit(session, OrderEvent, order_id=order.id, event=Event(event).value, from_state=order.state,
+                     to_state=target.value, actor=actor, reason=reason)
     for column, value in zip(columns, row):   # the whole row as it now stands, without a reload
         set_committed_value(order, column.key, value)
     remember_now(session, order.updated_at)     # utcnow() as written: db_now costs no trip after this

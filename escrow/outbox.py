@@ -3,11 +3,12 @@ then leased and carried out by the worker. A lease expires, so a crashed worker'
 are picked up again; handlers are written so that a second run never repeats a payment."""
 from datetime import datetime, timedelta
 
-from sqlalchemy import event, or_, select, update
+from sqlalchemy import DateTime, String, cast, insert, literal, or_, select, update
 from sqlalchemy.orm import Session
 
-from escrow.db import db_now, insert_many_once, insert_once, utcnow
+from escrow.db import db_now, insert_once, utcnow
 from escrow.models import OutboxItem
+from escrow.writes import Then, insert_at_commit
 
 LEASE = timedelta(seconds=60)
 MAX_ATTEMPTS = 8
@@ -29,27 +30,25 @@ def enqueue(session: Session, kind: str, subject_id: int, *, due_at: datetime, d
 def enqueue_at_commit(session: Session, kind: str, subject_id: int, *, due_at: datetime,
                       dedupe_key: str | None = None) -> None:
     """enqueue, written with the unit of work's other such rows in one multi-row INSERT just before
-    it commits (one round trip for all of them). Still the same transaction: the rows commit with
-    the fact that causes them, or not at all. For rows nothing reads back before the commit."""
-    session.info.setdefault(_AT_COMMIT, []).append(
-        dict(kind=kind, subject_id=subject_id, dedupe_key=dedupe_key or f"{kind}:{subject_id}", due_at=due_at,
-             status="pending", attempts=0))
+    it commits (escrow/writes.py: one round trip for all its waiting writes). Still the same
+    transaction: the rows commit with the fact that causes them, or not at all."""
+    insert_at_commit(session, OutboxItem, kind=kind, subject_id=subject_id,
+                     dedupe_key=dedupe_key or f"{kind}:{subject_id}", due_at=due_at, status="pending", attempts=0)
 
 
-_AT_COMMIT = "zemi.outbox_at_commit"
+def for_each_new(kind: str, *, due_at: datetime) -> Then:
+    """The outbox row of each row a waiting INSERT makes (its subject: the new id), written in the
+    same statement (escrow/writes.py). A new id is a new dedupe key: no conflict to skip."""
+    columns = OutboxItem.__table__.c
 
-
-@event.listens_for(Session, "before_commit")
-def _write_rows_at_commit(session: Session) -> None:
-    rows = session.info.pop(_AT_COMMIT, None)
-    if rows:
-        session.flush()
-        insert_many_once(session, OutboxItem, rows)
-
-
-@event.listens_for(Session, "after_rollback")
-def _forget_rows_at_commit(session: Session) -> None:
-    session.info.pop(_AT_COMMIT, None)
+    def rows_for(new):
+        return insert(OutboxItem).from_select(
+            ["kind", "subject_id", "dedupe_key", "due_at", "status", "attempts"],
+            select(literal(kind, columns.kind.type), new.c.id,
+                   literal(f"{kind}:", columns.dedupe_key.type) + cast(new.c.id, String),
+                   literal(due_at, DateTime()), literal("pending", columns.status.type),
+                   literal(0, columns.attempts.type)))
+    return Then(OutboxItem.__table__, rows_for)
 
 
 def lease_due(session: Session, limit: int = 20) -> list[OutboxItem]:

@@ -139,7 +139,7 @@ def apply_fresh_success(session: Session, core: Core, result: PaymentResult) -> 
         return None
     attempt_id, order_id = fresh
     outcome = apply_money_in(session, core, order_id=order_id, attempt_id=attempt_id, receipt=result.receipt,
-                             amount=result.amount, channel="stk")
+                             amount=result.amount, channel="stk", noted_here=True)   # the claim wrote it
     if outcome == "duplicate":  # a receipt already recorded elsewhere is money we already hold: not this attempt's
         session.execute(update(PaymentAttempt).where(PaymentAttempt.id == attempt_id).values(receipt=None))
     return outcome

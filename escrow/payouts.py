@@ -23,6 +23,7 @@ from escrow.ledger import credit, debit
 from escrow.models import Order, Payout
 from escrow.phone import mask
 from escrow.ports import GatewayError, PaymentGateway
+from escrow.writes import insert_values, write_at_commit
 
 IN_FLIGHT = ("sending", "sent", "unknown")
 # A transfer we had given up on (failed, and retried) that M-Pesa later reported paid: money out
@@ -50,12 +51,25 @@ class PayoutResult:
 def queue_transfer(session: Session, core: Core, order: Order, *, purpose: str, amount: int, phone: str,
                    tag: str | None = None) -> int:
     """Record the transfer with its permanent originator id, and the outbox row to send it."""
-    originator_id = f"Z{order.reference}{purpose[0].upper()}{tag or secrets.token_hex(5)}"
-    payout_id = insert_row(session, Payout, order_id=order.id, purpose=purpose, amount=amount,
-                           recipient_sealed=core.vault.seal(phone), status="queued",
-                           originator_conversation_id=originator_id)
+    payout_id = insert_row(session, Payout, **_transfer(core, order, purpose, amount, phone, tag))
     outbox.enqueue_at_commit(session, outbox.PAYOUT, payout_id, due_at=db_now(session))
     return payout_id
+
+
+def queue_transfer_at_commit(session: Session, core: Core, order: Order, *, purpose: str, amount: int,
+                             phone: str) -> None:
+    """queue_transfer for a caller that needs no transfer id: the transfer and its outbox row wait and go
+    in one statement with the unit of work's other waiting writes, just before it commits
+    (escrow/writes.py). The one-live-transfer index still refuses a second one, at the commit."""
+    row = _transfer(core, order, purpose, amount, phone, None)
+    write_at_commit(session, insert_values(Payout, **row).returning(Payout.id),
+                    then=outbox.for_each_new(outbox.PAYOUT, due_at=db_now(session)))
+
+
+def _transfer(core: Core, order: Order, purpose: str, amount: int, phone: str, tag: str | None) -> dict:
+    originator_id = f"Z{order.reference}{purpose[0].upper()}{tag or secrets.token_hex(5)}"
+    return dict(order_id=order.id, purpose=purpose, amount=amount, recipient_sealed=core.vault.seal(phone),
+                status="queued", originator_conversation_id=originator_id)
 
 
 def send_transfer(db: Database, core: Core, gateway: PaymentGateway, payout_id: int) -> str:

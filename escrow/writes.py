@@ -1,0 +1,179 @@
+"""Writes a unit of work never reads back, sent together just before it commits (issue 13).
+
+What a use case writes as the record of what it did (the order's event, a ledger entry and its
+postings, messages and the outbox rows that send them, a transfer to make) needs no answer from the
+database before the commit. Such writes wait in the session and go in ONE statement just before
+COMMIT, in the same transaction (all or nothing, with the facts that cause them):
+
+- on PostgreSQL, one `WITH w0 AS (INSERT ...), w1 AS (INSERT ...) INSERT ...`: data-modifying CTEs,
+  each run once, foreign keys checked at the end of the statement; a write that needs the new ids
+  of the one before it (`Then`: an outbox row for its message, a ledger entry's postings) selects
+  them from that CTE's RETURNING;
+- on SQLite (in process: no round trips to save, and no DML in CTEs), the same statements one by one.
+
+A unique key still decides what is written once (ON CONFLICT DO NOTHING; a ledger entry that was
+already posted yields no new id, so no postings). And nothing in the unit of work can miss a waiting
+row: any statement that touches a table with rows waiting sends them first.
+"""
+from dataclasses import dataclass
+from typing import Callable
+
+from sqlalchemy import Table, event, insert, literal, select, union_all
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects.postgresql import dml as pg_dml
+from sqlalchemy.dialects.sqlite import dml as sqlite_dml
+from sqlalchemy.orm import Session
+from sqlalchemy.sql.dml import Insert
+from sqlalchemy.sql.elements import TextClause
+from sqlalchemy.sql.selectable import CTE, TextualSelect
+from sqlalchemy.sql.util import find_tables
+
+_WAITING = "zemi.writes_at_commit"
+
+
+@dataclass(frozen=True)
+class Then:
+    """A write that needs the new rows of the one it follows: `build(new)` makes it, `new` being a
+    FROM with those rows' RETURNING columns (new.c.id)."""
+    table: Table
+    build: Callable
+
+
+@dataclass
+class _Waiting:
+    statements: list          # (statement, Then or None), in the order written
+    tables: set               # every table they write
+
+
+def insert_values(model, **values) -> Insert:
+    """INSERT one row of `model`, its columns' Python-side defaults written out: SQLAlchemy fills them
+    in for a top-level INSERT, not for one inside a CTE."""
+    return insert(model.__table__).values(with_defaults(model.__table__, values))
+
+
+def insert_once_values(session: Session, model, **values) -> Insert:
+    """insert_values ... ON CONFLICT DO NOTHING, in a form SQLAlchemy's statement cache keeps. (Its
+    dialect INSERTs are never cached, so a merged statement holding one would be compiled afresh on
+    every commit; DO NOTHING with no target is the same clause every time, and these classes say so.)"""
+    insert_class, do_nothing = _ONCE[session.get_bind().dialect.name]
+    statement = insert_class(model.__table__).values(with_defaults(model.__table__, values))
+    statement._post_values_clause = do_nothing()   # what on_conflict_do_nothing() sets
+    return statement
+
+
+def with_defaults(table: Table, values: dict) -> dict:
+    defaults = {column.name: column.default.arg for column in table.columns
+                if column.name not in values and column.default is not None and column.default.is_scalar}
+    return {**defaults, **values}
+
+
+def _cacheable(base, **attributes):
+    return type(f"Cacheable{base.__name__}", (base,), {"inherit_cache": True, **attributes})
+
+
+_ONCE = {"postgresql": (_cacheable(postgresql.Insert),
+                        _cacheable(pg_dml.OnConflictDoNothing, _traverse_internals=[])),
+         "sqlite": (_cacheable(sqlite.Insert), _cacheable(sqlite_dml.OnConflictDoNothing, _traverse_internals=[]))}
+
+
+def write_at_commit(session: Session, statement, then: Then | None = None) -> None:
+    """Run `statement` (an INSERT or UPDATE; with RETURNING when `then` follows it) just before the
+    commit, merged with the unit of work's other such writes."""
+    waiting = _waiting(session)
+    waiting.statements.append((statement, then))
+    waiting.tables.add(statement.table)
+    if then is not None:
+        waiting.tables.add(then.table)
+
+
+def insert_at_commit(session: Session, model, **row) -> None:
+    """One row of `model`, INSERT ... ON CONFLICT DO NOTHING just before the commit (with the unit of
+    work's other waiting writes)."""
+    write_at_commit(session, insert_once_values(session, model, **row))
+
+
+def write_now(session: Session) -> None:
+    """Send the waiting writes (in one statement on PostgreSQL); nothing if none wait."""
+    waiting = session.info.pop(_WAITING, None)
+    if waiting is None:
+        return
+    statements = waiting.statements
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(_merged(statements))
+    else:
+        for statement, then in statements:
+            _one_by_one(session, statement, then)
+
+
+def _merged(statements: list):
+    """One statement: every write but the last as a CTE, the last as the main statement."""
+    parts = []
+    for index, (statement, then) in enumerate(statements):
+        if then is None:
+            parts.append(statement)
+        else:
+            new = statement.cte(f"new_{index}")
+            parts += [new, then.build(new)]
+    *before, last = parts
+    ctes = [part if isinstance(part, CTE) else part.cte(f"w_{index}") for index, part in enumerate(before)]
+    return last.add_cte(*ctes) if ctes else last
+
+
+def _one_by_one(session: Session, statement, then: Then | None) -> None:
+    result = session.execute(statement)
+    if then is None:
+        return
+    rows = result.mappings().all()
+    if rows:
+        new = union_all(*[select(*[literal(value).label(name) for name, value in row.items()])
+                          for row in rows]).subquery("new")
+        session.execute(then.build(new))
+
+
+def _waiting(session: Session) -> _Waiting:
+    waiting = session.info.get(_WAITING)
+    if waiting is None:
+        waiting = session.info[_WAITING] = _Waiting([], set())
+    return waiting
+
+
+@event.listens_for(Session, "before_commit")
+def _write_at_commit(session: Session) -> None:
+    if _WAITING in session.info:
+        session.flush()   # objects added to the session first: a waiting row may refer to them
+        write_now(session)
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _forget(session: Session, transaction) -> None:
+    """Rolled back or closed without a commit: what waited is dropped with the rest (a savepoint's end
+    is not the unit of work's)."""
+    if transaction.parent is None:
+        session.info.pop(_WAITING, None)
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _write_before_touching(state) -> None:
+    """A statement that touches a table with rows waiting (or whose tables cannot be told: text)
+    sends them first."""
+    waiting = state.session.info.get(_WAITING)
+    if waiting is None:
+        return
+    tables = _tables_of(state.statement)
+    if tables is None or any(_base(table) in waiting.tables for table in tables):
+        write_now(state.session)
+
+
+def _tables_of(statement) -> set | None:
+    """The tables a statement touches; None when it cannot be told (SQL text). A text statement typed
+    with its result columns (escrow.db's cached INSERTs, RETURNING the key) touches their table."""
+    if isinstance(statement, TextualSelect):
+        return {column.table for column in statement.column_args if getattr(column, "table", None) is not None} \
+            or None
+    if isinstance(statement, TextClause):
+        return None
+    return set(find_tables(statement, include_crud=True, include_aliases=True, include_selects=True))
+
+
+def _base(table):
+    return getattr(table, "element", table)
