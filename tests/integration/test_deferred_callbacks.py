@@ -4,6 +4,7 @@ stored and all applied exactly once (none lost, none twice), with several worker
 Run it on PostgreSQL (DATABASE_URL) too: SKIP LOCKED and the lease only bite there."""
 import json
 import threading
+import time
 from datetime import timedelta
 
 import pytest
@@ -151,3 +152,33 @@ def test_inline_is_the_default_and_applies_before_answering(database_url, redis_
         assert zemi(app).service.intake.apply_waiting() == 0
     finally:
         app.extensions["zemi"].db.dispose()
+
+
+def test_between_passes_the_worker_applies_a_stored_callback_within_a_poll(app):
+    """Funding latency: an idle worker looks for stored callbacks every CALLBACK_POLL_SECONDS, not
+    only at its next pass, and starts a pass at once when it applied one."""
+    from escrow.worker import CALLBACK_POLL_SECONDS, Worker
+
+    [(order_id, attempt_id, checkout, charge)] = awaiting_payment(app, 1)
+    worker = Worker(zemi(app).db, zemi(app).core, gateway=None, sender=None).attach_intake(zemi(app).service.intake)
+    stop, waited = threading.Event(), []
+
+    def idle():
+        began = time.monotonic()
+        worker._idle(30.0, stop)   # a long pause: only the callback poll can end it early
+        waited.append(time.monotonic() - began)
+
+    thread = threading.Thread(target=idle)
+    thread.start()
+    try:
+        response = app.test_client().post(f"/hooks/stk/{TOKEN}/a{attempt_id}",
+                                          data=stk_success(checkout, charge, "RW00000001"),
+                                          content_type="application/json")
+        thread.join(timeout=20)
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+    assert response.status_code == 200
+    assert waited and waited[0] < 10 * CALLBACK_POLL_SECONDS + 5   # not the 30 s pause
+    with zemi(app).db.transaction() as session:
+        assert session.get(Order, order_id).state == "funded"
