@@ -3,7 +3,8 @@ float and a stale worker heartbeat, at most one per kind per hour; the console l
 
 An alert is a row of `alerts`, unique per (kind, clock hour), written in the same transaction as one
 SMS per number through the outbox: two workers, a retried pass or a web process seeing the same thing
-cannot text anyone twice. A later alert of a kind also waits a full hour after the last one. The stale
+cannot text anyone twice. A later alert of a kind also waits a full hour after the last one (read under a
+per-kind transaction lock on PostgreSQL, so two raisers either side of a clock hour cannot both pass). The stale
 heartbeat is seen by whoever is not the worker (/readyz, `flask alerts check`), and since the outbox is
 the worker's, those send that SMS at once as well (escrow.messaging never sends a message twice).
 """
@@ -12,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Mapping
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from escrow import outbox
@@ -63,12 +64,14 @@ def raise_alert(session: Session, core: Core, settings: AlertSettings, kind: str
                 detail: str | None = None) -> tuple[int, list[int]] | None:
     """Record the alert and queue its SMS, unless one of this kind went out within the hour.
     (alert id, SMS ids) when newly raised, else None."""
-    now = db_now(session)
+    if session.get_bind().dialect.name == "postgresql":   # one raiser per kind at a time: the hour check
+        session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": f"zemi:alert:{kind}"})
+    now = db_now(session)                                  # then holds across clock hours too
     last = session.scalar(select(func.max(Alert.created_at)).where(Alert.kind == kind))
     if last is not None and now - last < HOUR:
         return None
     hour = now.replace(minute=0, second=0, microsecond=0)
-    text = f"Zemi alert ({kind}): {summary}"[:155]
+    body = f"Zemi alert ({kind}): {summary}"[:155]
     alert_id = insert_new(session, Alert, kind=kind, hour=hour, summary=summary[:300], detail=detail,
                           recipients=len(settings.phones), created_at=now)
     if alert_id is None:
@@ -77,7 +80,7 @@ def raise_alert(session: Session, core: Core, settings: AlertSettings, kind: str
     for phone in settings.phones:
         sms_id = insert_row(session, SmsMessage, order_id=None, recipient_key=core.vault.phone_key(phone),
                             recipient_sealed=core.vault.seal(phone), kind=SMS_KIND, language="en",
-                            body_redacted=text, body_sealed=core.vault.seal(text), status="queued")
+                            body_redacted=body, body_sealed=core.vault.seal(body), status="queued")
         outbox.enqueue(session, outbox.SMS, sms_id, due_at=now)
         sms_ids.append(sms_id)
     log.warning("alert %s raised (%d on call told): %s", kind, len(sms_ids), summary)

@@ -158,3 +158,29 @@ def test_a_large_cancellation_waits_for_a_second_admin(live, simulator, operator
         assert session.scalar(select(func.count()).select_from(SmsMessage).where(
             SmsMessage.kind == "order_cancelled")) == 1
     assert audit_count(live, "cancel_proposed") == 1 and audit_count(live, "order_cancelled") == 1
+
+
+def test_raisers_at_once_send_one_alert_of_a_kind(live):
+    """Eight threads raising the same kind together (as web processes and workers may): one alert, one SMS."""
+    import threading
+
+    settings = alerts.AlertSettings(phones=("254733000111",))
+    barrier, raised = threading.Barrier(8), []
+
+    def raise_one():
+        barrier.wait()
+        try:
+            with live.zemi.db.transaction() as session:
+                raised.append(alerts.raise_alert(session, live.zemi.core, settings, "float-low", "short"))
+        except Exception as error:  # noqa: BLE001 -- SQLite refuses a second writer: that is "not raised"
+            raised.append(type(error).__name__)
+    threads = [threading.Thread(target=raise_one) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sum(1 for result in raised if isinstance(result, tuple)) == 1, raised
+    with live.zemi.db.transaction() as session:
+        assert session.scalar(select(func.count()).select_from(Alert)) == 1
+        assert session.scalar(select(func.count()).select_from(SmsMessage).where(
+            SmsMessage.kind == alerts.SMS_KIND)) == 1
