@@ -10,6 +10,8 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.sql.functions import FunctionElement
 
+from escrow.writes import write_now
+
 
 class utcnow(FunctionElement):
     """The database's clock, in naive UTC: timers and deadlines are judged by it, not by a worker's clock."""
@@ -163,13 +165,21 @@ def _sqlite_begin_immediate(connection):
     connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
+class UnitOfWork(Session):
+    def begin_nested(self):
+        """What waits for the commit (escrow/writes.py) belongs to the enclosing transaction: written
+        before the SAVEPOINT, so that a rollback to it cannot take it along."""
+        write_now(self)
+        return super().begin_nested()
+
+
 class Database:
     """Owns the engine and hands out one session per unit of work."""
 
     def __init__(self, url: str):
         self.engine = make_engine(url)
         self.dialect = self.engine.dialect.name
-        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._sessions = sessionmaker(self.engine, class_=UnitOfWork, expire_on_commit=False)
         event.listen(self._sessions, "after_commit", _forget_now)
         event.listen(self._sessions, "after_rollback", _forget_now)
         # PostgreSQL reads outside a transaction: no BEGIN and no ROLLBACK round trip around them.

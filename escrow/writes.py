@@ -78,7 +78,12 @@ _ONCE = {"postgresql": (_cacheable(postgresql.Insert),
 
 def write_at_commit(session: Session, statement, then: Then | None = None) -> None:
     """Run `statement` (an INSERT or UPDATE; with RETURNING when `then` follows it) just before the
-    commit, merged with the unit of work's other such writes."""
+    commit, merged with the unit of work's other such writes. Inside a savepoint it runs at once: a
+    write waiting past the savepoint would outlive its rollback (and what waited before it is written
+    before the SAVEPOINT: escrow.db.UnitOfWork.begin_nested)."""
+    if session.in_nested_transaction():
+        _one_by_one(session, statement, then)
+        return
     waiting = _waiting(session)
     waiting.statements.append((statement, then))
     waiting.tables.add(statement.table)

@@ -61,3 +61,17 @@ def test_nothing_waiting_is_written_when_the_unit_of_work_fails(database, core):
     with database.transaction() as session:   # and a later unit of work does not write them either
         session.scalar(select(utcnow()))
     assert _count(database, JournalEntry) == _count(database, SmsMessage) == _count(database, OutboxItem) == 0
+
+
+def test_a_write_in_a_savepoint_that_rolls_back_is_not_written(database):
+    with database.transaction() as session:
+        _post(session, key="test:kept")
+        try:
+            with session.begin_nested():
+                _post(session, key="test:undone")
+                raise RuntimeError("the savepoint's work failed")
+        except RuntimeError:
+            pass
+    with database.transaction() as session:
+        assert session.scalars(select(JournalEntry.dedupe_key)).all() == ["test:kept"]
+    assert _count(database, Posting) == 2
