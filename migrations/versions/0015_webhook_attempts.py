@@ -4,7 +4,7 @@ A delivery keeps its latest answer; this keeps each one, so `flask webhooks show
 delivery's attempts with their times, answers and durations.
 
 Revision ID: 0015
-Revises: 0012
+Revises: 0014
 Create Date: 2026-12-02 10:25:00
 """
 from alembic import op
@@ -14,7 +14,7 @@ from escrow.db import utcnow
 
 
 revision = '0015'
-down_revision = '0012'
+down_revision = '0014'
 branch_labels = None
 depends_on = None
 

@@ -6,7 +6,7 @@ the SMS to each ALERT_PHONES number, so an alert is sent at most once an hour wh
 longer count against the caller.
 
 Revision ID: 0016
-Revises: 0012
+Revises: 0015
 Create Date: 2026-12-02 10:20:00
 """
 from alembic import op
@@ -16,7 +16,7 @@ from escrow.db import utcnow
 
 
 revision = '0016'
-down_revision = '0012'
+down_revision = '0015'
 branch_labels = None
 depends_on = None
 

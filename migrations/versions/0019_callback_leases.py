@@ -6,7 +6,7 @@ lease ends). `path_attempt_id` keeps the attempt id an STK callback's own URL ca
 (/hooks/stk/<token>/a<id>), which the request knew and the worker otherwise would not.
 
 Revision ID: 0019
-Revises: 0012
+Revises: 0016
 Create Date: 2026-12-02 10:20:00
 """
 from alembic import op
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 
 
 revision = '0019'
-down_revision = '0012'
+down_revision = '0016'
 branch_labels = None
 depends_on = None
 
