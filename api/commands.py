@@ -84,7 +84,7 @@ def webhooks_disable(endpoint_id):
 @click.option("--limit", type=click.IntRange(min=1, max=1000), default=50, show_default=True)
 def webhooks_list(limit):
     """Endpoints, then the latest deliveries with their attempts and last answer."""
-    from api.webhooks import endpoints, recent_deliveries
+    from escrow.webhook_log import endpoints, recent_deliveries
 
     for endpoint in endpoints(_zemi().db):
         state = " disabled" if endpoint.disabled else ""
@@ -100,7 +100,7 @@ def webhooks_list(limit):
 def webhooks_show(delivery):
     """One delivery (msg_N or N, as `webhooks list` shows it): its event, endpoint, and every attempt
     with its time (East Africa Time), the endpoint's answer and how long it took."""
-    from api.webhooks import delivery_with_attempts
+    from escrow.webhook_log import delivery_with_attempts
 
     number = delivery.removeprefix("msg_")
     found = delivery_with_attempts(_zemi().db, int(number)) if number.isdigit() and len(number) < 12 else None
@@ -119,8 +119,8 @@ def webhooks_show(delivery):
 
 
 def _reference(delivery) -> str:
-    import json
-    return json.loads(delivery.payload).get("data", {}).get("reference", "-")
+    from escrow.webhook_log import order_reference
+    return order_reference(delivery)
 
 
 def _eat(moment) -> str:

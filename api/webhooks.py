@@ -160,34 +160,6 @@ def _record_attempt(db: Database, delivery_id: int, status, error, delivered: bo
             delivered_at=utcnow() if delivered else None))
 
 
-def recent_deliveries(db: Database, limit: int = 50) -> list[tuple]:
-    with db.transaction() as session:
-        rows = session.execute(select(WebhookDelivery, WebhookEndpoint.integration, WebhookEndpoint.url)
-                               .join(WebhookEndpoint).order_by(WebhookDelivery.id.desc()).limit(limit)).all()
-        session.expunge_all()
-        return rows
-
-
-def delivery_with_attempts(db: Database, delivery_id: int):
-    """(delivery, endpoint, [attempts, first first]) or None."""
-    with db.transaction() as session:
-        delivery = session.get(WebhookDelivery, delivery_id)
-        if delivery is None:
-            return None
-        endpoint = session.get(WebhookEndpoint, delivery.endpoint_id)
-        attempts = list(session.scalars(select(WebhookAttempt).where(WebhookAttempt.delivery_id == delivery_id)
-                                        .order_by(WebhookAttempt.number, WebhookAttempt.id)))
-        session.expunge_all()
-        return delivery, endpoint, attempts
-
-
-def endpoints(db: Database) -> list[WebhookEndpoint]:
-    with db.transaction() as session:
-        rows = list(session.scalars(select(WebhookEndpoint).order_by(WebhookEndpoint.id)))
-        session.expunge_all()
-        return rows
-
-
 def collect_each_pass(worker, db: Database):
     """Wrap `worker.run_once` (as console.health does) so each pass first turns new order events into
     deliveries; a failure here never stops the outbox."""
