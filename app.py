@@ -293,8 +293,8 @@ def callback_journal_dir(env: Mapping[str, str]) -> Path:
 def build_reconciler(env: Mapping[str, str], db: Database, core: Core, gateway):
     """Reconciliation settings (RECONCILE_EVERY_SECONDS, STK_QUERY_AFTER_SECONDS, B2C_*) and the reconciler."""
     from escrow.reconcile import Reconciler, ReconcileSettings
-    from escrow.float_check import BalanceChecker, FloatSettings
-    from escrow.statement_pass import StatementReconciler, StatementSettings
+    from escrow.statement.balances import BalanceChecker, FloatSettings
+    from escrow.statement.passes import StatementReconciler, StatementSettings
     from mpesa.routes import CALLBACK_PARSERS
 
     settings = ReconcileSettings.from_mapping(env)
@@ -426,7 +426,7 @@ def register_blueprints(app: Flask, components: Components) -> None:
     app.register_blueprint(make_money_in_blueprint(service, components.checks, callback_token=env["CALLBACK_TOKEN"],
                                                    guard=guard))
     app.register_blueprint(make_sms_blueprint(service, callback_token=env["CALLBACK_TOKEN"]))
-    from escrow.float_check import FloatSettings
+    from escrow.statement.balances import FloatSettings
     from mpesa.balance_routes import make_balance_blueprint
     app.register_blueprint(make_balance_blueprint(service, components.db, components.core, guard=guard,
                                                   callback_token=env["CALLBACK_TOKEN"], settings=FloatSettings.from_mapping(env),

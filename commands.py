@@ -240,8 +240,8 @@ def ledger_check():
     """Verify the ledger; exits 1 on any violation (implausible amounts included); prints a
     WARNING for each unresolved anomaly (escrow/anomalies.py)."""
     from escrow.anomalies import ledger_anomalies
-    from escrow.float_check import FloatSettings, balance_notes
-    from escrow.statement import completeness_notes
+    from escrow.statement.balances import FloatSettings, balance_notes
+    from escrow.statement.runs import completeness_notes
 
     zemi = components()
     with zemi.db.transaction() as session:
@@ -448,7 +448,7 @@ def mpesa_balance(no_query):
     then show the latest stored answer of each and the float comparison."""
     from sqlalchemy import func, select
 
-    from escrow.float_check import FloatSettings, balance_notes
+    from escrow.statement.balances import FloatSettings, balance_notes
     from escrow.models import AccountBalance
 
     zemi = components()
@@ -471,8 +471,8 @@ def mpesa_balance(no_query):
 @click.option("--amount", required=True, type=click.IntRange(min=0), help="Whole KES it held when our books began.")
 def mpesa_opening_balance(shortcode, amount):
     """Record once what a shortcode held before Zemi's books began, so its cash account can equal
-    M-Pesa's balance (escrow/shortcode_cash.py); later money in and out comes from the statement."""
-    from escrow.shortcode_cash import post_opening_balance
+    M-Pesa's balance (escrow/statement/shortcode_cash.py); later money in and out comes from the statement."""
+    from escrow.statement.shortcode_cash import post_opening_balance
 
     def post():
         with components().db.transaction() as session:

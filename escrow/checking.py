@@ -21,7 +21,7 @@ from escrow.models import InboundCallback, Order, PaymentAttempt
 from escrow.orders import buyer_phone, transition
 from escrow.payments import IN_DOUBT
 from escrow.phone import mask
-from escrow.statement import covered_until, covers
+from escrow.statement.runs import covered_until, covers
 from escrow.states import Event, State
 
 # An STK prompt lives about two minutes on the phone; the push itself may wait in the outbox for

@@ -3,7 +3,7 @@
 Accounts (balances are debit-positive):
   mpesa_cash       asset: money on our M-Pesa shortcodes. Facts post here; the statement pass then
                    attributes each to its shortcode's own account, mpesa_cash:<shortcode>
-                   (escrow/shortcode_cash.py). balance(mpesa_cash) is the total of all of them.
+                   (escrow/statement/shortcode_cash.py). balance(mpesa_cash) is the total of all of them.
   mpesa_charges    expense: M-Pesa's own charges (B2C transfer charges and the like), from the statement
   mpesa_transfers  clearing: money moved between a shortcode and the bank or owner (sweeps out, top-ups in)
   escrow_held      liability, per order: the buyer's money while it waits for delivery

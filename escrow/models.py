@@ -249,7 +249,7 @@ class CodeAttempt(Base):
 
 class StatementRun(Base):
     """One statement reconciliation pass over a window of one shortcode's M-Pesa statement
-    (escrow.statement). 'complete' means every page of the window was fetched and matched."""
+    (escrow.statement.runs). 'complete' means every page of the window was fetched and matched."""
 
     __tablename__ = "statement_runs"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -291,7 +291,7 @@ class StatementLine(Base):
 
 
 class AccountBalance(Base):
-    """One account of one Account Balance answer from M-Pesa (escrow.float_check): every answer kept."""
+    """One account of one Account Balance answer from M-Pesa (escrow.statement.balances): every answer kept."""
 
     __tablename__ = "account_balances"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

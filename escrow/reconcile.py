@@ -125,8 +125,8 @@ class Reconciler:
                  parsers: Parsers):
         self.db, self.core, self.gateway, self.settings, self.parsers = db, core, gateway, settings, parsers
         self.intake = None   # escrow.intake.CallbackIntake, set by the composition root
-        self.statement = None  # escrow.statement_pass.StatementReconciler, attached by app.py
-        self.balance = None    # escrow.float_check.BalanceChecker, attached by app.py
+        self.statement = None  # escrow.statement.passes.StatementReconciler, attached by app.py
+        self.balance = None    # escrow.statement.balances.BalanceChecker, attached by app.py
 
     def run(self) -> ReconcileReport:
         report = ReconcileReport()
@@ -200,7 +200,7 @@ class Reconciler:
             if str(status.result_code) == "0":
                 # The query confirms the checkout was paid, not the receipt the callback names (anyone with
                 # the callback token can make one up): funded as QRY-<attempt>, like any success known from
-                # a query, so M-Pesa's own receipt stays for the statement to match (escrow/statement_match).
+                # a query, so M-Pesa's own receipt stays for the statement to match (escrow/statement/match).
                 attempt = _attempt_by_checkout(session, result.checkout_id)
                 result = dataclasses.replace(result, receipt=f"{QUERY_RECEIPT_PREFIX}{attempt.id}")
                 outcome = record_payment_result(session, self.core, result)
@@ -353,7 +353,7 @@ class Reconciler:
         if payout.purpose in ("payout", "refund") and session.scalar(select(Payout.id).where(
                 Payout.order_id == payout.order_id, Payout.purpose == payout.purpose, Payout.status != "failed")):
             return None  # another transfer for the same purpose is live or done
-        float_short = self.balance is not None and self.balance.is_float_failure(payout)  # escrow/float_check.py
+        float_short = self.balance is not None and self.balance.is_float_failure(payout)  # statement/balances.py
         if float_short and self.balance.keeps_waiting(session, payout):
             return "payouts waiting for the B2C float"
         retryable = payout.result_code in self.settings.b2c_retry_codes or float_short

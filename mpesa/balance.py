@@ -3,7 +3,7 @@ the parsing of its result, both bounded (docs/mpesa-statement.md, Account Balanc
 import re
 from datetime import datetime, timezone
 
-from escrow.float_check import AccountFunds, BalanceAnswer
+from escrow.statement.balances import AccountFunds, BalanceAnswer
 from mpesa.daraja import DarajaClient
 from mpesa.errors import MalformedCallback
 from mpesa.fields import refuse_bad_urls

@@ -6,7 +6,7 @@ import logging
 
 from flask import Blueprint, has_request_context, jsonify, request
 
-from escrow.float_check import balance_reply_is_ours, record_balance
+from escrow.statement.balances import balance_reply_is_ours, record_balance
 from mpesa.balance import parse_balance_result
 from mpesa.callback_values import read_json
 from mpesa.errors import MalformedCallback

@@ -89,7 +89,7 @@ class DarajaPaymentGateway:
         return {**codes, self.client._config.b2c_shortcode: "b2c"} if self.client._config.b2c_shortcode else codes
 
     def query_balance(self, shortcode: str, reply_to: str | None = None) -> None:
-        """`reply_to` (`<shortcode>/<tag>`, escrow.float_check.balance_reply_tag): the tag ends both URLs."""
+        """`reply_to` (`<shortcode>/<tag>`, escrow.statement.balances.balance_reply_tag): the tag ends both URLs."""
         from mpesa.balance import query_balance
         tag = f"/{reply_to.split('/', 1)[1]}" if reply_to else ""
         with translated_errors():

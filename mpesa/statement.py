@@ -7,7 +7,7 @@ cannot be read is kept with its `problem` rather than dropped, so reconciliation
 import re
 from datetime import datetime, timedelta, timezone
 
-from escrow.statement import StatementEntry
+from escrow.statement.runs import StatementEntry
 from mpesa.daraja import DarajaClient
 from mpesa.errors import DarajaRejected
 from mpesa.fields import refuse_bad_urls

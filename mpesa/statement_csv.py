@@ -12,7 +12,7 @@ import csv
 import io
 import re
 
-from escrow.statement import StatementEntry
+from escrow.statement.runs import StatementEntry
 from mpesa.statement import RECEIPT_SHAPE, read_amount, read_time
 
 MAX_BYTES = 20 * 1024 * 1024

@@ -15,8 +15,8 @@ from escrow.db import db_now
 from escrow.models import Payout, PaymentReceived, Reversal
 from escrow.ports import PaymentStatus
 from escrow.reconcile import Reconciler, ReconcileSettings
-from escrow.statement import StatementEntry, start_run
-from escrow.statement_match import apply_line
+from escrow.statement.match import apply_line
+from escrow.statement.runs import StatementEntry, start_run
 from mpesa.routes import CALLBACK_PARSERS
 from tests.adversarial.conftest import books_ok
 from tests.integration.test_escrow_core import BUYER, SELLER

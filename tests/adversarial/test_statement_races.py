@@ -13,8 +13,8 @@ from escrow.db import db_now
 from escrow.models import PaymentAttempt, PaymentReceived, Payout
 from escrow.ports import PaymentStatus
 from escrow.reconcile import apply_payment_query
-from escrow.statement import StatementEntry, start_run
-from escrow.statement_match import apply_line
+from escrow.statement.match import apply_line
+from escrow.statement.runs import StatementEntry, start_run
 from tests.adversarial.conftest import books_ok, needs_postgres
 from tests.integration.test_escrow_core import BUYER, SELLER
 

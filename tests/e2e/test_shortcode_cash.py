@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 
 from escrow import ledger
 from escrow.models import JournalEntry, Payout, Reversal, StatementLine
-from escrow.shortcode_cash import cash_by_shortcode
+from escrow.statement.shortcode_cash import cash_by_shortcode
 from mpesa.simulator import SimulatorServer
 from tests.e2e.test_float import released
 from tests.e2e.test_statement import findings, ledger_ok, live, one, rows, settle, start_live  # noqa: F401  (fixtures)

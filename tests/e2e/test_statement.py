@@ -14,7 +14,7 @@ from werkzeug.serving import make_server
 from app import create_app
 from escrow.models import (InboundCallback, JournalEntry, Order, OutboxItem, PaymentAttempt, PaymentReceived, Payout,
                            StatementLine, StatementRun)
-from escrow.statement import covered_until
+from escrow.statement.runs import covered_until
 from mpesa.simulator import SimulatorServer
 from tests.conftest import TEST_DATA_KEY, TEST_SECRET_KEY
 from tests.e2e.conftest import CALLBACK_TOKEN, LiveService, free_port
@@ -361,7 +361,7 @@ def test_the_worker_alone_funds_a_paid_push_it_could_not_query_on_its_next_sched
 
 def test_a_gap_pull_can_no_longer_reach_is_named_for_the_portal_export(live, sim):
     from escrow.db import db_now
-    from escrow.statement import finish_run, start_run
+    from escrow.statement.runs import finish_run, start_run
     with live.zemi.db.transaction() as session:   # the last complete run ended three days ago
         now = db_now(session)
         run_id = start_run(session, shortcode="174379", window_start=now - timedelta(days=4),

@@ -16,7 +16,7 @@ from escrow.reconcile import Reconciler, ReconcileSettings
 from escrow.reports import ledger_findings
 from escrow.service import EscrowService
 from escrow.settings import EscrowSettings
-from escrow.statement import finish_run, start_run
+from escrow.statement.runs import finish_run, start_run
 from escrow.timers import run_timers
 from escrow.worker import Worker
 from mpesa.routes import CALLBACK_PARSERS

@@ -9,10 +9,10 @@ from sqlalchemy import func, select
 from escrow import ledger
 from escrow.db import db_now
 from escrow.models import InboundCallback, JournalEntry, PaymentReceived, Reversal, StatementLine
-from escrow.cash_placement import allocate_cash
-from escrow.shortcode_cash import cash_by_shortcode, classify, post_opening_balance
-from escrow.statement import StatementEntry, start_run
-from escrow.statement_match import apply_line
+from escrow.statement.match import apply_line
+from escrow.statement.placement import allocate_cash
+from escrow.statement.runs import StatementEntry, start_run
+from escrow.statement.shortcode_cash import cash_by_shortcode, classify, post_opening_balance
 
 PAYBILL, B2C = "174379", "600000"
 ROLES = {"stk": PAYBILL, "paybill": PAYBILL, "b2c": B2C}

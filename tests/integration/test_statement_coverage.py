@@ -1,7 +1,7 @@
-"""How far back the M-Pesa statement has been reconciled without a gap (escrow.statement)."""
+"""How far back the M-Pesa statement has been reconciled without a gap (escrow.statement.runs)."""
 from datetime import datetime, timedelta
 
-from escrow.statement import COMPLETE, FAILED, covered_until, covers, finish_run, start_run
+from escrow.statement.runs import COMPLETE, FAILED, covered_until, covers, finish_run, start_run
 
 T0 = datetime(2026, 12, 1, 8, 0, 0)
 

@@ -11,8 +11,8 @@ from escrow.models import InboundCallback, PaymentAttempt, PaymentReceived, Stat
 from escrow.ports import PaymentStatus
 from escrow.reconcile import apply_payment_query
 from escrow.service import EscrowService
-from escrow.statement import StatementEntry, start_run
-from escrow.statement_match import apply_line
+from escrow.statement.match import apply_line
+from escrow.statement.runs import StatementEntry, start_run
 from escrow.worker import Worker
 from tests.fakes.ports import FakePaymentGateway, FakeSmsSender
 

@@ -17,7 +17,7 @@ try:
     from escrow.ports import ReversalRequested
 except ImportError:  # before the money-in checks became a port of their own
     from escrow.reversals import ReversalRequested
-from escrow.statement import StatementEntry
+from escrow.statement.runs import StatementEntry
 from mpesa import simulator_scenarios as daraja
 
 SHORTCODE = "174379"   # the paybill (and STK shortcode) the World's money arrives on

@@ -1,4 +1,4 @@
-"""Our own facts placed on the shortcode the money moved on (issue 12; see escrow/shortcode_cash.py).
+"""Our own facts placed on the shortcode the money moved on (issue 12; see shortcode_cash.py).
 
 Money in, B2C transfers and Reversals post to `mpesa_cash` where they happen. Each statement run
 then places every such entry not yet placed on `mpesa_cash:<shortcode>` with an entry of its own

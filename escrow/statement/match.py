@@ -32,8 +32,8 @@ from escrow.orders import buyer_phone
 from escrow.paybill import PaybillPayment, record_paybill_payment
 from escrow.payments import QUERY_RECEIPT_PREFIX
 from escrow.phone import mask
-from escrow.shortcode_cash import post_movement
-from escrow.statement import StatementEntry
+from escrow.statement.runs import StatementEntry
+from escrow.statement.shortcode_cash import post_movement
 
 QUERY_MATCH_WINDOW = timedelta(hours=24)     # a query-funded payment and its line, at most this apart
 TILL_MATCH_WINDOW = timedelta(minutes=15)    # without an account reference, time must be close
@@ -49,7 +49,7 @@ def clear_party(entry: StatementEntry) -> str | None:
 
 def apply_line(session: Session, core: Core, entry: StatementEntry, run_id: int) -> str:
     """'matched', 'new', 'known' (seen by an earlier window), 'posted' (the shortcode's own movement,
-    escrow.shortcode_cash), 'unreadable' or 'finding' (a disagreement recorded)."""
+    escrow.statement.shortcode_cash), 'unreadable' or 'finding' (a disagreement recorded)."""
     if entry.problem or entry.at is None or entry.amount is None:
         record_finding(session, f"statement-unreadable:{entry.shortcode}:{entry.receipt}", order_id=None,
                        summary=f"a line of {entry.shortcode}'s M-Pesa statement could not be read "

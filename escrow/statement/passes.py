@@ -1,5 +1,5 @@
 """The statement pass: fetch each shortcode's M-Pesa statement for a window, match it both ways
-(escrow.statement_match), and record the run (escrow.statement).
+(escrow.statement.match), and record the run (escrow.statement.runs).
 
 Scheduled (inside the reconciler, every STATEMENT_RECONCILE_EVERY_SECONDS; 0 turns it off) the
 window runs from the end of the latest complete run minus STATEMENT_OVERLAP_SECONDS (so a failed
@@ -26,10 +26,10 @@ from escrow.findings import record_finding
 from escrow.models import StatementRun
 from escrow.ports import ProviderError
 from escrow.settings import read_int
-from escrow.cash_placement import allocate_cash, roles_of
-from escrow.statement import COMPLETE, FAILED, StatementEntry, StatementSource, finish_run, start_run
-from escrow.statement_match import (apply_line, missing_from_statement, payouts_missing, report_missing,
+from escrow.statement.match import (apply_line, missing_from_statement, payouts_missing, report_missing,
                                     report_missing_payout)
+from escrow.statement.placement import allocate_cash, roles_of
+from escrow.statement.runs import COMPLETE, FAILED, StatementEntry, StatementSource, finish_run, start_run
 
 log = logging.getLogger(__name__)
 

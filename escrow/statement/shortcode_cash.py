@@ -4,7 +4,7 @@ The ledger keeps one cash account per shortcode, `mpesa_cash:<shortcode>`. Two t
 
 - Our own facts (money in, payouts, refunds, reversals) post to `mpesa_cash` where they happen;
   each statement pass then places every such entry on the shortcode the money moved on
-  (escrow/cash_placement.py).
+  (escrow/statement/placement.py).
 - The shortcode's own movements that are not orders, read from its statement (the org portal's
   export: Pull Transactions carries customer payments only), are posted once per statement line
   (dedupe key `movement:<line id>`; a line is kept once per shortcode, receipt and kind):
@@ -32,7 +32,7 @@ from sqlalchemy.orm import Session
 from escrow import ledger
 from escrow.findings import record_finding
 from escrow.models import AccountBalance, PaymentReceived, Posting, Reversal, StatementLine
-from escrow.statement import StatementEntry
+from escrow.statement.runs import StatementEntry
 
 MOVEMENT = "shortcode_movement"
 CHARGE, SWEEP, TOPUP, REVERSAL = "charge", "sweep", "top-up", "reversal"

@@ -114,7 +114,7 @@ def _chain_end(windows: list[tuple[datetime, datetime]]) -> datetime:
 def completeness_notes(session: Session) -> list[str]:
     """What `flask ledger check` says about completeness against M-Pesa's statement."""
     from escrow.findings import list_findings
-    from escrow.shortcode_cash import cash_notes
+    from escrow.statement.shortcode_cash import cash_notes
 
     notes = []
     for code, windows in _complete_windows(session, None).items():
