@@ -85,7 +85,7 @@ class CallbackIntake:
             return self._store(callback_row(self.core.vault, source=source, body=body, remote_addr=remote_addr,
                                             status=status, note=note),
                                None if attempt_id is None else int(attempt_id))
-        except SQLAlchemyError as error:
+        except Exception as error:  # noqa: BLE001 -- SQLAlchemy's or the driver's own (psycopg raises some unwrapped)
             if self.journal is None or source not in self.processors:  # nothing could apply it later: 503
                 raise CallbackNotKept(f"database refused a {source} callback and it cannot be journaled") from error
             try:

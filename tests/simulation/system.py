@@ -83,14 +83,19 @@ def relax_durability(engine) -> None:
     not what this suite simulates."""
     if engine.dialect.name != "postgresql":
         return
-    event.listen(engine, "connect", lambda connection, _record: _sql(connection, "SET synchronous_commit TO OFF"))
+    event.listen(engine, "connect", lambda connection, _record: _sql(connection, "SET synchronous_commit TO OFF",
+                                                                     commit=True))
     engine.dispose()
 
 
-def _sql(connection, statement: str) -> None:
+def _sql(connection, statement: str, commit: bool = False) -> None:
+    """`commit`: leave a new connection outside any transaction, as the pool hands it out (the callback
+    INSERT and lone reads switch it to autocommit, which psycopg refuses mid-transaction)."""
     cursor = connection.cursor()
     cursor.execute(statement)
     cursor.close()
+    if commit:
+        connection.commit()
 
 
 class Simulation:
