@@ -268,7 +268,7 @@ def build_components(env: Mapping[str, str]) -> Components:
     reconcile_settings, reconciler = build_reconciler(env, db, core, gateway)
     service = EscrowService(db, core, journal=CallbackJournal(callback_journal_dir(env)))
     reconciler.intake = service.intake   # its pass retries stored callbacks left unprocessed
-    if read_choice(env, "CALLBACK_APPLY", ("inline", "worker"), "inline") == "worker":
+    if read_choice(env, "CALLBACK_APPLY", ("inline", "worker"), "worker") == "worker":
         service.intake.defer("stk")   # STK callbacks answered once stored; the worker applies them
     return Components(settings=env, db=db, redis=redis_client, core=core, service=service,
                       gateway=gateway, sms_sender=build_sms_sender(env), embedded_redis=embedded,

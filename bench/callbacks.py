@@ -3,11 +3,11 @@
     .venv/bin/python -m bench.callbacks [--database-url ...] [--redis-url ...] [--concurrency 20] ...
 
 Three servers under the same gunicorn settings (sync workers, 2 by default) run at once:
-  (1) ours, applying inline (CALLBACK_APPLY=inline, the default): every callback a fresh STK success
+  (1) ours, applying inline (CALLBACK_APPLY=inline): every callback a fresh STK success
       for an order awaiting payment, stored, then applied (the order funded, ledger, code SMS), and
       answered once applied;
-  (2) ours, store-then-ack (CALLBACK_APPLY=worker): the same callbacks for other orders, answered once
-      the raw body is stored with one INSERT; nothing applied by the request;
+  (2) ours, store-then-ack (CALLBACK_APPLY=worker, the default): the same callbacks for other
+      orders, answered once the raw body is stored with one INSERT; nothing applied by the request;
   (3) the floor (bench/floor_app.py): the body kept with one autocommit INSERT, then 200.
 Each is driven closed loop (--concurrency connections, no think time) for --duration-seconds, one
 after another, then each is hit by a burst of --burst distinct callbacks sent at once (one connection

@@ -72,6 +72,7 @@ def test_callbacks_with_a_wrong_token_or_a_malformed_body_move_no_money(live):
                                             {"Name": "MpesaReceiptNumber", "Value": "NLJ7RT61SV"},
                                             {"Name": "PhoneNumber", "Value": 254712345678}]}}}}
     assert requests.post(f"{live.base_url}/hooks/stk/{CALLBACK_TOKEN}", json=unknown, timeout=5).status_code == 200
+    live.run_worker()   # applies what the route stored (CALLBACK_APPLY=worker, the default)
     from sqlalchemy import select
     from escrow.models import InboundCallback, JournalEntry
     with live.zemi.db.transaction() as session:

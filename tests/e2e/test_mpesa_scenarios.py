@@ -70,6 +70,12 @@ def settle(live, sim, rounds: int = 2) -> None:
     live.run_worker()
 
 
+def apply_callbacks(live) -> int:
+    """The worker pass's callback step alone: apply what the STK route only stored
+    (CALLBACK_APPLY=worker, the default), without its outbox or reconcile steps."""
+    return live.zemi.service.intake.apply_waiting()
+
+
 def order_for(live, sim, buyer: str, scenario: str | None = None, price: int = 1_000, wait: bool = True):
     """An order and its STK push; with `wait`, the simulator's callbacks have landed on return (so
     the reconcile pass, which queries at once in these tests, never races them)."""
@@ -269,6 +275,7 @@ def test_a_callback_that_raced_our_own_write_is_matched_later(live, sim):
     order = live.zemi.service.create_order(buyer=buyer, seller=SELLER, price=1_000, item="Radio")
     body = stk_success_body("ws_CO_RACE0000000001", order.charge, "RACE000001")
     assert post(live, f"/hooks/stk/{CALLBACK_TOKEN}", body).json() == {"ResultCode": 0, "ResultDesc": "Accepted"}
+    assert apply_callbacks(live) == 1
     assert [c.status for c in rows(live, InboundCallback)] == ["orphan"]
     with live.zemi.db.transaction() as session:  # our own write, landing late
         session.execute(update(PaymentAttempt).values(status="sent", checkout_request_id="ws_CO_RACE0000000001"))
@@ -306,6 +313,7 @@ def test_a_callback_from_an_address_off_the_allowlist_is_acknowledged_kept_and_i
     assert state(live, buyer, order.reference) == "awaiting_payment" and count(live, PaymentReceived) == 0
     answer = post(live, f"/hooks/stk/{CALLBACK_TOKEN}", body, **{"X-Forwarded-For": "6.6.6.6, 196.201.214.200"})
     assert answer.status_code == 200
+    live.run_worker()
     assert state(live, buyer, order.reference) == "funded"
     ledger_ok(live)
 
@@ -336,6 +344,7 @@ def test_confirm_with_query_holds_a_success_until_the_query_agrees(start_live, s
     live = start_live(MPESA_CONFIRM_WITH_QUERY="always", STK_QUERY_AFTER_SECONDS="600")
     buyer = "0711000012"
     order = order_for(live, sim, buyer)
+    assert apply_callbacks(live) == 1
     assert [c.status for c in rows(live, InboundCallback)] == ["unconfirmed"]
     assert state(live, buyer, order.reference) == "awaiting_payment"
     settle(live, sim)
@@ -520,6 +529,7 @@ def test_sixteen_identical_callbacks_at_once_fund_the_order_once(live, sim):
     for thread in threads:
         thread.join()
     assert statuses == [200] * 16
+    live.run_worker()   # applies the stored callbacks (CALLBACK_APPLY=worker, the default)
     assert state(live, buyer, order.reference) == "funded"
     assert count(live, PaymentReceived) == 1 and count(live, JournalEntry, JournalEntry.kind == "funding") == 1
     stored = [c.status for c in rows(live, InboundCallback)]

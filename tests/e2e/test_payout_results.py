@@ -9,8 +9,9 @@ from sqlalchemy import update
 from escrow import ledger
 from escrow.models import InboundCallback, PaymentAttempt, Payout
 from escrow.payouts import RESULT, transfer_reply
-from tests.e2e.test_mpesa_scenarios import (CALLBACK_TOKEN, SELLER, findings, funded_and_released, ledger_ok,  # noqa: F401
-                                            live, post, rows, settle, sim, start_live, state, stk_success_body)
+from tests.e2e.test_mpesa_scenarios import (CALLBACK_TOKEN, SELLER, apply_callbacks, findings,  # noqa: F401
+                                            funded_and_released, ledger_ok, live, post, rows, settle, sim,
+                                            start_live, state, stk_success_body)
 
 
 def b2c_success(originator: str, amount, receipt: str) -> dict:
@@ -149,6 +150,7 @@ def test_a_forged_stk_success_of_two_to_the_63_minus_one_is_malformed_and_ledger
         session.execute(update(PaymentAttempt).values(status="sent", checkout_request_id="ws_CO_forged"))
     response = post(live, f"/hooks/stk/{CALLBACK_TOKEN}", stk_success_body("ws_CO_forged", 2 ** 63 - 1, "FORGED1"))
     assert response.status_code == 200
+    assert apply_callbacks(live) == 1     # the worker's callback step (CALLBACK_APPLY=worker, the default)
     [callback] = rows(live, InboundCallback, InboundCallback.source == "stk")
     assert callback.status == "malformed" and balance(live, ledger.SUSPENSE) == 0
     ledger_ok(live)

@@ -19,6 +19,7 @@ from escrow.worker import Worker
 from mpesa.simulator import SimulatorServer
 from tests.conftest import TEST_DATA_KEY, TEST_SECRET_KEY
 from tests.e2e.conftest import CALLBACK_TOKEN, LiveService, free_port
+from tests.e2e.test_mpesa_scenarios import apply_callbacks
 from tests.redis_server import KillableRedis
 
 BUYER, SELLER = "0711000042", "0722000111"
@@ -95,6 +96,7 @@ def test_during_a_redis_outage_a_push_and_a_refund_are_sent_never_unknown(start_
     run_worker_again(live)                # what used to turn a 'sending' attempt into 'unknown'
     assert one(live, PaymentAttempt).status in ("sent", "succeeded")
     assert sim.drain(10)
+    live.run_worker()                     # applies the stored callback (CALLBACK_APPLY=worker, the default)
     assert state(live, order.reference) == "funded"
     live.zemi.service.cancel_order(SELLER, order.reference)      # the seller refunds: a B2C
     live.run_worker()
@@ -107,6 +109,7 @@ def test_during_a_redis_outage_a_push_and_a_refund_are_sent_never_unknown(start_
     second = live.zemi.service.create_order(buyer=BUYER, seller=SELLER, price=700, item="Lamp")
     live.run_worker()
     assert sim.drain(10)
+    live.run_worker()
     assert state(live, second.reference) == "funded"
     ledger_ok(live)
 
@@ -122,6 +125,7 @@ def test_a_refused_connection_to_daraja_leaves_the_push_queued_and_it_is_retried
     with SimulatorServer({"callback_delay": 0.05}, port=port) as late_sim:   # Daraja is reachable again
         run_worker_again(live)
         assert late_sim.drain(10)
+        live.run_worker()                 # applies the stored callback
         assert len(late_sim.requests_received(STK)) == 1
         assert state(live, order.reference) == "funded"
     ledger_ok(live)
@@ -156,6 +160,8 @@ def test_a_push_accepted_but_never_recorded_is_funded_by_the_callback_to_its_att
     [delivery] = sim.callbacks_delivered()
     attempt = one(live, PaymentAttempt)
     assert delivery["url"].endswith(f"/hooks/stk/{CALLBACK_TOKEN}/a{attempt.id}")
+    assert apply_callbacks(live) == 1                                # the worker's callback step
+    attempt = one(live, PaymentAttempt)
     assert state(live, order.reference) == "funded"
     assert attempt.status == "succeeded" and attempt.checkout_request_id
     run_worker_again(live)                                           # a new worker after the crash
@@ -175,6 +181,7 @@ def test_a_held_success_for_a_push_never_recorded_is_confirmed_by_query_and_fund
     with pytest.raises(KilledAfterDaraja):
         Worker(zemi.db, zemi.core, DiesAfterDaraja(zemi.gateway), zemi.sms_sender).run_once()
     assert sim.drain(10)
+    assert apply_callbacks(live) == 1                                # the worker's callback step
     assert state(live, order.reference) == "awaiting_payment"        # held, not funded on its word
     assert one(live, PaymentAttempt).checkout_request_id             # but now known
     run_worker_again(live)                                           # the reconcile pass queries it

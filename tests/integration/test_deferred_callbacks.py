@@ -139,10 +139,41 @@ def test_a_deferred_callback_keeps_its_url_attempt_id_and_a_dead_claim_is_taken_
         assert session.get(Order, order_id).state == "funded"
 
 
-def test_inline_is_the_default_and_applies_before_answering(database_url, redis_url, tmp_path):
-    app = create_app({"INSTANCE_PATH": str(tmp_path / "instance"), "DATABASE_URL": database_url,
-                      "REDIS_URL": redis_url, "CALLBACK_TOKEN": TOKEN, "SECRET_KEY": TEST_SECRET_KEY,
-                      "DATA_KEY": TEST_DATA_KEY, "STK_DELAY_SECONDS": "0", "SMS_BACKEND": "console"})
+def default_app(database_url, redis_url, tmp_path, **extra):
+    """The app as configured with no CALLBACK_APPLY unless `extra` names one."""
+    return create_app({"INSTANCE_PATH": str(tmp_path / "instance"), "DATABASE_URL": database_url,
+                       "REDIS_URL": redis_url, "CALLBACK_TOKEN": TOKEN, "SECRET_KEY": TEST_SECRET_KEY,
+                       "DATA_KEY": TEST_DATA_KEY, "STK_DELAY_SECONDS": "0", "SMS_BACKEND": "console", **extra})
+
+
+def test_by_default_a_callback_is_acknowledged_before_it_is_applied_then_applied_once_by_the_next_pass(
+        database_url, redis_url, tmp_path):
+    app = default_app(database_url, redis_url, tmp_path)
+    try:
+        [(order_id, attempt_id, checkout, charge)] = awaiting_payment(app, 1)
+        response = app.test_client().post(f"/hooks/stk/{TOKEN}/a{attempt_id}",
+                                          data=stk_success(checkout, charge, "RD00000001"),
+                                          content_type="application/json")
+        assert response.status_code == 200 and response.get_json()["ResultCode"] == 0
+        with zemi(app).db.transaction() as session:   # answered, kept, not yet applied
+            assert session.scalar(select(InboundCallback.status).where(InboundCallback.source == "stk")) == "received"
+            assert session.get(Order, order_id).state == "awaiting_payment"
+        with app.app_context():
+            zemi(app).worker().run_once()           # the worker's next pass
+            zemi(app).worker().run_once()           # and another: nothing left to apply twice
+        with zemi(app).db.transaction() as session:
+            assert session.get(Order, order_id).state == "funded"
+            assert session.scalars(select(InboundCallback.status)
+                                   .where(InboundCallback.source == "stk")).all() == ["applied"]
+            assert session.scalar(select(func.count()).select_from(SmsMessage)
+                                  .where(SmsMessage.kind == "code_to_buyer")) == 1
+        assert zemi(app).service.intake.apply_waiting() == 0
+    finally:
+        app.extensions["zemi"].db.dispose()
+
+
+def test_inline_when_chosen_applies_before_answering(database_url, redis_url, tmp_path):
+    app = default_app(database_url, redis_url, tmp_path, CALLBACK_APPLY="inline")
     try:
         [(order_id, attempt_id, checkout, charge)] = awaiting_payment(app, 1)
         app.test_client().post(f"/hooks/stk/{TOKEN}/a{attempt_id}", data=stk_success(checkout, charge, "RI00000001"),

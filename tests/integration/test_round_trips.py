@@ -101,11 +101,12 @@ class RoundTrips:
 
 
 @pytest.fixture
-def app(database_url, redis_url, tmp_path):
+def app(database_url, redis_url, tmp_path, request):
+    """The app; a test may add settings with @pytest.mark.parametrize("app", [{...}], indirect=True)."""
     if not _postgres(database_url):
         pytest.skip("round trips are counted on PostgreSQL (set DATABASE_URL)")
     settings = bench.app_settings(database_url, redis_url, str(tmp_path / "instance"), TEST_DATA_KEY)
-    app = create_app({**settings, "STK_DELAY_SECONDS": "0"})
+    app = create_app({**settings, "STK_DELAY_SECONDS": "0", **getattr(request, "param", {})})
     yield app
     app.extensions["zemi"].db.dispose()
 
@@ -193,6 +194,7 @@ def test_applying_a_fresh_stk_success(app, trips):
     assert len(trips) <= FRESH_STK_CALLBACK_MAX, trips.trips
 
 
+@pytest.mark.parametrize("app", [{"CALLBACK_APPLY": "inline"}], indirect=True)   # the route applies it
 def test_a_fresh_stk_success_callback_kept_then_applied_by_its_route(app, trips):
     zemi = app.extensions["zemi"]
     order, attempt_id, charge = _sent_attempt(zemi, "ws_CO_RT_2")
