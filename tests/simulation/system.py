@@ -349,6 +349,8 @@ class Simulation:
         with self.db.transaction() as session:
             session.execute(update(OutboxItem).where(OutboxItem.status == "pending")
                             .values(due_at=utcnow(), leased_until=None))
+            session.execute(update(InboundCallback).where(InboundCallback.status == "received")
+                            .values(leased_until=None))
         if self.orders and self.rng.random() < 0.5:
             reference = self.rng.choice(list(self.orders))
             self.force_deadline(reference, self.rng.choice(("pay_by", "dispatch_by", "release_at")))
@@ -430,7 +432,7 @@ class Simulation:
             session.execute(update(PaymentAttempt).where(PaymentAttempt.status.in_(("sending", "sent", "unknown")))
                             .values(updated_at=now - timedelta(hours=1), created_at=now - timedelta(hours=2)))
             session.execute(update(InboundCallback).where(InboundCallback.status == "received")
-                            .values(received_at=now - timedelta(minutes=5)))
+                            .values(received_at=now - timedelta(minutes=5), leased_until=None))  # leases lapse too
             session.execute(update(Order).where(Order.state == "checking_payment")
                             .values(updated_at=now - timedelta(hours=1)))
             session.execute(update(Payout).where(Payout.status.in_(("sent", "unknown", "failed")))
