@@ -25,6 +25,16 @@ KINDS = {
                              "Check the receipt on the portal."),
     "paybill-unconfirmed": ("A paybill payment with no status answer after six checks: still held.",
                             "Check the receipt on the portal; the statement pass funds it if real."),
+    "paybill-held-for-statement": ("A paybill payment Transaction Status confirmed, held: it may quote the receipt of "
+                                   "another order's payment funded by STK query (same amount, not yet on the "
+                                   "statement). Nothing funded.",
+                                   "Wait for the next statement pass (`flask reconcile statement`): it funds the "
+                                   "order if the payment is real and its own, and resolves this finding."),
+    "stk-paid-held-for-statement": ("An STK query says the order's push was paid, but a paybill payment of the same "
+                                    "amount, confirmed only by Transaction Status, may quote its receipt: not "
+                                    "funded until the statement shows which account it paid.",
+                                    "Wait for the next statement pass; if it shows a `statement-account` finding, "
+                                    "settle both orders by hand, then resolve."),
     "paybill-unmatched": ("Money paid to the paybill that names no order we know.",
                           "Find the payer from the portal; return it (return-payment) if no order fits."),
     "orphan": ("A callback that never matched any request we made (an STK success may be real money).",
@@ -55,6 +65,9 @@ KINDS = {
                           "Check the receipt on the portal: a forged or mistaken callback."),
     "statement-amount": ("The statement and our books disagree on a receipt's amount (never corrected "
                          "automatically).", "Compare with the portal and correct by hand."),
+    "statement-account": ("A receipt the statement shows paying one order's account was applied to another "
+                          "order from a paybill confirmation: likely a payment quoted for a second order.",
+                          "Stop the booked order's release, confirm on the portal who paid, settle both by hand."),
     "statement-number": ("The statement's payer differs from the order's buyer.", "Check who paid."),
     "statement-duplicate": ("A receipt listed twice on the statement (counted once).", "Nothing to move; note it."),
     "statement-changed": ("A statement line changed between two reads.", "Compare with the portal."),
@@ -85,7 +98,9 @@ CALLBACK_STATUSES = {
     "unmatched": "matched no request of ours after the retry window",
     "orphan": "matched no request yet: retried until ORPHAN_RETRY_HOURS",
     "inconclusive": "a status answer that settled nothing: the next check asks again",
-    "contradicted": "M-Pesa's own query denies what it says",
+    "contradicted": "M-Pesa's own query denies what it says, or the statement covered its time without it",
+    "await_stmt": "a paybill payment Transaction Status confirmed that may quote another order's receipt: no "
+                  "effect until the statement pass settles it (a paybill-held-for-statement finding)",
     "unverified": "a B2C answer at an untagged URL: kept, never applied; its transfer was asked about instead "
                   "(a Transaction Status check), whose tagged answer settles it",
 }
