@@ -12,7 +12,8 @@ from escrow.phone import mask, normalize_msisdn
 from escrow.states import HOLDING, State
 
 REFUSALS = {"stk_pushes_per_hour": "too many prompts to this number; try again later",
-            "prompts_per_link_per_hour": "too many prompts from this link; try again later"}
+            "prompts_per_link_per_hour": "too many prompts from this link; try again later",
+            "link_busy": "a prompt from this link is being sent just now; try again in a moment"}
 
 
 def make_pay_blueprint(ctx, prompts_per_hour: int) -> Blueprint:
@@ -40,8 +41,12 @@ def make_pay_blueprint(ctx, prompts_per_hour: int) -> Blueprint:
 
 def _act(ctx, link, prompts_per_hour: int) -> str | None:
     """Send the prompt (or decline); for an open link, the payer's own order and link come first."""
+    with records.link_prompt_turn(ctx.db, link, prompts_per_hour):
+        return _send(ctx, link)
+
+
+def _send(ctx, link) -> str | None:
     action = request.form.get("action", "pay")
-    records.check_link_prompts(ctx.db, link, prompts_per_hour)
     if link.order_id is None:
         seller = ctx.core.vault.unseal(link.seller_sealed)
         view = ctx.service.create_order(buyer=normalize_msisdn(request.form.get("phone", "")), seller=seller,

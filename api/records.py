@@ -1,8 +1,10 @@
 """The API adapter's own rows beside the core's: which integration an order came through, payment
 links, and the reads a polling front end needs (the latest STK push of an order)."""
+import threading
+from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from escrow.context import Core
 from escrow.db import Database, db_now, insert_once
@@ -59,16 +61,48 @@ def link_is_live(db: Database, link: PaymentLink) -> bool:
         return link.expires_at > db_now(session)
 
 
-def check_link_prompts(db: Database, link: PaymentLink, per_hour: int) -> None:
-    """Prompts sent from one link per hour (its orders' pushes, or orders opened from an open link)."""
-    with db.transaction() as session:
-        since = db_now(session) - timedelta(hours=1)
-        if link.order_id is None:
-            count = session.scalar(select(func.count()).select_from(PaymentLink).where(
-                PaymentLink.parent_id == link.id, PaymentLink.created_at > since))
-        else:
-            count = session.scalar(select(func.count()).select_from(PaymentAttempt).where(
-                PaymentAttempt.order_id == link.order_id, PaymentAttempt.created_at > since))
+@contextmanager
+def link_prompt_turn(db: Database, link: PaymentLink, per_hour: int):
+    """Prompts sent from one link per hour (its orders' pushes, or orders opened from an open link),
+    counted and sent one post at a time: `with link_prompt_turn(...): <send the prompt>`.
+
+    The count and the prompt are separate transactions (the prompt is the core's own use case), so
+    posts sent together each counted the others' prompts as not there yet. The turn is held across
+    both: on PostgreSQL a transaction-scoped advisory lock on the link, taken with try (a post that
+    finds the link busy is told so at once, holding no connection while it waits: the turn's holder
+    needs a second one for the prompt), released when the turn's transaction ends, after the
+    prompt's own commit, so the next post's count sees it; on SQLite (one process) a lock per link
+    (striped)."""
+    if db.dialect == "postgresql":
+        with db.transaction() as session:
+            if not session.scalar(text("SELECT pg_try_advisory_xact_lock(hashtext(:name))"),
+                                  {"name": f"zemi:pay-link:{link.id}"}):
+                raise LimitExceeded("link_busy", per_hour)
+            _count_link_prompts(session, link, per_hour)
+            yield
+        return
+    local = _LOCAL_TURNS[link.id % len(_LOCAL_TURNS)]   # SQLite: no transaction held open (a writer's
+    if not local.acquire(blocking=False):              # would lock out the prompt's)
+        raise LimitExceeded("link_busy", per_hour)
+    try:
+        with db.transaction() as session:
+            _count_link_prompts(session, link, per_hour)
+        yield
+    finally:
+        local.release()
+
+
+_LOCAL_TURNS = tuple(threading.Lock() for _ in range(64))   # striped: bounded whatever the links
+
+
+def _count_link_prompts(session, link: PaymentLink, per_hour: int) -> None:
+    since = db_now(session) - timedelta(hours=1)
+    if link.order_id is None:
+        count = session.scalar(select(func.count()).select_from(PaymentLink).where(
+            PaymentLink.parent_id == link.id, PaymentLink.created_at > since))
+    else:
+        count = session.scalar(select(func.count()).select_from(PaymentAttempt).where(
+            PaymentAttempt.order_id == link.order_id, PaymentAttempt.created_at > since))
     if count >= per_hour:
         raise LimitExceeded("prompts_per_link_per_hour", per_hour)
 
