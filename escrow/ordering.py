@@ -1,22 +1,24 @@
 """Creating orders and asking the buyer to pay for them."""
 from datetime import timedelta
+from functools import lru_cache
 
+from sqlalchemy import DateTime, bindparam, insert, literal, select
 from sqlalchemy.orm import Session
 
 from escrow import outbox
 from escrow.context import Core
-from escrow.db import db_now, insert_new_object
+from escrow.db import db_now
 from escrow.errors import EscrowError, NotAllowed
 from escrow.fees import quote
 from escrow.limits import check_order_limits
-from escrow.reminders import schedule_reminder
+from escrow.reminders import KINDS as REMINDER_KINDS, SUBJECT_BITS as REMINDER_SUBJECT_BITS
 from escrow.models import Order, OrderEvent, PaymentAttempt
 from escrow.payment_links import link_request
 from escrow.phone import normalize_msisdn
 from escrow.reference import new_reference
 from escrow.states import State
 from escrow.text import clean_item
-from escrow.writes import insert_at_commit, insert_values, write_at_commit
+from escrow.writes import InsertWith, Then, insert_once_statement, insert_values, write_at_commit
 
 
 def create_order(session: Session, core: Core, *, buyer: str, seller: str, price: int, item: str,
@@ -24,11 +26,8 @@ def create_order(session: Session, core: Core, *, buyer: str, seller: str, price
     """A buyer's order, awaiting payment, with the STK push to send once the USSD session has
     ended — both in the caller's transaction. `prompt=False`: the buyer's line is not on M-Pesa (no
     prompt can reach it), they pay by Paybill from an M-Pesa line, and no push is sent to fail."""
-    order = _new_order(session, core, buyer=buyer, seller=seller, price=price, item=item, initiated_by="buyer",
-                       state=State.AWAITING_PAYMENT, ttl=core.settings.unpaid_ttl_seconds)
-    if prompt:
-        queue_payment_request(session, core, order, delay_seconds=core.settings.stk_delay_seconds)
-    return order
+    return _new_order(session, core, buyer=buyer, seller=seller, price=price, item=item, initiated_by="buyer",
+                      state=State.AWAITING_PAYMENT, ttl=core.settings.unpaid_ttl_seconds, prompt=prompt)
 
 
 def request_payment(session: Session, core: Core, *, seller: str, buyer: str, price: int, item: str,
@@ -43,23 +42,54 @@ def request_payment(session: Session, core: Core, *, seller: str, buyer: str, pr
     return order, token
 
 
-def _new_order(session: Session, core: Core, *, buyer, seller, price, item, initiated_by, state: State, ttl) -> Order:
+def _new_order(session: Session, core: Core, *, buyer, seller, price, item, initiated_by, state: State, ttl,
+               prompt: bool = False) -> Order:
+    """The limits checked (one SELECT after the numbers' lock), then the order and everything that
+    follows from it written in ONE statement (`_order_writes`)."""
     buyer, seller = normalize_msisdn(buyer), normalize_msisdn(seller)
     if buyer == seller:
         raise NotAllowed("buyer and seller must be different numbers")
     terms = quote(price, core.settings)
-    creator = buyer if initiated_by == "buyer" else seller
-    check_order_limits(session, core, creator_key=core.vault.phone_key(creator),
-                       buyer_key=core.vault.phone_key(buyer), charge=terms.charge,
+    buyer_key, seller_key = core.vault.phone_key(buyer), core.vault.phone_key(seller)
+    check_order_limits(session, core, creator_key=buyer_key if initiated_by == "buyer" else seller_key,
+                       buyer_key=buyer_key, charge=terms.charge,
                        pushes_too=state is State.AWAITING_PAYMENT)   # a buyer's order pushes at once
-    pay_by = db_now(session) + timedelta(seconds=ttl)
-    order = _insert_order(session, core, buyer=buyer, seller=seller, item=clean_item(item, core.settings),
-                          terms=terms, initiated_by=initiated_by, state=state, pay_by=pay_by)
-    insert_at_commit(session, OrderEvent, order_id=order.id, event="order_created", from_state=None,
-                     to_state=state.value, actor=initiated_by, reason=None)
+    now = db_now(session)   # read with the limits: no round trip
+    pay_by = now + timedelta(seconds=ttl)
+    values = dict(state=state.value, initiated_by=initiated_by,
+                  buyer_key=buyer_key, buyer_sealed=core.vault.seal(buyer),
+                  seller_key=seller_key, seller_sealed=core.vault.seal(seller),
+                  item=clean_item(item, core.settings), price=terms.price, fee=terms.fee, fee_payer=terms.fee_payer,
+                  charge=terms.charge, payout=terms.payout, pay_by=pay_by,
+                  remind_at=pay_by - timedelta(seconds=core.settings.pay_reminder_lead_seconds),
+                  push_at=now + timedelta(seconds=core.settings.stk_delay_seconds))
+    writes = _order_writes(session.get_bind().dialect.name, state, initiated_by,
+                           prompt and state is State.AWAITING_PAYMENT)
+    for _ in range(10):   # a clash with an existing reference writes nothing: draw again
+        new = writes.run(session, {**values, "reference": new_reference()})
+        if new:
+            return new[0]
+    raise EscrowError("could not draw a free order reference")
+
+
+@lru_cache(maxsize=None)
+def _order_writes(dialect_name: str, state: State, actor: str, push: bool) -> InsertWith:
+    """The new order (its values given at each run) and what follows from it, as one statement:
+    its event; awaiting payment, the reminder to pay; with `push`, the STK push attempt for its
+    charge (our own key, before Daraja is ever called) and the outbox row that sends it."""
+    orders = Order.__table__
+    order = insert_once_statement(dialect_name, Order, **{name: bindparam(name, type_=orders.c[name].type)
+                                                          for name in _ORDER_VALUES})
+    follows = [_event("order_created", state, actor=actor)]
     if state is State.AWAITING_PAYMENT:
-        schedule_reminder(session, core, order, "pay", pay_by)
-    return order
+        follows.append(_reminder("pay", due_at=bindparam("remind_at", type_=DateTime())))
+    if push:
+        follows.append(_payment_attempt(due_at=bindparam("push_at", type_=DateTime())))
+    return InsertWith(order.returning(*orders.c), *follows, entity=Order)
+
+
+_ORDER_VALUES = ("reference", "state", "initiated_by", "buyer_key", "buyer_sealed", "seller_key", "seller_sealed",
+                 "item", "price", "fee", "fee_payer", "charge", "payout", "pay_by")
 
 
 def queue_payment_request(session: Session, core: Core, order: Order, *, delay_seconds: int) -> None:
@@ -71,16 +101,26 @@ def queue_payment_request(session: Session, core: Core, order: Order, *, delay_s
                     then=outbox.for_each_new(outbox.STK_PUSH, due_at=due_at))
 
 
-def _insert_order(session: Session, core: Core, *, buyer, seller, item, terms, initiated_by, state, pay_by) -> Order:
-    """Insert with a fresh random reference; a clash with an existing one just draws again."""
-    values = dict(state=state.value, initiated_by=initiated_by,
-                  buyer_key=core.vault.phone_key(buyer), buyer_sealed=core.vault.seal(buyer),
-                  seller_key=core.vault.phone_key(seller), seller_sealed=core.vault.seal(seller),
-                  item=item, price=terms.price, fee=terms.fee, fee_payer=terms.fee_payer,
-                  charge=terms.charge, payout=terms.payout, pay_by=pay_by)
-    for _ in range(10):
-        reference = new_reference()
-        order = insert_new_object(session, Order, reference=reference, **values)
-        if order is not None:
-            return order
-    raise EscrowError("could not draw a free order reference")
+# What follows a new order, built on its new row (`new`: escrow/writes.py Then) -----------------------
+def _event(event: str, state: State, *, actor: str) -> Then:
+    columns = OrderEvent.__table__.c
+    return Then(OrderEvent.__table__, lambda new: insert(OrderEvent.__table__).from_select(
+        ["order_id", "event", "to_state", "actor"],
+        select(new.c.id, literal(event, columns.event.type), literal(state.value, columns.to_state.type),
+               literal(actor, columns.actor.type))))
+
+
+def _reminder(kind: str, due_at) -> Then:
+    """escrow/reminders.py's outbox row for the new order: its subject packs (order id, kind)."""
+    index = REMINDER_KINDS.index(kind)
+    return outbox.for_each_new(outbox.REMINDER, due_at=due_at,
+                               subject=lambda new: new.c.id * (1 << REMINDER_SUBJECT_BITS) + index)
+
+
+def _payment_attempt(*, due_at) -> Then:
+    """The STK push attempt for the new order's charge (our own key, before Daraja is ever called),
+    and the outbox row that sends it."""
+    status = PaymentAttempt.__table__.c.status
+    return Then(PaymentAttempt.__table__, lambda new: insert(PaymentAttempt.__table__).from_select(
+        ["order_id", "amount", "status"], select(new.c.id, new.c.charge, literal("queued", status.type)))
+        .returning(PaymentAttempt.__table__.c.id), then=outbox.for_each_new(outbox.STK_PUSH, due_at=due_at))

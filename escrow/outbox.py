@@ -5,6 +5,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import DateTime, String, cast, insert, literal, or_, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import ColumnElement
 
 from escrow.db import db_now, insert_once, utcnow
 from escrow.models import OutboxItem
@@ -36,17 +37,20 @@ def enqueue_at_commit(session: Session, kind: str, subject_id: int, *, due_at: d
                      dedupe_key=dedupe_key or f"{kind}:{subject_id}", due_at=due_at, status="pending", attempts=0)
 
 
-def for_each_new(kind: str, *, due_at: datetime) -> Then:
-    """The outbox row of each row a waiting INSERT makes (its subject: the new id), written in the
-    same statement (escrow/writes.py). A new id is a new dedupe key: no conflict to skip."""
+def for_each_new(kind: str, *, due_at: datetime, subject=None) -> Then:
+    """The outbox row of each row a waiting INSERT makes (its subject: the new id, or
+    `subject(new)` of it), written in the same statement (escrow/writes.py). A new id is a new
+    dedupe key: no conflict to skip. `due_at`: a time, or a bindparam() given at each run."""
     columns = OutboxItem.__table__.c
+    due = due_at if isinstance(due_at, ColumnElement) else literal(due_at, DateTime())
 
     def rows_for(new):
-        return insert(OutboxItem).from_select(
+        subject_id = new.c.id if subject is None else subject(new)
+        return insert(OutboxItem.__table__).from_select(
             ["kind", "subject_id", "dedupe_key", "due_at", "status", "attempts"],
-            select(literal(kind, columns.kind.type), new.c.id,
-                   literal(f"{kind}:", columns.dedupe_key.type) + cast(new.c.id, String),
-                   literal(due_at, DateTime()), literal("pending", columns.status.type),
+            select(literal(kind, columns.kind.type), subject_id,
+                   literal(f"{kind}:", columns.dedupe_key.type) + cast(subject_id, String),
+                   due, literal("pending", columns.status.type),
                    literal(0, columns.attempts.type)))
     return Then(OutboxItem.__table__, rows_for)
 

@@ -14,6 +14,10 @@ COMMIT, in the same transaction (all or nothing, with the facts that cause them)
 A unique key still decides what is written once (ON CONFLICT DO NOTHING; a ledger entry that was
 already posted yields no new id, so no postings). And nothing in the unit of work can miss a waiting
 row: any statement that touches a table with rows waiting sends them first.
+
+A row whose new id the use case needs at once (a new order) is written with what follows from it by
+`InsertWith`: the INSERT ... RETURNING as the first CTE of the same kind of statement, its new row
+selected back, built once and run with each call's values.
 """
 from dataclasses import dataclass
 from typing import Callable
@@ -22,7 +26,7 @@ from sqlalchemy import Table, event, insert, literal, select, union_all
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import dml as pg_dml
 from sqlalchemy.dialects.sqlite import dml as sqlite_dml
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 from sqlalchemy.sql.dml import Insert
 from sqlalchemy.sql.elements import TextClause
 from sqlalchemy.sql.selectable import CTE, TextualSelect
@@ -34,9 +38,14 @@ _WAITING = "zemi.writes_at_commit"
 @dataclass(frozen=True)
 class Then:
     """A write that needs the new rows of the one it follows: `build(new)` makes it, `new` being a
-    FROM with those rows' RETURNING columns (new.c.id)."""
+    FROM with those rows' RETURNING columns (new.c.id). `then`: a write that needs this one's new
+    rows in turn (its statement then has a RETURNING)."""
     table: Table
     build: Callable
+    then: "Then | None" = None
+
+    def tables(self) -> set:
+        return {self.table} | (self.then.tables() if self.then is not None else set())
 
 
 @dataclass
@@ -55,7 +64,12 @@ def insert_once_values(session: Session, model, **values) -> Insert:
     """insert_values ... ON CONFLICT DO NOTHING, in a form SQLAlchemy's statement cache keeps. (Its
     dialect INSERTs are never cached, so a merged statement holding one would be compiled afresh on
     every commit; DO NOTHING with no target is the same clause every time, and these classes say so.)"""
-    insert_class, do_nothing = _ONCE[session.get_bind().dialect.name]
+    return insert_once_statement(session.get_bind().dialect.name, model, **values)
+
+
+def insert_once_statement(dialect_name: str, model, **values) -> Insert:
+    """insert_once_values for a dialect named (a statement built once, before any session)."""
+    insert_class, do_nothing = _ONCE[dialect_name]
     statement = insert_class(model.__table__).values(with_defaults(model.__table__, values))
     statement._post_values_clause = do_nothing()   # what on_conflict_do_nothing() sets
     return statement
@@ -88,13 +102,54 @@ def write_at_commit(session: Session, statement, then: Then | None = None) -> No
     waiting.statements.append((statement, then))
     waiting.tables.add(statement.table)
     if then is not None:
-        waiting.tables.add(then.table)
+        waiting.tables |= then.tables()
 
 
 def insert_at_commit(session: Session, model, **row) -> None:
     """One row of `model`, INSERT ... ON CONFLICT DO NOTHING just before the commit (with the unit of
     work's other waiting writes)."""
     write_at_commit(session, insert_once_values(session, model, **row))
+
+
+class InsertWith:
+    """An INSERT ... RETURNING the whole row and the writes that need its new rows (`thens`, each
+    built on them as `new`), made once with bindparam() placeholders and run with each call's
+    values: ONE statement on PostgreSQL (the INSERT a CTE its new rows are selected from), one after
+    another on SQLite. Built once, so a hot path pays neither for building the statement nor for
+    coercing its values; SQLAlchemy caches its compiled form. With ON CONFLICT DO NOTHING, a row
+    already there is no new row: nothing that follows it is written."""
+
+    def __init__(self, statement, *thens: Then, entity=None):
+        self.statement, self.thens, self.entity = statement, thens, entity
+        self._merged = None
+
+    def run(self, session: Session, values: dict) -> list:
+        """The new rows, as objects of `entity` when given (in the session, as a SELECT loads them)."""
+        if session.get_bind().dialect.name == "postgresql":
+            if self.entity is not None:
+                return session.scalars(self._one_statement(), values).all()
+            return session.execute(self._one_statement(), values).mappings().all()
+        rows = session.execute(self.statement, values).mappings().all()
+        if rows:
+            for then in self.thens:
+                _one_by_one(session, then.build(_as_from(rows)), then.then, values)
+        if self.entity is None or not rows:
+            return rows
+        key = self.entity.__mapper__.primary_key[0]
+        return session.scalars(select(self.entity).where(key.in_([row[key.name] for row in rows]))).all()
+
+    def _one_statement(self):
+        if self._merged is None:
+            new = self.statement.cte("new")
+            ctes = [cte for index, then in enumerate(self.thens) for cte in _ctes_after(new, then, f"w_{index}")]
+            self._merged = select(aliased(self.entity, new) if self.entity is not None else new).add_cte(*ctes)
+        return self._merged
+
+
+def _ctes_after(new, then: Then, name: str) -> list:
+    """`then` built on `new` as a CTE, and what follows it on its own new rows."""
+    statement = then.build(new).cte(name)
+    return [statement] + (_ctes_after(statement, then.then, f"{name}_then") if then.then is not None else [])
 
 
 def write_now(session: Session) -> None:
@@ -114,25 +169,29 @@ def _merged(statements: list):
     """One statement: every write but the last as a CTE, the last as the main statement."""
     parts = []
     for index, (statement, then) in enumerate(statements):
-        if then is None:
-            parts.append(statement)
-        else:
-            new = statement.cte(f"new_{index}")
-            parts += [new, then.build(new)]
+        while then is not None:   # a write, then each write on the new rows of the one before
+            new = statement.cte(f"new_{index}_{len(parts)}")
+            parts.append(new)
+            statement, then = then.build(new), then.then
+        parts.append(statement)
     *before, last = parts
     ctes = [part if isinstance(part, CTE) else part.cte(f"w_{index}") for index, part in enumerate(before)]
     return last.add_cte(*ctes) if ctes else last
 
 
-def _one_by_one(session: Session, statement, then: Then | None) -> None:
-    result = session.execute(statement)
+def _one_by_one(session: Session, statement, then: Then | None, values: dict | None = None) -> None:
+    result = session.execute(statement, values)
     if then is None:
         return
     rows = result.mappings().all()
     if rows:
-        new = union_all(*[select(*[literal(value).label(name) for name, value in row.items()])
-                          for row in rows]).subquery("new")
-        session.execute(then.build(new))
+        _one_by_one(session, then.build(_as_from(rows)), then.then, values)
+
+
+def _as_from(rows):
+    """Rows already read back, as a FROM a following write can select from (SQLite)."""
+    return union_all(*[select(*[literal(value).label(name) for name, value in row.items()])
+                       for row in rows]).subquery("new")
 
 
 def _waiting(session: Session) -> _Waiting:
