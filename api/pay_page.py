@@ -30,6 +30,8 @@ def make_pay_blueprint(ctx, prompts_per_hour: int) -> Blueprint:
         link = records.link_for(ctx.db, token)
         if link is None or (link.order_id is None and not records.link_is_live(ctx.db, link)):
             return _page(ctx, token)   # an order's own link follows the order's state and pay-by instead
+        if records.sellers_copy(ctx.db, link):
+            return _page(ctx, token)   # only the buyer answers their request: nothing is sent
         try:
             new_token = _act(ctx, link, prompts_per_hour)
         except (EscrowError, ApiError) as error:
@@ -107,13 +109,22 @@ def _render(ctx, token: str, message: str | None, csrf: str) -> tuple[str, bool]
             status_text="" if live else t["expired"], status_class="warn", **base), True
     order, buyer, _ = records.order_of_link(ctx.db, ctx.core, link)
     status_text, status_class, can_pay, refresh = _progress(t, order, mask(buyer))
+    if records.sellers_copy(ctx.db, link):   # shows the request; the buyer answers from their own line
+        can_pay = False
+        if order.state == State.REQUESTED.value:
+            status_text = t["buyer_answers"].format(phone=mask(buyer), dial=_dial(ctx.core, order.reference))
     base["refresh"] = refresh
     return render_template(
         "pay.html", gone=False, open=False, seller=seller, item=order.item, price=order.price, fee=order.fee,
         charge=order.charge, reference=order.reference, can_pay=can_pay,
-        can_decline=order.state == State.REQUESTED.value,
+        can_decline=can_pay and order.state == State.REQUESTED.value,
         pay_label=t["pay"] if order.state == State.REQUESTED.value else t["pay_again"],
         status_text=status_text, status_class=status_class, **base), True
+
+
+def _dial(core, reference: str) -> str:
+    code = core.ussd_code
+    return f"{code[:-1]}*3*{reference}#" if code.endswith("#") else code
 
 
 def _progress(t: dict, order, buyer_masked: str) -> tuple[str, str, bool, bool]:

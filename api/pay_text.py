@@ -15,6 +15,8 @@ TEXT = {
         "done": "This order is {state}.", "expired": "This link has expired. No money was taken.",
         "declined": "You declined this request. No money was taken.",
         "refresh": "Refresh", "order": "Order", "lang": "Kiswahili", "refused": "Not sent: {reason}",
+        "buyer_answers": "Only the buyer, {phone}, can accept this request: from the link we sent to that number "
+                         "by SMS, or by dialling {dial}.",
         "bad_phone": "That is not a Kenyan M-Pesa number.", "gone": "This payment link does not exist.",
         "stale": "Nothing was sent: this page was out of date. Check the details and press the button again.",
     },
@@ -33,6 +35,8 @@ TEXT = {
         "done": "Oda hii iko katika hali: {state}.", "expired": "Kiungo hiki kimeisha muda. Hakuna pesa iliyochukuliwa.",
         "declined": "Umekataa ombi hili. Hakuna pesa iliyochukuliwa.",
         "refresh": "Sasisha", "order": "Oda", "lang": "English", "refused": "Halijatumwa: {reason}",
+        "buyer_answers": "Ni mnunuzi tu, {phone}, anayeweza kukubali ombi hili: kupitia kiungo tulichotuma kwa "
+                         "nambari hiyo kwa SMS, au kwa kupiga {dial}.",
         "bad_phone": "Hiyo si nambari ya M-Pesa ya Kenya.", "gone": "Kiungo hiki cha malipo hakipo.",
         "stale": "Hakuna kilichotumwa: ukurasa huu ulikuwa wa zamani. Angalia maelezo na ubonyeze kitufe tena.",
     },

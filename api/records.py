@@ -11,7 +11,7 @@ from escrow.db import Database, db_now, insert_once
 from escrow.errors import LimitExceeded
 from escrow.models import ApiKey, ApiOrder, Order, PaymentAttempt, PaymentLink
 from escrow.orders import order_by_reference, order_of_party
-from escrow.payment_links import claim_for_integration, insert_link, link_digest
+from escrow.payment_links import claim_for_integration, insert_link, is_sellers_copy, link_digest
 
 
 def aware(moment: datetime | None) -> datetime | None:
@@ -54,6 +54,14 @@ def link_for(db: Database, token: str) -> PaymentLink | None:
         if link is not None:
             session.expunge(link)
         return link
+
+
+def sellers_copy(db: Database, link: PaymentLink) -> bool:
+    """The seller's copy of a named request's link (escrow/payment_links.py): it answers nothing."""
+    if link.parent_id is None:
+        return False
+    with db.transaction() as session:
+        return is_sellers_copy(session, link)
 
 
 def link_is_live(db: Database, link: PaymentLink) -> bool:

@@ -39,11 +39,13 @@ def test_a_named_buyers_sms_carries_the_pay_link_in_one_segment(app, shop):
     assert LINK.fullmatch(url), url                                       # 128-bit token, 22 characters
 
     text = shop.texts_to(BUYER)[-1]
-    assert url in text and "Blue kitenge" in text and made.json["order"]["reference"] in text
+    buyers_url = LINK.search(text).group(0)       # the buyer's own link; the shop's `url` is the seller's copy
+    assert buyers_url != url and "Blue kitenge" in text and made.json["order"]["reference"] in text
     assert len(text) <= 160 and is_gsm7(text)
-    assert readable_copies(app, BUYER)[-1] == ("payment_link_to_buyer", text.replace(url, "******")
+    assert readable_copies(app, BUYER)[-1] == ("payment_link_to_buyer", text.replace(buyers_url, "******")
                                                .replace(SELLER, "0722***111"))
     assert shop.client.get(url.removeprefix("http://zemi.test")).status_code == 200
+    assert shop.client.get(buyers_url.removeprefix("http://zemi.test")).status_code == 200
 
 
 def test_a_link_that_would_not_fit_one_segment_is_left_out_and_the_buyer_is_told_what_to_dial(
@@ -68,7 +70,7 @@ def test_a_seller_request_on_ussd_gets_a_link_the_seller_can_share(app, shop):
     to_seller = shop.texts_to(SELLER)[-1]
     url = LINK.search(to_seller).group(0)
     assert "Share it with the buyer only" in to_seller and len(to_seller) <= 160
-    assert url in shop.texts_to(BUYER)[-1]                      # the same link the buyer got
+    assert url not in shop.texts_to(BUYER)[-1]                  # a copy: the buyer's own link answers
     assert readable_copies(app, SELLER)[-1][0] == "pay_link_to_seller"
     assert all(url not in body and LINK.search(body) is None
                for phone in (SELLER, BUYER) for _, body in readable_copies(app, phone))
@@ -76,8 +78,8 @@ def test_a_seller_request_on_ussd_gets_a_link_the_seller_can_share(app, shop):
     page = shop.client.get(url.removeprefix("http://zemi.test") + "?lang=en").get_data(as_text=True)
     assert "Radio" in page and "KES 2,500" in page and "0712***678" in page   # it prompts only that buyer
     with app.extensions["zemi"].db.transaction() as session:
-        link = session.scalar(select(PaymentLink))
-        assert link.order_id is not None and link.api_key_id is None
+        links = session.scalars(select(PaymentLink)).all()
+        assert len(links) == 2 and all(link.order_id is not None and link.api_key_id is None for link in links)
 
 
 def test_a_request_through_the_api_sends_the_seller_no_extra_sms(app, shop):
