@@ -9,6 +9,8 @@ Warnings (printed "WARNING: ...", exit 0: the books are right, a person is neede
   - payment attempts 'unknown' with no finding for their order (the reconciler is still asking);
   - callbacks stored but not processed after UNPROCESSED_AFTER (the reconcile pass retries them);
   - callbacks 'malformed' (`flask callbacks list --review`);
+  - paybill confirmations held for the statement ('await_stmt': one may quote another order's receipt,
+    escrow/confirmation.py) for over HELD_FOR_STATEMENT_AFTER: the statement pass is not settling them;
   - suspense not explained by a finding or by its order waiting in needs_review;
   - money paid out beyond what was owed (ledger account 'overpaid'), awaiting recovery.
 """
@@ -19,6 +21,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from escrow import ledger
+from escrow.confirmation import AWAIT_STATEMENT
 from escrow.db import db_now
 from escrow.findings import FINDING
 from escrow.models import InboundCallback, JournalEntry, Order, PaymentAttempt, Payout, Posting
@@ -28,6 +31,7 @@ from escrow.states import State
 PLAUSIBLE_POSTING = 2 * MPESA_MAX_PER_TRANSACTION
 PLAUSIBLE_BALANCE = 10_000_000_000          # KES 10 billion: far beyond any float we could hold
 UNPROCESSED_AFTER = timedelta(minutes=5)
+HELD_FOR_STATEMENT_AFTER = timedelta(hours=1)   # a statement pass runs every 15 minutes by default
 _NOT_CALLBACKS = (FINDING, "sms_inbound_done")
 
 
@@ -36,7 +40,7 @@ def ledger_anomalies(session: Session) -> tuple[list[str], list[str]]:
     findings = _findings(session)
     failures = _implausible(session) + _unflagged_double_payments(session, findings)
     warnings = (_unknown_attempts(session, findings) + _unprocessed_callbacks(session) + _malformed_callbacks(session)
-                + _unexplained_suspense(session, findings) + _overpaid(session))
+                + _held_for_statement(session) + _unexplained_suspense(session, findings) + _overpaid(session))
     return failures, warnings
 
 
@@ -91,6 +95,17 @@ def _malformed_callbacks(session: Session) -> list[str]:
     count = session.scalar(select(func.count()).select_from(InboundCallback)
                            .where(InboundCallback.status == "malformed"))
     return [f"{count} malformed callback(s) kept for review: `flask callbacks list --review`"] if count else []
+
+
+def _held_for_statement(session: Session) -> list[str]:
+    count = session.scalar(select(func.count()).select_from(InboundCallback).where(
+        InboundCallback.status == AWAIT_STATEMENT,
+        InboundCallback.received_at <= db_now(session) - HELD_FOR_STATEMENT_AFTER))
+    if not count:
+        return []
+    return [f"{count} paybill confirmation(s) held for the statement for over an hour (each may quote another "
+            f"order's receipt; paybill-held-for-statement findings): run `flask reconcile statement`, then "
+            f"`flask callbacks list --review`"]
 
 
 def _unexplained_suspense(session: Session, findings: list[dict]) -> list[str]:

@@ -7,13 +7,21 @@ pay-by time passes while such an attempt is open, the order does not expire: it 
 `checking_payment` ("payment being checked"), where money in still funds it. It expires only when
 every such attempt has settled unpaid, or when the statement has completely covered the time its
 money would have moved (PUSH_SETTLES_WITHIN after the attempt was created) without a payment for
-it: then with a finding that gives the buyer's masked number and the amount.
+it: then with a finding that gives the buyer's masked number and the amount. An attempt an STK
+query said was paid, whose funding waits for the statement because a paybill payment may quote its
+receipt ('stk-paid-held-for-statement', escrow/reconcile.py), is never expired as unpaid while that
+finding is open: the statement funds it (its line for the receipt names this order), or a person
+settles it (the order is named 'stk-still-checking' a day after pay-by). Likewise an order named by a
+paybill payment held for the statement ('paybill-held-for-statement', escrow/confirmation.py) waits
+in `checking_payment` instead of expiring, until the statement's next run has settled that payment.
 """
+import json
 from datetime import timedelta
 
 from sqlalchemy import String, cast, exists, literal, select, update
 from sqlalchemy.orm import Session
 
+from escrow.confirmation import HELD_FOR_STATEMENT
 from escrow.context import Core
 from escrow.db import db_now, utcnow
 from escrow.findings import FINDING, record_finding
@@ -31,13 +39,27 @@ PUSH_SETTLES_WITHIN = timedelta(hours=1)
 # and an operator should look. Told once per order.
 CHECKING_TOO_LONG = timedelta(hours=24)
 STILL_CHECKING = "stk-still-checking"
+STK_HELD_FOR_STATEMENT = "stk-paid-held-for-statement"   # recorded by escrow.reconcile
 BATCH = 50
 
 
 def payment_in_doubt(session: Session, order_id: int) -> bool:
-    """Whether a push for this order may have reached M-Pesa and is not settled yet."""
+    """Whether a push for this order may have reached M-Pesa and is not settled yet, or a paybill
+    payment for it waits for the statement."""
     return bool(session.scalar(select(exists().where(PaymentAttempt.order_id == order_id,
-                                                      PaymentAttempt.status.in_(IN_DOUBT)))))
+                                                      PaymentAttempt.status.in_(IN_DOUBT))))) or \
+        paybill_held_for(session, order_id)
+
+
+def paybill_held_for(session: Session, order_id: int) -> bool:
+    """Whether a paybill payment naming this order, confirmed by Transaction Status, is held for the
+    statement (it may quote another order's receipt: escrow/confirmation.py; its finding is open). The
+    statement settles it at its next run: the order must not expire before."""
+    reference = session.scalar(select(Order.reference).where(Order.id == order_id))
+    return bool(reference and session.scalar(select(InboundCallback.id).where(
+        InboundCallback.source == FINDING, InboundCallback.status == "open",
+        InboundCallback.dedupe_key.like(f"{FINDING}:{HELD_FOR_STATEMENT}:%"),
+        InboundCallback.body.contains(json.dumps({"order": reference})[1:-1])).limit(1)))
 
 
 def hold_for_checking(session: Session, order: Order) -> int:
@@ -72,12 +94,24 @@ def settle_checking(session: Session, core: Core, order: Order) -> bool:
     if any(not covers(session, attempt.created_at, attempt.created_at + PUSH_SETTLES_WITHIN)
            for attempt in doubtful):
         return False
+    if any(paid_but_held(session, attempt.id) for attempt in doubtful):
+        return False   # M-Pesa's query said paid: never expired as unpaid (the finding is for a person)
+    if paybill_held_for(session, order.id):
+        return False   # a paybill payment for it waits for the statement's next run
     if not transition(session, order, Event.PAYMENT_EXPIRED, actor="system",
                       reason="not paid: the statement shows no payment" if doubtful else "not paid in time"):
         return False
     for attempt in doubtful:
         _close_unpaid(session, core, order, attempt)
     return True
+
+
+def paid_but_held(session: Session, attempt_id: int) -> bool:
+    """An STK query said this push was paid, but funding waits for the statement (a paybill payment may
+    quote its receipt: escrow.reconcile.paybill_may_have_quoted_it) and its finding is still open."""
+    return bool(session.scalar(select(InboundCallback.id).where(
+        InboundCallback.dedupe_key == f"{FINDING}:{STK_HELD_FOR_STATEMENT}:{attempt_id}",
+        InboundCallback.status == "open")))
 
 
 def _close_unpaid(session: Session, core: Core, order: Order, attempt: PaymentAttempt) -> None:

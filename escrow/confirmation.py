@@ -14,6 +14,12 @@ With MPESA_CONFIRM_WITH_QUERY on (always, against live Daraja: mpesa/security.py
   a 'paybill-contradicted' finding and no ledger effect; the statement (issue 12) or an operator
   settles it. Without an answer it is asked again with back-off (B2C_QUERY_AFTER_SECONDS x 1, 2,
   4 ...), then a 'paybill-unconfirmed' finding, still held.
+- 'Completed' does not say which account the TransID paid. While a payment funded on an STK query's
+  word whose real receipt nothing has named yet could be the one quoted (same amount, its push made
+  before the confirmation arrived, within the statement's match window: escrow.funding), the
+  confirmation is not applied: it is held for the statement ('await_stmt', a
+  'paybill-held-for-statement' finding), Transaction Status is not asked again, and the statement pass
+  settles it (escrow/statement/held.py): its line for the TransID names the account.
 """
 import logging
 from dataclasses import dataclass
@@ -27,6 +33,7 @@ from escrow import outbox, reversals
 from escrow.context import Core
 from escrow.db import Database, db_now
 from escrow.findings import record_finding
+from escrow.funding import PUSH_SKEW, noted_on_an_attempt, unnamed_query_payments
 from escrow.inbox import mark_callback, raw_body
 from escrow.models import InboundCallback, Order, OutboxItem, PaymentAttempt, PaymentReceived
 from escrow.money import format_kes
@@ -38,6 +45,8 @@ log = logging.getLogger(__name__)
 C2B_STATUS = "c2b_status"          # outbox kind, and the kind named in the reply tag
 STK_CONFIRM = "stk_confirm"        # outbox kind: a held STK success queried at once (escrow/reconcile.py, step 1)
 HELD, CONTRADICTED = "unconfirmed", "contradicted"
+AWAIT_STATEMENT = "await_stmt"     # confirmed by Transaction Status, but it may quote another order's payment
+HELD_FOR_STATEMENT = "paybill-held-for-statement"
 MAX_CHECKS = 6
 
 
@@ -128,6 +137,8 @@ class MoneyInChecks:
         if verdict.pending:
             return "pending"
         if verdict.confirms(payment):
+            if _may_quote_a_query_funded_payment(session, held_id, payment):
+                return "held for the statement"
             outcome = record_paybill_payment(session, self.core, payment, self.our_shortcode)
             mark_callback(session, held_id, "duplicate" if outcome == "duplicate" else "applied",
                           f"confirmed by Transaction Status: {outcome}")
@@ -157,6 +168,31 @@ class MoneyInChecks:
                 mark_callback(session, callback_id, "applied" if outcome in ("succeeded", "failed") else outcome,
                               f"reversal #{reversal_id}: {outcome}")
         return outcome
+
+
+def _may_quote_a_query_funded_payment(session: Session, held_id: int, payment: PaybillPayment) -> bool:
+    """Hold a confirmed paybill payment for the statement when it may be the unnamed real receipt of a
+    payment we funded on an STK query's word (escrow.funding): True when held."""
+    if noted_on_an_attempt(session, payment.trans_id) or session.scalar(
+            select(PaymentReceived.id).where(PaymentReceived.receipt == payment.trans_id)):
+        return False   # a duplicate either way: record_paybill_payment says so
+    received_at = session.scalar(select(InboundCallback.received_at).where(InboundCallback.id == held_id))
+    candidates = unnamed_query_payments(session, payment.amount, received_at)
+    if not candidates:
+        return False
+    attempts = [session.get(PaymentAttempt, candidate.attempt_id) for candidate in candidates]
+    mark_callback(session, held_id, AWAIT_STATEMENT, "confirmed by Transaction Status, but it may quote the receipt "
+                                                     "of a payment funded by STK query: held for the statement")
+    record_finding(session, f"{HELD_FOR_STATEMENT}:{held_id}", order_id=_order_id(session, payment),
+                   summary=f"paybill confirmation {payment.trans_id} of {format_kes(payment.amount)} for account "
+                           f"{payment.account[:20]!r} is confirmed by Transaction Status, which does not say which "
+                           f"account it paid; it may be M-Pesa's receipt of "
+                           f"{', '.join(c.receipt for c in candidates)} (same amount, funded by STK query, real "
+                           "receipt not yet named): held, not funded, until the statement shows it",
+                   trans_id=payment.trans_id, amount=payment.amount, account=payment.account[:20],
+                   callback_id=held_id, query_receipts=[c.receipt for c in candidates],
+                   since=min(a.created_at for a in attempts) - PUSH_SKEW, until=received_at)
+    return True
 
 
 # --- STK: held successes --------------------------------------------------------------------------

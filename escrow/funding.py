@@ -1,5 +1,7 @@
 """What money in does to an order: fund it, or hold it aside so it is never lost."""
-from sqlalchemy import select, update
+from datetime import datetime, timedelta
+
+from sqlalchemy import exists, select, text, update
 from sqlalchemy.orm import Session
 
 from escrow import ledger
@@ -9,13 +11,15 @@ from escrow.reminders import schedule_reminder
 from escrow.delivery import new_code
 from escrow.errors import InvalidTransition
 from escrow.ledger import credit, debit
-from escrow.models import Order, PaymentAttempt, PaymentReceived
+from escrow.models import Order, PaymentAttempt, PaymentReceived, StatementLine
 from escrow.notify import order_with_languages, queue_sms_at_commit
 from escrow.orders import buyer_phone, seller_phone, transition
 from escrow.returns import send_back
 from escrow.phone import to_local
 from escrow.states import PAYABLE, Event, State
 from escrow.money import format_kes
+
+QUERY_RECEIPT_PREFIX = "QRY-"   # escrow.payments.QUERY_RECEIPT_PREFIX (that module imports this one)
 
 
 def apply_money_in(session: Session, core: Core, *, order_id: int, attempt_id: int | None, receipt: str,
@@ -50,6 +54,57 @@ def noted_on_an_attempt(session: Session, receipt: str, attempt_id: int | None =
     if attempt_id is not None:
         query = query.where(PaymentAttempt.id != attempt_id)
     return session.scalar(query.limit(1)) is not None
+
+
+# --- one payment, two orders (issue 11): what only the statement can tell apart ---------------------
+# Transaction Status confirms a paybill TransID, Completed and its amount, never the account it paid;
+# an STK query confirms our push was paid, never M-Pesa's receipt. A buyer who paid order A by STK knows
+# the real receipt from their SMS, and a paybill confirmation quoting it for order B is "confirmed". So
+# while a payment funded on an STK query's word (its real receipt not yet named) and a paybill payment
+# known only from Transaction Status could be the same money (same amount, within QUERY_MATCH_WINDOW),
+# neither funds a second order: the later one waits for the statement, whose line for the receipt names
+# the account (escrow/statement/held.py). Only payments the statement has not matched yet count, so a
+# hold lasts until the next statement pass that covers them.
+QUERY_MATCH_WINDOW = timedelta(hours=24)     # a query-funded payment and its statement line, at most this apart
+PUSH_SKEW = timedelta(seconds=5)             # M-Pesa's clock against ours, and its whole seconds
+SETTLED_BY_STATEMENT = ("matched", "posted")  # statement_lines.status of a line that agrees with our record
+
+
+def _one_at_a_time(session: Session, amount: int) -> None:
+    """Each side's check and its funding, for one amount, in turn (PostgreSQL: a transaction-scoped
+    advisory lock; SQLite has one writer at a time): a query funding A and a confirmation funding B at
+    the same moment must each see the other, not both find nothing."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": f"zemi:money-in:{amount}"})
+
+
+def unnamed_query_payments(session: Session, amount: int, quoted_at: datetime) -> list[PaymentReceived]:
+    """Payments of this amount funded on an STK query's word (QRY-<attempt>) whose real receipt nothing
+    has named yet (no late callback noted it, no statement line matched it), that a receipt quoted at
+    `quoted_at` can be: their push was made before it (the money moved after the push), and they were
+    funded at most QUERY_MATCH_WINDOW before it."""
+    _one_at_a_time(session, amount)
+    return list(session.scalars(select(PaymentReceived).join(
+        PaymentAttempt, PaymentAttempt.id == PaymentReceived.attempt_id).where(
+        PaymentReceived.receipt.like(f"{QUERY_RECEIPT_PREFIX}%"), PaymentAttempt.receipt == PaymentReceived.receipt,
+        PaymentReceived.amount == amount, PaymentReceived.created_at >= quoted_at - QUERY_MATCH_WINDOW,
+        PaymentAttempt.created_at <= quoted_at + PUSH_SKEW,
+        ~exists().where(StatementLine.payment_id == PaymentReceived.id))
+        .order_by(PaymentReceived.id).limit(5)))
+
+
+def unseen_paybill_payments(session: Session, amount: int, pushed_at: datetime) -> list[PaymentReceived]:
+    """Paybill payments of this amount recorded after a push made at `pushed_at` (only those can quote
+    its receipt), on a confirmation's word (checked by Transaction Status at best), that no statement
+    line has matched as they are: none yet, or only one that disagrees with them (a 'finding' line:
+    another account, another amount)."""
+    _one_at_a_time(session, amount)
+    return list(session.scalars(select(PaymentReceived).where(
+        PaymentReceived.channel == "paybill", PaymentReceived.attempt_id.is_(None),
+        PaymentReceived.amount == amount, PaymentReceived.created_at >= pushed_at - PUSH_SKEW,
+        ~exists().where(StatementLine.payment_id == PaymentReceived.id,
+                        StatementLine.status.in_(SETTLED_BY_STATEMENT)))
+        .order_by(PaymentReceived.id).limit(5)))
 
 
 def _funded_if_payable(session: Session, order: Order, receipt: str, funding: dict) -> bool:

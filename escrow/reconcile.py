@@ -8,7 +8,10 @@ worker) does, in this order:
    vouches for the payment, not for the receipt a callback names: the statement brings M-Pesa's; one naming
    an amount our push did not ask for is forged: funded from the query instead, the callback
    'rejected' with a finding; escrow/confirmation.py); contradicted -> the callback is 'rejected', the query's failure is applied, a finding is
-   recorded; still pending -> left for the next pass.
+   recorded; still pending -> left for the next pass. Confirmed, but a paybill payment of the same
+   amount known only from Transaction Status may quote its receipt for another order
+   (`paybill_may_have_quoted_it`) -> left held, not queried again while its
+   'stk-paid-held-for-statement' finding is open: step 3 asks about its attempt, the statement settles it.
 2. Orphans. Stored callbacks whose id we did not know (the callback raced our own write,
    reliability.md I4) are parsed again and re-applied through the same use cases; after
    ORPHAN_RETRY_HOURS they become 'unmatched' and a finding is recorded.
@@ -17,7 +20,8 @@ worker) does, in this order:
    the callbacks' use case. A success funds the order with a receipt we mint, `QRY-<attempt id>`:
    an STK query is an authenticated call we make to Safaricom (a callback can be forged, a query
    cannot), and the amount is the one our push asked for (the customer cannot change it), so
-   `attempt.amount` is what was paid. A callback arriving later is a duplicate that only records
+   `attempt.amount` is what was paid; unless a paybill payment may have quoted its receipt (above):
+   then the attempt stays in doubt, asked about again, until the statement settles it. A callback arriving later is a duplicate that only records
    M-Pesa's receipt on the attempt. A query never downgrades a success, and never upgrades a
    recorded failure: both contradictions become findings for review (reliability.md S3).
 4. Payouts 'sent' without a result for B2C_QUERY_AFTER_SECONDS become 'unknown'; unknown payouts
@@ -50,9 +54,10 @@ from sqlalchemy.orm import Session
 from escrow import outbox
 from escrow.context import Core
 from escrow.db import Database, db_now, insert_once, utcnow
+from escrow.checking import STK_HELD_FOR_STATEMENT, paid_but_held
 from escrow.confirmation import attempt_with_forged_amount, reject_forged_amount
 from escrow.errors import ConfigError
-from escrow.funding import apply_money_in
+from escrow.funding import apply_money_in, unseen_paybill_payments
 from escrow.findings import FINDING, record_finding
 from escrow.inbox import mark_callback, raw_body
 from escrow.models import InboundCallback, OutboxItem, PaymentAttempt, Payout
@@ -187,6 +192,11 @@ class Reconciler:
                                callback_id=callback_id)
         if not known:  # nothing of ours to query about (yet: it may have raced our own write)
             return
+        with self.db.transaction() as session:
+            attempt = _attempt_by_checkout(session, result.checkout_id)
+            if attempt.status in IN_DOUBT and paid_but_held(session, attempt.id):
+                report.add("held callbacks waiting for the statement")   # step 3 asks about its attempt
+                return
         status = self._query(result.checkout_id, report)
         if status is None or status.pending:
             return
@@ -202,6 +212,9 @@ class Reconciler:
                 # the callback token can make one up): funded as QRY-<attempt>, like any success known from
                 # a query, so M-Pesa's own receipt stays for the statement to match (escrow/statement/match).
                 attempt = _attempt_by_checkout(session, result.checkout_id)
+                if attempt.status in IN_DOUBT and paybill_may_have_quoted_it(session, attempt):
+                    report.add("held callbacks waiting for the statement")   # left held: see below
+                    return
                 result = dataclasses.replace(result, receipt=f"{QUERY_RECEIPT_PREFIX}{attempt.id}")
                 outcome = record_payment_result(session, self.core, result)
                 mark_callback(session, callback_id, "applied" if outcome not in ("orphan", "duplicate")
@@ -397,6 +410,11 @@ def apply_payment_query(session: Session, core: Core, attempt_id: int, status: P
                                    f"({attempt.result_code}) but an STK query says it succeeded; not funded",
                            checkout_id=attempt.checkout_request_id)
             return "review"
+        if paybill_may_have_quoted_it(session, attempt):   # asked again after STK_QUERY_AFTER_SECONDS
+            session.execute(update(PaymentAttempt).where(PaymentAttempt.id == attempt.id,
+                                                         PaymentAttempt.status.in_(IN_DOUBT))
+                            .values(updated_at=utcnow()))
+            return "held"
         receipt = f"{QUERY_RECEIPT_PREFIX}{attempt.id}"
         won = session.execute(update(PaymentAttempt).where(PaymentAttempt.id == attempt.id,
                                                            PaymentAttempt.status.in_(IN_DOUBT))
@@ -414,6 +432,29 @@ def apply_payment_query(session: Session, core: Core, attempt_id: int, status: P
         return "review"
     return record_payment_result(session, core, PaymentResult(attempt.checkout_request_id, False, code,
                                                               status.description or ""))
+
+
+def paybill_may_have_quoted_it(session: Session, attempt: PaymentAttempt) -> bool:
+    """Whether an STK query's "paid" must not fund this attempt yet: a paybill payment of the same amount,
+    recorded after this push on a confirmation's word and not yet matched by the statement, may be this
+    very payment's receipt quoted for another order (Transaction Status confirms receipt and amount, not
+    the account; escrow.funding). The attempt stays in doubt (its order waits, 'payment being checked'
+    past pay-by, escrow/checking.py) and the statement settles it: its line for the real receipt funds the
+    still-open push (escrow/statement/match.py), or names the other order's account (a
+    'statement-account' finding). A finding names the case, once."""
+    collisions = unseen_paybill_payments(session, attempt.amount, attempt.created_at)
+    if not collisions:
+        return False
+    receipts = [payment.receipt for payment in collisions]
+    record_finding(session, f"{STK_HELD_FOR_STATEMENT}:{attempt.id}", order_id=attempt.order_id,
+                   summary=f"an STK query says push {attempt.checkout_request_id} (KES {attempt.amount:,}) was paid, but "
+                           f"paybill payment(s) {', '.join(receipts)} of the same amount, confirmed only by "
+                           "Transaction Status, may quote its receipt for another order: not funded until the "
+                           "statement shows which account the receipt paid",
+                   checkout_id=attempt.checkout_request_id, attempt_id=attempt.id, amount=attempt.amount,
+                   paybill_receipts=receipts)
+    log.info("STK query for attempt %s: paid, held for the statement (%s)", attempt.id, ", ".join(receipts))
+    return True
 
 
 def split_attempt(originator_id: str) -> tuple[str, int]:

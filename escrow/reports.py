@@ -78,7 +78,8 @@ def order_list_report(session: Session, core: Core, *, states: tuple[str, ...] =
 
 
 # Stored callbacks that had no money effect and may want a person's look.
-CALLBACKS_FOR_REVIEW = ("malformed", "rejected", "unmatched", "orphan", "inconclusive", "contradicted")
+CALLBACKS_FOR_REVIEW = ("malformed", "rejected", "unmatched", "orphan", "inconclusive", "contradicted",
+                        "await_stmt")   # held for the statement (escrow/confirmation.py): no effect yet
 _NOT_CALLBACKS = (FINDING, INBOUND_MARKER_SOURCE)  # our own rows in the same table
 
 

@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 from escrow.context import Core
 from escrow.db import insert_new, utcnow
 from escrow.findings import record_finding
+from escrow import funding
 from escrow.funding import apply_money_in
 from escrow.models import Order, PaymentAttempt, PaymentReceived, Payout, StatementLine
 from escrow.orders import buyer_phone
@@ -35,10 +36,10 @@ from escrow.phone import mask
 from escrow.statement.runs import StatementEntry
 from escrow.statement.shortcode_cash import post_movement
 
-QUERY_MATCH_WINDOW = timedelta(hours=24)     # a query-funded payment and its line, at most this apart
+QUERY_MATCH_WINDOW = funding.QUERY_MATCH_WINDOW   # a query-funded payment and its line, at most this apart
 TILL_MATCH_WINDOW = timedelta(minutes=15)    # without an account reference, time must be close
 OPEN_ATTEMPT = ("queued", "sending", "sent", "unknown")
-PUSH_SKEW = timedelta(seconds=5)             # M-Pesa's clock against ours, when finding the push a take answered
+PUSH_SKEW = funding.PUSH_SKEW                # M-Pesa's clock against ours, when finding the push a take answered
 AMBIGUOUS = object()   # a line that fits several payments: neither matched nor posted
 _CLEAR = re.compile(r"254[17][0-9]{8}")
 
@@ -189,6 +190,19 @@ def _disagreements(session: Session, core: Core, entry: StatementEntry, payment:
             summary=f"M-Pesa's statement shows receipt {entry.receipt} as KES {entry.amount:,}; our books "
                     f"recorded KES {payment.amount:,} ({payment.receipt}, {payment.outcome}); not corrected",
             receipt=entry.receipt, statement_amount=entry.amount, ledger_amount=payment.amount)
+    named = _order_named(session, entry.account) if entry.account else None
+    if payment.channel == "paybill" and payment.order_id and named is not None and named.id != payment.order_id:
+        # a paybill confirmation names its account, but Transaction Status never checked it: one quoting
+        # another order's receipt (escrow.funding) is caught here, where M-Pesa says which account it paid
+        found += 1
+        funded = session.get(Order, payment.order_id)
+        record_finding(
+            session, f"statement-account:{entry.receipt}", order_id=payment.order_id,
+            summary=f"receipt {entry.receipt} (KES {entry.amount:,}) paid account {named.reference} on M-Pesa's "
+                    f"statement; our books applied it to order {funded.reference} ({payment.outcome}) from a paybill "
+                    f"confirmation: likely another order's payment quoted for this one. Hold order "
+                    f"{funded.reference}'s release and settle order {named.reference} by hand",
+            receipt=entry.receipt, statement_order=named.reference, booked_order=funded.reference)
     clear = clear_party(entry)
     if clear and payment.channel == "stk" and payment.order_id:
         buyer = buyer_phone(core, session.get(Order, payment.order_id))

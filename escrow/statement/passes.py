@@ -8,6 +8,8 @@ its statement may lag ours); the first ever window reaches back STATEMENT_FIRST_
 No window starts earlier than Pull Transactions can reach (STATEMENT_MAX_LOOKBACK_SECONDS, under
 its 48 hours). By hand: `flask reconcile statement --from --to`. Re-running a window is harmless:
 lines are kept once, money in is posted once per receipt, findings are recorded once per key.
+After each run, paybill confirmations held for the statement (one may quote another order's receipt:
+escrow/confirmation.py) are settled by what the statement showed (escrow/statement/held.py).
 No outbound call is made inside a database transaction.
 """
 import logging
@@ -26,6 +28,7 @@ from escrow.findings import record_finding
 from escrow.models import StatementRun
 from escrow.ports import ProviderError
 from escrow.settings import read_int
+from escrow.statement.held import settle_held_confirmations
 from escrow.statement.match import (apply_line, missing_from_statement, payouts_missing, report_missing,
                                     report_missing_payout)
 from escrow.statement.placement import allocate_cash, roles_of
@@ -146,6 +149,8 @@ class StatementReconciler:
                 summary = self._match(session, run_id, shortcode, channels, start, end, entries, source)
                 summary.counts["cash placed"] = allocate_cash(session, roles_of(self.source))["allocated"]
                 finish_run(session, run_id, status=summary.status, note=summary.note, **_columns(summary.counts))
+                held = settle_held_confirmations(session)   # with this run's coverage (escrow/statement/held.py)
+                summary.counts["held settled"] = held["settled"] + held["contradicted"]
         except Exception as error:  # the matching rolled back: nothing half done, the run says so
             log.exception("statement run %s failed", run_id)
             return self._failed(run_id, shortcode, start, end, f"{type(error).__name__}: {error}")
