@@ -1,5 +1,7 @@
 """Maker-checker: a dispute decision on an order holding more than CONSOLE_APPROVAL_ABOVE is proposed by
-one agent (with their code) and carried out only when a second agent approves it (with theirs)."""
+one agent (with their code) and carried out only when a second agent approves it (with theirs). The
+second agent is neither the maker nor an account whose enrolment the maker issued (an admin who resets
+an operator sees the one-time code, and could enrol as them)."""
 import json
 
 from flask import g, redirect, request, url_for
@@ -11,7 +13,7 @@ from console.web import Console, actor, client_addr, signed_in
 from escrow import audit
 from escrow.db import db_now, insert_new
 from escrow.errors import EscrowError
-from escrow.models import Approval, Order
+from escrow.models import Approval, AuditEntry, Order
 
 RESOLVE = "resolve_dispute"
 
@@ -92,4 +94,16 @@ def _pending(console: Console, approval_id: int) -> tuple[Approval, dict]:
         raise BadRequest("there is no such proposal waiting (it may have been decided already)")
     if approval.maker == g.operator.name:
         raise Forbidden("a decision needs a second agent: the one who proposed it cannot approve it")
+    if _set_up_by(console, g.operator.name) == approval.maker:
+        raise Forbidden(f"a decision needs a second agent: your sign-in was set up by {approval.maker}, who proposed "
+                        f"it (another admin must reset your enrolment before you can approve their proposals)")
     return approval, json.loads(approval.detail)
+
+
+def _set_up_by(console: Console, name: str) -> str | None:
+    """Who issued `name`'s current enrolment (added or last reset them): that operator saw the one-time
+    code and could have enrolled as `name`, so `name` is not a second pair of eyes on their proposals."""
+    with console.db.transaction() as session:
+        return session.scalar(select(AuditEntry.operator).where(
+            AuditEntry.target == name, AuditEntry.action.in_(("operator_added", "operator_reset")))
+            .order_by(AuditEntry.id.desc()).limit(1))
