@@ -42,6 +42,7 @@ def register(bp, console: Console) -> None:
 
 def _recent(console: Console, limit: int = 20) -> list:
     with console.db.transaction() as session:
-        rows = list(session.scalars(select(ErasureRequest).order_by(ErasureRequest.id.desc()).limit(limit)))
+        rows = list(session.scalars(select(ErasureRequest).where(ErasureRequest.status.in_(("pending", "done")))
+                                    .order_by(ErasureRequest.id.desc()).limit(limit)))   # not codes asked by SMS
         session.expunge_all()
     return rows

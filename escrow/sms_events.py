@@ -60,14 +60,20 @@ def record_delivery_report(session: Session, core: Core, *, message_id: str, sta
 
 
 def record_inbound_sms(session: Session, core: Core, *, message_id: str, from_phone: str, text: str) -> str:
-    """Answer HELP/MSAADA, STOP/ACHA and ERASE/FUTA texts: "help", "stopped", "erasure", "ignored" or "duplicate".
+    """Answer HELP/MSAADA, STOP/ACHA and ERASE/FUTA texts: "help", "stopped", "erase_asked" (a code sent
+    back), "erasure" (ERASE <code>, confirmed), "ignored" or "duplicate" (escrow/privacy/erasure.py).
 
     A sender with no profile yet gets one in the keyword's language (MSAADA, ACHA: Kiswahili),
     so the reply is in the language they wrote in; an existing profile's language is kept.
     """
-    from escrow.privacy.erasure import ERASE_WORDS, request_by_sms   # ERASE / FUTA (escrow/privacy)
+    from escrow.privacy.erasure import ERASE_WORDS, ask_by_sms, confirm_by_sms   # ERASE / FUTA (escrow/privacy)
 
     word = (text or "").strip().upper()
+    first, _, code = word.partition(" ")
+    if first in ERASE_WORDS and code.strip().isascii() and code.strip().isdigit():
+        word, code = first, code.strip()                        # ERASE <code>: the confirmation
+    else:
+        code = None
     language = HELP_WORDS.get(word) or STOP_WORDS.get(word) or ERASE_WORDS.get(word)
     if language is None:
         return "ignored"
@@ -80,7 +86,7 @@ def record_inbound_sms(session: Session, core: Core, *, message_id: str, from_ph
     key = core.vault.phone_key(phone)
     insert_once(session, Profile, phone_key=key, language=language)
     if word in ERASE_WORDS:
-        return request_by_sms(session, core, phone)
+        return confirm_by_sms(session, core, phone, code) if code else ask_by_sms(session, core, phone, word)
     if word in STOP_WORDS:
         session.execute(update(Profile).where(Profile.phone_key == key).values(reminders_off=True))
         queue_sms(session, core, phone=phone, kind="stopped", order_id=None)

@@ -17,7 +17,9 @@ MESSAGES = {
                 "Fee {fee_pct}% (min KES {fee_min}, max KES {fee_max}), {fee_note}. Help: {support}",
     "sms.stopped": "Zemi: Reminders are now off for this number. You will still get payment and "
                    "delivery messages. Reply HELP for help.",
-    # ERASE / FUTA (escrow/privacy/erasure.py)
+    # ERASE / FUTA (escrow/privacy/erasure.py): a code to text back first, then what happens
+    "sms.erasure_confirm": "Zemi: To erase your number, reply {word} {code} within 24 hours. If you did not "
+                           "ask, ignore this SMS: nothing will be erased.",
     "sms.erasure_now": "Zemi: We are erasing your number now. Your past orders stay, without it. You "
                        "will get no more SMS from us. Dial {ussd_code} to start again any time.",
     "sms.erasure_later": "Zemi: You have orders in progress. Your number will be erased when the last "

@@ -13,7 +13,9 @@ MESSAGES = {
                 "Ada {fee_pct}% (kati ya KES {fee_min} na {fee_max}), {fee_note}. Msaada: {support}",
     "sms.stopped": "Zemi: Vikumbusho vimezimwa kwa nambari hii. Bado utapokea ujumbe wa malipo na "
                    "bidhaa. Tuma MSAADA kupata msaada.",
-    # ERASE / FUTA (escrow/privacy/erasure.py)
+    # ERASE / FUTA (escrow/privacy/erasure.py): kwanza nambari ya kuthibitisha
+    "sms.erasure_confirm": "Zemi: Kufuta nambari yako, jibu {word} {code} ndani ya saa 24. Kama hukuomba, "
+                           "puuza SMS hii: hakuna kitakachofutwa.",
     "sms.erasure_now": "Zemi: Tunafuta nambari yako sasa. Oda zako za awali zinabaki bila nambari hiyo. "
                        "Hutapokea SMS zaidi kutoka kwetu. Piga {ussd_code} kuanza upya.",
     "sms.erasure_later": "Zemi: Una oda zinazoendelea. Nambari yako itafutwa oda ya mwisho ikikamilika; "

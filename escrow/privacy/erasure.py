@@ -1,4 +1,5 @@
-"""Erasing one person's number: asked by `flask data erase`, or by the person texting ERASE / FUTA.
+"""Erasing one person's number: asked by `flask data erase`, or by the person texting ERASE / FUTA
+and then the code we text back (ERASE <code>: the text's sender proves nothing, the code does).
 
 An erasure must not break a deal in progress: while the number is a party to an order that is not
 final, the request is recorded (the number sealed, its keyed hash) and carried out by the worker
@@ -10,19 +11,20 @@ Orders stay (amounts, references, ledger); the number becomes unreadable (escrow
 and what Redis holds about it is forgotten through `forget(number, phone_key)`, a port the
 composition root supplies (the core imports no Redis). Every step is in the audit log.
 """
+import hmac
 import logging
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Callable
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
 from escrow import audit
 from escrow.audit import Actor
 from escrow.context import Core
-from escrow.db import Database, db_now, insert_new, utcnow
+from escrow.db import Database, db_now, insert_new, insert_row, utcnow
 from escrow.models import ErasureRequest, Order, SmsMessage
 from escrow.notify import queue_sms
 from escrow.phone import normalize_msisdn
@@ -31,6 +33,12 @@ from escrow.states import TERMINAL
 
 log = logging.getLogger(__name__)
 PENDING, DONE = "pending", "done"
+# ERASE by SMS is confirmed from the phone: 'asked' (a code was sent), then 'used' or 'void' (a wrong
+# code spends it). These rows keep only the number's keyed hash, for a day (the asks a day are counted).
+ASKED, USED, VOID = "asked", "used", "void"
+CONFIRMING = (ASKED, USED, VOID)
+ASKS_PER_DAY = 3
+CONFIRM_WITHIN = timedelta(hours=24)
 ERASE_WORDS = {"ERASE": "en", "FUTA": "sw"}
 PERSON = Actor("sms", "person")        # the number's owner, asking by SMS
 WORKER = Actor("worker", "system")     # a deferred erasure carried out
@@ -67,6 +75,52 @@ def request_erasure(session: Session, core: Core, phone: str, *, source: str, ac
     return request_id
 
 
+def ask_by_sms(session: Session, core: Core, phone: str, word: str) -> str:
+    """ERASE / FUTA alone: send the number a one-time code to text back (ERASE <code>). An incoming
+    SMS is trusted on a path token alone (Africa's Talking signs nothing), so its `from` proves
+    nothing: only the code, which goes to that phone, does. At most ASKS_PER_DAY codes a number a day
+    (each is an SMS we pay for, and one guess for a forger); beyond that nothing is sent."""
+    key = core.vault.phone_key(normalize_msisdn(phone))
+    since = db_now(session) - CONFIRM_WITHIN
+    asks = session.scalar(select(func.count()).select_from(ErasureRequest).where(
+        ErasureRequest.phone_key == key, ErasureRequest.status.in_(CONFIRMING), ErasureRequest.requested_at > since))
+    if asks >= ASKS_PER_DAY:
+        return "erase_limit"
+    request_id = insert_row(session, ErasureRequest, phone_key=key, phone_sealed=None, source="sms",
+                            actor=PERSON.name[:12], status=ASKED)
+    queue_sms(session, core, phone=normalize_msisdn(phone), kind="erasure_confirm", order_id=None, word=word,
+              secret={"code": confirm_code(core, request_id)})
+    return "erase_asked"
+
+
+def confirm_by_sms(session: Session, core: Core, phone: str, code: str) -> str:
+    """ERASE <code>: the newest code sent to this number in the last day, compared once (right or
+    wrong, it is spent); right, the request is recorded as if asked by SMS (request_by_sms)."""
+    key = core.vault.phone_key(normalize_msisdn(phone))
+    asked = session.scalar(select(ErasureRequest).where(
+        ErasureRequest.phone_key == key, ErasureRequest.status == ASKED,
+        ErasureRequest.requested_at > db_now(session) - CONFIRM_WITHIN)
+        .order_by(ErasureRequest.id.desc()).limit(1).with_for_update())
+    if asked is None:
+        return "ignored"
+    right = hmac.compare_digest(code.encode(), confirm_code(core, asked.id).encode())
+    session.execute(update(ErasureRequest).where(ErasureRequest.id == asked.id, ErasureRequest.status == ASKED)
+                    .values(status=USED if right else VOID))
+    return request_by_sms(session, core, phone) if right else "erase_wrong"
+
+
+def confirm_code(core: Core, request_id: int) -> str:
+    """Six digits only we can make (SECRET_KEY) for this request; kept nowhere."""
+    return f"{int(core.vault.sign(f'erase-confirm:{request_id}')[:12], 16) % 1_000_000:06d}"
+
+
+def forget_confirmations(session: Session, key: str | None = None) -> None:
+    """Confirmation rows keep a number's keyed hash for a day; erasing that number clears its own."""
+    stale = ErasureRequest.phone_key == key if key else ErasureRequest.requested_at <= db_now(session) - CONFIRM_WITHIN
+    session.execute(update(ErasureRequest).where(ErasureRequest.status.in_(CONFIRMING), ErasureRequest.phone_key
+                                                 .is_not(None), stale).values(phone_key=None))
+
+
 def request_by_sms(session: Session, core: Core, phone: str) -> str:
     """The ERASE / FUTA keyword: record the request and answer in the sender's language, saying
     whether it is done now or when their orders in progress end. Returns the inbound outcome."""
@@ -94,6 +148,7 @@ def erase(db: Database, core: Core, request_id: int, forget: Forget | None, *, a
             if wait_for_replies and _answer_on_its_way(session, key, reply_wait_seconds):
                 return None
             counts = scrub_number(session, core, number)
+            forget_confirmations(session, key)
             if open_orders(session, key):   # an order made while this ran: undo it all, try again later
                 raise _OrderMeanwhile(open_orders(session, key))
             session.execute(update(ErasureRequest).where(ErasureRequest.id == request_id).values(
@@ -119,6 +174,7 @@ def run_pending(db: Database, core: Core, forget: Forget | None, *, reply_wait_s
                                              Order.seller_key == ErasureRequest.phone_key),
                                          Order.state.not_in([s.value for s in TERMINAL])).exists())
     with db.transaction() as session:
+        forget_confirmations(session)
         ids = list(session.scalars(select(ErasureRequest.id).where(ErasureRequest.status == PENDING, ~still_open)
                                    .order_by(ErasureRequest.id).limit(limit)))
     erased = 0

@@ -2,6 +2,7 @@
 Talking SDK and its double, in both languages, and by `flask data erase`. Afterwards no table and no
 Redis key holds the number in clear, sealed or as its keyed hashes; the orders and the ledger stand."""
 import hashlib
+import re
 
 from cryptography.fernet import InvalidToken
 from sqlalchemy import select
@@ -64,11 +65,19 @@ def answers_to(at_double, phone: str) -> list[str]:
     return [m["message"] for m in at_double.messages() if m["to"].endswith(phone[-9:])]
 
 
+def confirmed(at_double, live, phone: str, word: str) -> None:
+    """ERASE / FUTA is answered with a code; the person texts it back (tests/adversarial/test_forged_erase.py)."""
+    texted(at_double, live, phone, word)
+    live.run_worker()
+    code = re.search(r"\b(\d{6})\b", answers_to(at_double, phone)[-1]).group(1)
+    texted(at_double, live, phone, f"{word.strip()} {code}")
+
+
 def test_erase_by_sms_with_no_open_order_answers_in_english_and_leaves_no_trace(live_with_at, simulator, at_double):
     live = live_with_at
     reference = journey(live, simulator)
     live.dial(BUYER)                              # a fresh USSD session: Redis holds its record
-    texted(at_double, live, BUYER, "erase")
+    confirmed(at_double, live, BUYER, "erase")
     live.run_worker()                             # the answer goes out; the erasure waits for its report
     assert answers_to(at_double, BUYER)[-1].startswith("Zemi: We are erasing your number now.")
     assert rows(live, ErasureRequest)[-1].status == "pending"
@@ -100,14 +109,16 @@ def test_futa_with_an_order_in_progress_answers_in_kiswahili_and_erases_when_it_
     seller = "0722000333"
     reference = reference_in(live.dial(BUYER, "1", seller, "1500", "Jiko", "1")[-1])
     settle(live, simulator)
-    texted(at_double, live, seller, "FUTA")
-    texted(at_double, live, seller, " futa ")          # asked twice: one request, answered twice
+    confirmed(at_double, live, seller, "FUTA")
+    confirmed(at_double, live, seller, " futa ")       # asked twice: one request, answered twice
     live.run_worker()
-    assert [text[:27] for text in answers_to(at_double, seller)[-2:]] == ["Zemi: Una oda zinazoendelea"] * 2
-    assert len(rows(live, ErasureRequest)) == 1
+    assert [text[:27] for text in answers_to(at_double, seller)
+            if text.startswith("Zemi: Una oda")] == ["Zemi: Una oda zinazoendelea"] * 2
+    assert len(rows(live, ErasureRequest, ErasureRequest.status == "pending")) == 1
     assert at_double.post_delivery_reports(f"{live.base_url}/hooks/sms/delivery/{CALLBACK_TOKEN}")
     live.run_worker()
-    assert rows(live, ErasureRequest)[-1].status == "pending", "an open deal must not lose its seller's number"
+    assert rows(live, ErasureRequest, ErasureRequest.status.in_(("pending", "done")))[-1].status == "pending", \
+        "an open deal must not lose its seller's number"
     assert live.cli("orders", "show", reference).output.startswith(f"{reference} funded")
 
     live.dial(seller, "4", live.delivery_code(BUYER), "1")   # the deal goes on, and ends
@@ -115,7 +126,7 @@ def test_futa_with_an_order_in_progress_answers_in_kiswahili_and_erases_when_it_
     assert at_double.post_delivery_reports(f"{live.base_url}/hooks/sms/delivery/{CALLBACK_TOKEN}")
     live.run_worker()
     assert live.cli("orders", "show", reference).output.startswith(f"{reference} paid_out")
-    assert rows(live, ErasureRequest)[-1].status == "done"
+    assert rows(live, ErasureRequest, ErasureRequest.status.in_(("pending", "done")))[-1].status == "done"
     assert traces_of(live, "254722000333") == []
     assert live.cli("ledger", "check").exit_code == 0
 

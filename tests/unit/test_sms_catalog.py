@@ -20,7 +20,7 @@ EXPECTED = {
     "reminder_to_dispatch", "reminder_to_confirm", "payment_returned", "verification_code",
     "refund_seller_cancelled", "refund_not_dispatched", "dispute_received",
     "payment_link_to_buyer", "pay_link_to_seller",
-    "erasure_now", "erasure_later",   # answers to ERASE / FUTA (escrow/privacy/erasure.py)
+    "erasure_confirm", "erasure_now", "erasure_later",   # answers to ERASE / FUTA (escrow/privacy/erasure.py)
 }
 
 
@@ -52,7 +52,7 @@ def long_values(language):
             "fee_max": "10,000", "fee_note": longest(language, "ussd.fee_by."),
             "reason": longest(language, FRAGMENT), "problem": longest(language, "sms.reason."),
             "ussd_code": "*483*123*45#", "dial_order": "*483*123*45*3*12345678#",
-            "payer": longest(language, "sms.party."),
+            "payer": longest(language, "sms.party."), "word": "ERASE",
             "deadline": "23 Septemba 14:05", "minutes": "30", "to_seller": "249,999", "to_buyer": "249,999",
             "link": "https://pay.zemi.co.ke/p/" + "x" * 22}   # a payment link: 128-bit token, 22 characters
 
