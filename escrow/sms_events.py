@@ -12,15 +12,16 @@ arrival, as stored by escrow.inbox.
 """
 import hashlib
 import logging
+from datetime import timedelta
 from decimal import Decimal
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from escrow.catalog import render
 from escrow.code_on_screen import note_code_sms_failure
 from escrow.context import Core
-from escrow.db import insert_once, utcnow
+from escrow.db import db_now, insert_once, utcnow
 from escrow.errors import InvalidPhoneNumber
 from escrow.models import InboundCallback, Profile, SmsMessage
 from escrow.notify import language_of, queue_sms
@@ -34,6 +35,7 @@ _INTERIM_RANK = {"Sent": 1, "Submitted": 2, "Buffered": 3}
 HELP_WORDS = {"HELP": "en", "MSAADA": "sw"}
 STOP_WORDS = {"STOP": "en", "ACHA": "sw"}
 INBOUND_MARKER_SOURCE = "sms_inbound_done"
+ANSWERS_PER_DAY = 3
 
 
 def record_delivery_report(session: Session, core: Core, *, message_id: str, status: str, final: bool,
@@ -87,12 +89,24 @@ def record_inbound_sms(session: Session, core: Core, *, message_id: str, from_ph
     insert_once(session, Profile, phone_key=key, language=language)
     if word in ERASE_WORDS:
         return confirm_by_sms(session, core, phone, code) if code else ask_by_sms(session, core, phone, word)
+    answer = _answers_today(session, key) < ANSWERS_PER_DAY
     if word in STOP_WORDS:
         session.execute(update(Profile).where(Profile.phone_key == key).values(reminders_off=True))
-        queue_sms(session, core, phone=phone, kind="stopped", order_id=None)
+        if answer:
+            queue_sms(session, core, phone=phone, kind="stopped", order_id=None)
         return "stopped"
-    queue_sms(session, core, phone=phone, kind="help", order_id=None, **_help_params(session, core, phone))
+    if answer:
+        queue_sms(session, core, phone=phone, kind="help", order_id=None, **_help_params(session, core, phone))
     return "help"
+
+
+def _answers_today(session: Session, key: str) -> int:
+    """HELP and STOP answers sent to this number in the last day. An incoming text is trusted on the
+    callback token alone (Africa's Talking signs nothing): with it, each forged post to any number
+    cost us an SMS. Past ANSWERS_PER_DAY the keyword still acts (STOP stops), unanswered."""
+    return session.scalar(select(func.count()).select_from(SmsMessage).where(
+        SmsMessage.recipient_key == key, SmsMessage.kind.in_(("help", "stopped")),
+        SmsMessage.created_at > db_now(session) - timedelta(days=1)))
 
 
 def _first_arrival(session: Session, message_id: str) -> bool:

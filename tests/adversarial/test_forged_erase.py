@@ -62,3 +62,12 @@ def test_one_guess_per_request_and_few_requests_a_day(app, shop):  # noqa: F811
     for _ in range(10):                                                # a flood of requests: a few codes sent
         text_us(app, BUYER, "ERASE")
     assert len(shop.texts_to(BUYER)) - sent <= 2
+
+
+def test_texts_forged_from_one_number_get_it_a_few_answers_a_day_not_one_each(app, shop):  # noqa: F811
+    """HELP and STOP are answered by SMS to the sender: forged with the token, each post made us pay
+    for a text to any number we were told (SMS pumping). A number gets a few answers a day."""
+    sent = len(shop.texts_to(BUYER))
+    for word in ("HELP", "MSAADA", "STOP", "ACHA") * 5:
+        assert text_us(app, BUYER, word).status_code == 200
+    assert len(shop.texts_to(BUYER)) - sent <= 3
