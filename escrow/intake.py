@@ -13,10 +13,13 @@
    and after UNPROCESSABLE_AFTER flags (a finding) one from a source that has no processor here.
 4. Store-then-acknowledge (CALLBACK_APPLY=worker, `defer(source)`): the route only keeps the body
    and answers; `apply_waiting` (the worker, every pass and between passes) claims fresh `received`
-   rows of the deferred sources and processes them. Every claim, here and in `process_received`,
-   takes a lease (`leased_until`, FOR UPDATE SKIP LOCKED on PostgreSQL; SQLite's write lock
-   serialises claims), so two workers never process one row at once; a worker that dies lets its
-   rows go when the lease ends.
+   rows of the sources a web server may defer (DEFERRABLE), whatever this process's own setting:
+   CALLBACK_APPLY is read per process, and web servers on `worker` with a worker left on `inline`
+   must not leave money in waiting for the reconcile pass. A route that applies inline keeps its
+   row already leased to itself, so no worker takes it while the route applies it. Every claim,
+   here and in `process_received`, takes a lease (`leased_until`, FOR UPDATE SKIP LOCKED on
+   PostgreSQL; SQLite's write lock serialises claims), so two workers never process one row at
+   once; a worker (or inline route) that dies lets its rows go when the lease ends.
 """
 import logging
 from contextvars import ContextVar
@@ -29,7 +32,7 @@ from sqlalchemy.orm import Session
 
 from escrow.callback_journal import CallbackJournal, JournalError
 from escrow.context import Core
-from escrow.db import Database, db_now, insert_once, insert_row
+from escrow.db import Database, db_now, insert_once, insert_row, later, utcnow
 from escrow.errors import EscrowError
 from escrow.findings import record_finding
 from escrow.inbox import callback_row, mark_callback, mark_callback_alone, raw_body, raw_bytes, seal_form
@@ -42,7 +45,10 @@ RECEIVED_RETRY_AFTER = timedelta(seconds=60)
 LEASE = timedelta(seconds=30)   # a claimed row is another worker's again after this (its claimer died)
 UNPROCESSABLE_AFTER = timedelta(hours=1)   # a source with no processor here: its own route had this long
 BATCH = 50
-_INSERT = insert(InboundCallback).returning(InboundCallback.id)
+DEFERRABLE = frozenset({"stk"})   # sources a web server may answer once stored (CALLBACK_APPLY=worker)
+_INSERT = insert(InboundCallback.__table__).returning(InboundCallback.id)
+_INSERT_LEASED = (insert(InboundCallback.__table__).values(leased_until=later(int(LEASE.total_seconds())))
+                  .returning(InboundCallback.id))   # kept by a route that applies it itself
 # (raw body as text, stored callback id) -> outcome; registered per source by the adapters.
 Processor = Callable[[str, int], str]
 # The attempt id a journaled callback's path carried (/hooks/stk/<token>/a<id>), while it is replayed.
@@ -71,6 +77,8 @@ class CallbackIntake:
 
     def defer(self, source: str) -> None:
         """Callbacks from `source` are answered once stored; the worker applies them (apply_waiting)."""
+        if source not in DEFERRABLE:
+            raise ValueError(f"{source} callbacks are applied by their route")
         self.deferred.add(source)
 
     def defers(self, source: str) -> bool:
@@ -84,7 +92,8 @@ class CallbackIntake:
         try:
             return self._store(callback_row(self.core.vault, source=source, body=body, remote_addr=remote_addr,
                                             status=status, note=note),
-                               None if attempt_id is None else int(attempt_id))
+                               None if attempt_id is None else int(attempt_id),
+                               leased=status == "received" and source in DEFERRABLE and not self.defers(source))
         except Exception as error:  # noqa: BLE001 -- SQLAlchemy's or the driver's own (psycopg raises some unwrapped)
             if self.journal is None or source not in self.processors:  # nothing could apply it later: 503
                 raise CallbackNotKept(f"database refused a {source} callback and it cannot be journaled") from error
@@ -100,17 +109,19 @@ class CallbackIntake:
                         type(error).__name__)
             return None
 
-    def _store(self, row: dict, attempt_id: int | None) -> int:
+    def _store(self, row: dict, attempt_id: int | None, leased: bool = False) -> int:
         """One INSERT, committed before it returns. On PostgreSQL it runs on its own outside any
         transaction (one round trip, not BEGIN, INSERT, COMMIT); the URL's attempt id is kept for
-        the worker."""
+        the worker. `leased`: the route applies it itself, so the row is born leased for LEASE."""
         if attempt_id is not None:
             row = {**row, "path_attempt_id": attempt_id}
         if self._autocommit is None:
             with self.db.transaction() as session:
+                if leased:
+                    return session.execute(_INSERT_LEASED, row).scalar_one()
                 return insert_row(session, InboundCallback, **row)
-        with self._autocommit.connect() as connection:
-            return connection.execute(_INSERT, row).scalar_one()   # one statement, compiled once
+        with self._autocommit.connect() as connection:   # one statement, compiled once
+            return connection.execute(_INSERT_LEASED if leased else _INSERT, row).scalar_one()
 
     def journal_record(self, *, source: str, body: bytes, remote_addr: str | None, status: str = "received",
                        note: str | None = None, attempt_id: str | None = None) -> dict:
@@ -194,11 +205,20 @@ class CallbackIntake:
             with self.db.transaction() as session:
                 return _insert_journaled(session, self.core, record, refused=type(error).__name__)
 
+    def applies_waiting(self) -> bool:
+        """Whether apply_waiting has anything to look for: a processor for a DEFERRABLE source."""
+        return bool(self._waiting_sources())
+
+    def _waiting_sources(self) -> list[str]:
+        return sorted(DEFERRABLE & set(self.processors))
+
     def apply_waiting(self, limit: int = BATCH) -> int:
-        """Fresh `received` rows of the deferred sources, claimed and processed; how many."""
-        if not self.deferred:
+        """Fresh `received` rows of the sources a web server may defer, claimed and processed (whether
+        or not this process defers them: web servers and worker may be set apart); how many."""
+        sources = self._waiting_sources()
+        if not sources:
             return 0
-        claimed = self._claim(InboundCallback.source.in_(sorted(self.deferred)), limit)
+        claimed = self._claim(InboundCallback.source.in_(sources), limit)
         for row in claimed:
             self._process_row(row)
         return len(claimed)
@@ -227,21 +247,29 @@ class CallbackIntake:
 
     def _claim(self, condition, limit: int) -> list:
         """`received` rows meeting `condition` that no live lease holds, oldest first, leased to this
-        worker in one short transaction: [(id, source, body, body_sealed, path_attempt_id)]."""
-        with self.db.transaction() as session:
-            now = db_now(session)
-            free = or_(InboundCallback.leased_until.is_(None), InboundCallback.leased_until < now)
-            query = (select(InboundCallback.id, InboundCallback.source, InboundCallback.body,
-                            InboundCallback.body_sealed, InboundCallback.path_attempt_id)
-                     .where(InboundCallback.status == "received", free, condition)
-                     .order_by(InboundCallback.id).limit(limit))
-            if session.get_bind().dialect.name == "postgresql":
-                query = query.with_for_update(skip_locked=True)
-            rows = session.execute(query).all()
-            if rows:
-                session.execute(update(InboundCallback).where(InboundCallback.id.in_([row[0] for row in rows]))
-                                .values(leased_until=now + LEASE))
-        return rows
+        worker: [(id, source, body, body_sealed, path_attempt_id)]. One statement, on PostgreSQL
+        outside any transaction (one round trip, also when nothing waits: the worker polls with it):
+        UPDATE ... SET leased_until = now + LEASE WHERE id IN (the rows picked FOR UPDATE SKIP
+        LOCKED) RETURNING them. The pick is a CTE materialized once, so no more than `limit` rows are
+        leased; a row another claimer holds is skipped, and its new lease makes it not free."""
+        table = InboundCallback.__table__
+        free = or_(table.c.leased_until.is_(None), table.c.leased_until < utcnow())
+        pick = (select(table.c.id).where(table.c.status == "received", free, condition)
+                .order_by(table.c.id).limit(limit))
+        if self.db.dialect == "postgresql":
+            pick = pick.with_for_update(skip_locked=True)
+        picked = pick.cte("picked").prefix_with("MATERIALIZED", dialect="postgresql")
+        statement = (update(table).where(table.c.id.in_(select(picked.c.id)))
+                     .values(leased_until=later(int(LEASE.total_seconds())))
+                     .returning(table.c.id, table.c.source, table.c.body, table.c.body_sealed,
+                                table.c.path_attempt_id))
+        if self._autocommit is None:
+            with self.db.transaction() as session:
+                rows = session.execute(statement).all()
+        else:
+            with self._autocommit.connect() as connection:
+                rows = connection.execute(statement).all()
+        return sorted(rows, key=lambda row: row[0])   # RETURNING keeps no order
 
     def _process_row(self, row) -> str:
         callback_id, source, body, body_sealed, attempt_id = row

@@ -49,9 +49,10 @@ class Worker:
         return self.intake.replay_journal()
 
     def _apply_callbacks(self) -> int:
-        """Callbacks answered once stored (CALLBACK_APPLY=worker): claimed and applied, so their
-        code SMS is queued in time for this pass's outbox."""
-        if self.intake is None or not self.intake.deferred:
+        """Callbacks answered once stored (CALLBACK_APPLY=worker on the web servers, whatever this
+        process's own setting): claimed and applied, so their code SMS is queued in time for this
+        pass's outbox."""
+        if self.intake is None:
             return 0
         return self.intake.apply_waiting()
 
@@ -94,10 +95,10 @@ class Worker:
                 time.sleep(poll_seconds)
 
     def _idle(self, poll_seconds: float, stop: threading.Event) -> None:
-        """Wait for the next pass; while callbacks are applied here (CALLBACK_APPLY=worker), look for
-        fresh ones every CALLBACK_POLL_SECONDS meanwhile (one indexed SELECT), and start the pass
-        at once when one came: money in is applied within about that long, not a whole poll."""
-        if self.intake is None or not self.intake.deferred:
+        """Wait for the next pass; meanwhile look for fresh stored callbacks every
+        CALLBACK_POLL_SECONDS (one indexed SELECT), and start the pass at once when one came: money
+        in is applied within about that long, not a whole poll."""
+        if self.intake is None or not self.intake.applies_waiting():
             stop.wait(poll_seconds)
             return
         deadline = time.monotonic() + poll_seconds

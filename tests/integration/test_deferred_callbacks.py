@@ -213,3 +213,50 @@ def test_between_passes_the_worker_applies_a_stored_callback_within_a_poll(app):
     assert waited and waited[0] < 10 * CALLBACK_POLL_SECONDS + 5   # not the 30 s pause
     with zemi(app).db.transaction() as session:
         assert session.get(Order, order_id).state == "funded"
+
+
+def test_a_worker_configured_inline_still_applies_what_web_servers_storing_then_acknowledging_kept(
+        database_url, redis_url, tmp_path):
+    """CALLBACK_APPLY is read by each process: web servers on `worker` with a worker process left on
+    `inline` must not leave money in waiting for the reconcile pass's retry of old rows."""
+    web = default_app(database_url, redis_url, tmp_path, CALLBACK_APPLY="worker")
+    worker_app = default_app(database_url, redis_url, tmp_path, CALLBACK_APPLY="inline")
+    try:
+        [(order_id, attempt_id, checkout, charge)] = awaiting_payment(web, 1)
+        response = web.test_client().post(f"/hooks/stk/{TOKEN}/a{attempt_id}",
+                                          data=stk_success(checkout, charge, "RX00000001"),
+                                          content_type="application/json")
+        assert response.status_code == 200
+        with worker_app.app_context():
+            zemi(worker_app).worker().run_once()
+        with zemi(web).db.transaction() as session:
+            assert session.get(Order, order_id).state == "funded"
+            assert session.scalars(select(InboundCallback.status)).all() == ["applied"]
+    finally:
+        web.extensions["zemi"].db.dispose()
+        worker_app.extensions["zemi"].db.dispose()
+
+
+def test_a_worker_leaves_a_callback_to_the_inline_route_applying_it(database_url, redis_url, tmp_path):
+    """An inline route keeps the body, then applies it: a worker claiming stored callbacks meanwhile
+    does not take that row (the route keeps it leased), so it is applied once, by its route."""
+    app = default_app(database_url, redis_url, tmp_path, CALLBACK_APPLY="inline")
+    try:
+        [(order_id, attempt_id, checkout, charge)] = awaiting_payment(app, 1)
+        intake, claimed = zemi(app).service.intake, []
+        apply_inline = intake.processors["stk"]
+
+        def worker_claims_first(raw, callback_id):
+            claimed.append(intake.apply_waiting())   # a worker's claim while the route is about to apply
+            return apply_inline(raw, callback_id)
+
+        intake.processors["stk"] = worker_claims_first
+        response = app.test_client().post(f"/hooks/stk/{TOKEN}/a{attempt_id}",
+                                          data=stk_success(checkout, charge, "RY00000001"),
+                                          content_type="application/json")
+        assert response.status_code == 200 and claimed == [0]
+        with zemi(app).db.transaction() as session:
+            assert session.get(Order, order_id).state == "funded"
+            assert session.scalars(select(InboundCallback.status)).all() == ["applied"]
+    finally:
+        app.extensions["zemi"].db.dispose()

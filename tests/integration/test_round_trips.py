@@ -36,6 +36,7 @@ CREATE_ORDER_MAX = 5
 CONFIRM_DELIVERY_MAX = 7
 FRESH_STK_CALLBACK_MAX = 10      # applying it: the worker's or the route's unit of work
 KEEP_CALLBACK_MAX = 1            # keeping its raw body first: one INSERT outside a transaction
+CLAIM_CALLBACK_MAX = 1           # the worker's claim of stored callbacks: one UPDATE ... RETURNING, autocommit
 # The other money-moving use cases, at what they cost when these ceilings were added (one less than
 # before escrow/writes.py: their order event now goes with their outbox rows). Not yet at half.
 B2C_RESULT_MAX = KEEP_CALLBACK_MAX + 14   # a transfer's tagged result: kept, its tag checked (1), applied (13)
@@ -214,6 +215,24 @@ def test_a_fresh_stk_success_callback_kept_then_applied_by_its_route(app, trips)
     with zemi.db.transaction() as session:
         assert session.scalar(select(InboundCallback.status)) == "applied"
     assert len(trips) <= KEEP_CALLBACK_MAX + FRESH_STK_CALLBACK_MAX, trips.trips
+
+
+def test_the_worker_claiming_and_applying_a_stored_stk_success(app, trips):
+    """Store-then-acknowledge (the default): the route kept the body; the worker claims it with a lease
+    and applies it (escrow/intake.py apply_waiting)."""
+    zemi = app.extensions["zemi"]
+    order, attempt_id, charge = _sent_attempt(zemi, "ws_CO_RT_3")
+    response = app.test_client().post(f"/hooks/stk/{bench.BENCH_CALLBACK_TOKEN}/a{attempt_id}",
+                                      data=json.dumps(_stk_success("ws_CO_RT_3", charge, "RT00000003")),
+                                      content_type="application/json")
+    assert response.status_code == 200 and not _funded(zemi, order)
+    with trips.counting():
+        applied = zemi.service.intake.apply_waiting()
+    trips.report("stored STK success, claimed and applied by the worker")
+    assert applied == 1 and _funded(zemi, order)
+    with zemi.db.transaction() as session:
+        assert session.scalar(select(InboundCallback.status)) == "applied"
+    assert len(trips) <= CLAIM_CALLBACK_MAX + FRESH_STK_CALLBACK_MAX, trips.trips
 
 
 def _released(app, redis_url):
