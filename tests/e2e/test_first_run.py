@@ -6,6 +6,7 @@ import os
 import re
 import shlex
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -59,9 +60,9 @@ def alive(pid: int) -> bool:
         return False
 
 
-def gone(marker: str, socket: str | None = None) -> list[str]:
+def gone(marker: str, redis_socket: str | None = None) -> list[str]:
     for _ in range(100):
-        left = marked_processes(marker) + (processes_naming(socket) if socket else [])
+        left = marked_processes(marker) + (processes_naming(redis_socket) if redis_socket else [])
         if not left:
             return left
         time.sleep(0.2)
@@ -71,8 +72,8 @@ def gone(marker: str, socket: str | None = None) -> list[str]:
 class Serve:
     """bin/serve in its own session, as a terminal runs it; its output collected line by line."""
 
-    def __init__(self, tmp_path):
-        self.port, self.simulator_port = free_port(), free_port()
+    def __init__(self, tmp_path, port: int | None = None):
+        self.port, self.simulator_port = port or free_port(), free_port()
         self.marker = f"ZEMI_FIRST_RUN={uuid.uuid4().hex}"
         self.env = {name: value for name, value in os.environ.items() if name not in LIVE_SETTINGS}
         self.env.update({"INSTANCE_PATH": str(tmp_path / "instance"), "PORT": str(self.port),
@@ -81,7 +82,8 @@ class Serve:
         self.lines: list[str] = []
         self.process = subprocess.Popen([str(ROOT / "bin" / "serve")], cwd=ROOT, env=self.env, text=True,
                                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
-        threading.Thread(target=self._read, daemon=True).start()
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
 
     def _read(self):
         for line in self.process.stdout:
@@ -106,21 +108,36 @@ class Serve:
         return subprocess.run([str(ROOT / ".venv" / "bin" / "flask"), "--app", "app:create_app", *args], cwd=ROOT,
                               env=self.env, input=stdin, capture_output=True, text=True, timeout=120)
 
+    def processes(self) -> list[str]:
+        """What it started and is still running (the embedded redis-server, started with a clean
+        environment, is found by its socket)."""
+        url_file = Path(self.env["INSTANCE_PATH"]) / "redis.url"
+        redis_socket = url_file.read_text().removeprefix("unix://") if url_file.exists() else None
+        return marked_processes(self.marker) + (processes_naming(redis_socket) if redis_socket else [])
+
+    def exited(self, seconds: float) -> int:
+        """Waits until it exits by itself; its status, once its output is all read."""
+        status = self.process.wait(timeout=seconds)
+        self.reader.join(timeout=10)
+        return status
+
     def ctrl_c(self) -> int:
         os.killpg(self.process.pid, signal.SIGINT)     # what the terminal sends the foreground group
         return self.process.wait(timeout=120)
+
+
+def kill_what_it_left(started: Serve) -> None:
+    if started.process.poll() is None:
+        os.killpg(started.process.pid, signal.SIGKILL)
+    for line in started.processes():
+        os.kill(int(line.split(":")[0]), signal.SIGKILL)
 
 
 @pytest.fixture
 def serve(tmp_path):
     started = Serve(tmp_path)
     yield started
-    if started.process.poll() is None:
-        os.killpg(started.process.pid, signal.SIGKILL)
-    url_file = Path(started.env["INSTANCE_PATH"]) / "redis.url"
-    socket = url_file.read_text().removeprefix("unix://") if url_file.exists() else None
-    for line in marked_processes(started.marker) + (processes_naming(socket) if socket else []):
-        os.kill(int(line.split(":")[0]), signal.SIGKILL)
+    kill_what_it_left(started)
 
 
 def readme_curl_form(base_url: str) -> dict:
@@ -178,10 +195,10 @@ def test_bin_serve_on_other_ports_just_works_and_ctrl_c_stops_everything_it_star
     assert reference in serve.flask("orders", "list").stdout
     assert "Pay a seller" in serve.flask("phone", "--number", "0712345678", stdin="\n").stdout
 
-    socket = (Path(serve.env["INSTANCE_PATH"]) / "redis.url").read_text().removeprefix("unix://")
-    assert processes_naming(socket)                                 # the embedded redis-server it started
+    redis_socket = (Path(serve.env["INSTANCE_PATH"]) / "redis.url").read_text().removeprefix("unix://")
+    assert processes_naming(redis_socket)                           # the embedded redis-server it started
     assert serve.ctrl_c() == 0
-    assert gone(serve.marker, socket) == []
+    assert gone(serve.marker, redis_socket) == []
 
 
 def test_an_app_that_started_an_embedded_redis_stops_it_when_its_process_exits(tmp_path):
@@ -199,3 +216,33 @@ def test_an_app_that_started_an_embedded_redis_stops_it_when_its_process_exits(t
             break
         time.sleep(0.2)
     assert not alive(pid), "the embedded redis-server outlived the app that started it"
+
+
+def test_bin_serve_on_a_port_already_in_use_says_so_and_starts_nothing(tmp_path):
+    with socket.socket() as taken:             # another server (another bin/serve, a dev server) on PORT
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        started = Serve(tmp_path, port=taken.getsockname()[1])
+        try:
+            assert started.exited(STARTUP) != 0
+            assert f"port {started.port} is in use" in started.output and "PORT=" in started.output
+            assert "Zemi Escrow is running" not in started.output        # no URL to someone else's server
+            assert gone(started.marker) == []
+        finally:
+            kill_what_it_left(started)
+
+
+def test_when_one_of_its_processes_stops_on_its_own_bin_serve_says_so_and_stops_the_rest(serve):
+    serve.wait_for(r"Zemi Escrow is running", STARTUP)
+    simulator = [line for line in marked_processes(serve.marker) if "mpesa simulate" in line]
+    assert len(simulator) == 1
+    os.kill(int(simulator[0].split(":")[0]), signal.SIGKILL)          # the Daraja simulator dies
+    assert serve.exited(120) != 0
+    assert re.search(r"the Daraja simulator \(flask mpesa simulate\) stopped.*stopping everything", serve.output)
+    left = []
+    for _ in range(100):
+        left = serve.processes()
+        if not left:
+            break
+        time.sleep(0.2)
+    assert left == []
