@@ -1,7 +1,12 @@
-"""A handset's SMS inbox: every SMS recorded for a number, opened from its seal (as `flask phone` does)."""
+"""A handset's SMS inbox: every SMS recorded for a number, opened from its seal (as `flask phone` does).
+Times are the handset's clock: Nairobi time (the database keeps naive UTC)."""
+from datetime import timedelta
+
 from sqlalchemy import select
 
 from escrow.models import SmsMessage
+
+EAT = timedelta(hours=3)   # East Africa Time, UTC+3 all year
 
 
 def texts_to(db, vault, number: str) -> list[dict]:
@@ -10,4 +15,4 @@ def texts_to(db, vault, number: str) -> list[dict]:
                                .where(SmsMessage.recipient_key == vault.phone_key(number))
                                .order_by(SmsMessage.id)).all()
     return [{"id": row.id, "text": vault.unseal(row.body_sealed),
-             "at": row.created_at.strftime("%H:%M:%S") if row.created_at else ""} for row in rows]
+             "at": (row.created_at + EAT).strftime("%H:%M") if row.created_at else ""} for row in rows]

@@ -32,7 +32,8 @@ class Phone {
     this.number = number;
     this.session = null;        // {session_id, service_code, text} while a USSD session is open
     this.smsShown = 0;
-    this.promptId = null;
+    this.promptId = null;       // the M-Pesa prompt on screen, not yet answered
+    this.answered = new Set();  // prompts answered here (a poll already under way may still list one)
     this.root.dataset.number = number;
     text(this.find(".label"), label);
     text(this.find(".number"), number);
@@ -105,7 +106,9 @@ class Phone {
     try {
       const state = await call("GET", "phone/" + encodeURIComponent(this.number));
       this.showInbox(state.sms || []);
-      this.showPrompt((state.prompts || [])[0] || null);
+      if (!state.error) {     // the simulator answered: what it holds for this number is known
+        this.showPrompt((state.prompts || []).find((p) => !this.answered.has(p.checkout_request_id)) || null);
+      }
       this.showControls(state);
     } finally {
       window.setTimeout(() => this.poll(), POLL_MS);
@@ -129,6 +132,9 @@ class Phone {
   showPrompt(prompt) {
     const box = this.find(".prompt");
     if (prompt === null) {
+      if (this.promptId !== null) {   // gone unanswered: the simulator timed it out
+        text(this.find(".mpesa-result"), "No PIN in time: M-Pesa says DS timeout user cannot be reached (ResultCode 1037)");
+      }
       box.hidden = true;
       this.promptId = null;
       return;
@@ -160,9 +166,12 @@ class Phone {
 
   async answer(action) {
     if (this.promptId === null) { return; }
-    const result = await call("POST", "answer", { phone: this.number, checkout_request_id: this.promptId,
-      action, pin: this.find(".pin").value });
+    const answering = this.promptId;
+    this.answered.add(answering);
+    this.promptId = null;
     this.find(".prompt").hidden = true;
+    const result = await call("POST", "answer", { phone: this.number, checkout_request_id: answering,
+      action, pin: this.find(".pin").value });
     text(this.find(".mpesa-result"), result.error ? result.error
       : "M-Pesa: " + result.result_desc + " (ResultCode " + result.result_code + ")");
   }

@@ -1,6 +1,7 @@
 """The phone simulator page in a real headless Chromium: a buyer buys, pays by entering the M-Pesa PIN
-on their phone, receives the delivery code by SMS and the seller enters it and is paid; with a live
-setting the page is not served at all."""
+on their phone, receives the delivery code by SMS and the seller enters it and is paid; a prompt can be
+cancelled, answered with a wrong PIN or left to time out, and the order paid by paybill instead; another
+phone can be added; with a live setting the page is not served at all."""
 import re
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
@@ -15,12 +16,15 @@ def phone(browser, number):
     return browser.find_element(By.CSS_SELECTOR, f'section.phone[data-number="{number}"]')
 
 
-def send(browser, number, typed) -> str:
-    """Type on the phone's keypad entry, press Call/Send, wait for the answer; returns the screen."""
+def send(browser, number, typed, keypad=False) -> str:
+    """Type the entry (or press the keypad's keys), press Call/Send, wait for the answer; returns the screen."""
     handset = phone(browser, number)
     before = int(handset.get_attribute("data-hops") or 0)
-    entry = handset.find_element(By.CSS_SELECTOR, ".entry")
-    entry.send_keys(typed)
+    if keypad:
+        for key in typed:
+            handset.find_element(By.CSS_SELECTOR, f'.key[data-key="{key}"]').click()
+    else:
+        handset.find_element(By.CSS_SELECTOR, ".entry").send_keys(typed)
     handset.find_element(By.CSS_SELECTOR, ".send").click()
     WebDriverWait(browser, WAIT).until(lambda _: int(handset.get_attribute("data-hops") or 0) > before)
     return handset.find_element(By.CSS_SELECTOR, ".ussd").text
@@ -51,7 +55,7 @@ def test_a_buyer_pays_with_a_pin_and_the_seller_is_released_the_money_through_bo
     assert {e.get_attribute("data-number") for e in browser.find_elements(By.CSS_SELECTOR, "section.phone")} == {
         BUYER, SELLER}
 
-    menu = send(browser, BUYER, "*384*1234#")
+    menu = send(browser, BUYER, "*384*1234#", keypad=True)
     notes = phone(browser, BUYER).find_element(By.CSS_SELECTOR, ".notes").text
     assert menu and re.search(r"CON · \d+/160 characters · GSM-7 · \d+ ms \(AT waits 10 s", notes)
     for answer in ("1", SELLER, "1500", "Blue kitenge"):
@@ -106,6 +110,51 @@ def test_a_prompt_can_be_cancelled_on_the_phone_and_the_order_paid_by_paybill_in
         By.CSS_SELECTOR, ".pb-result").text)
     assert delivery_code(browser, BUYER, reference)               # funded by the paybill: the code arrives
     assert app.test_cli_runner().invoke(args=["orders", "show", reference]).output.startswith(f"{reference} funded")
+
+
+def buy(browser, amount, item) -> str:
+    send(browser, BUYER, "*384*1234#")
+    for answer in ("1", SELLER, amount, item):
+        send(browser, BUYER, answer)
+    return re.search(r"Order (\d{8})", send(browser, BUYER, "1")).group(1)
+
+
+def mpesa_result(browser, number, pattern) -> re.Match:
+    return WebDriverWait(browser, WAIT).until(lambda _: re.search(pattern, phone(browser, number).find_element(
+        By.CSS_SELECTOR, ".mpesa-result").text))
+
+
+def test_a_wrong_pin_and_a_prompt_left_alone_are_shown_on_the_phone_and_told_by_sms(browser, embedded, simulator):
+    app, base_url = embedded
+    simulator.simulator.config["prompt_seconds"] = 3          # M-Pesa's prompt waits 60 s; the test, 3
+    browser.get(f"{base_url}/phones")
+
+    wrong = buy(browser, "200", "Cup")
+    prompt = phone(browser, BUYER).find_element(By.CSS_SELECTOR, ".prompt")
+    WebDriverWait(browser, WAIT).until(lambda _: prompt.is_displayed())
+    prompt.find_element(By.CSS_SELECTOR, ".pin").send_keys("9999")
+    prompt.find_element(By.CSS_SELECTOR, ".pin-ok").click()
+    mpesa_result(browser, BUYER, r"ResultCode 2001")
+    wait_for_sms(browser, BUYER, rf"Order {wrong} not paid: the M-Pesa PIN was wrong")
+
+    left_alone = buy(browser, "300", "Pot")
+    WebDriverWait(browser, WAIT).until(lambda _: prompt.is_displayed())
+    assert "Times out in" in prompt.text
+    mpesa_result(browser, BUYER, r"No PIN in time.*ResultCode 1037")       # nobody answered
+    assert not prompt.is_displayed()
+    wait_for_sms(browser, BUYER, rf"Order {left_alone} not paid: your phone could not be reached")
+    for reference in (wrong, left_alone):
+        assert app.test_cli_runner().invoke(args=["orders", "show", reference]).output.startswith(
+            f"{reference} awaiting_payment")
+
+
+def test_another_phone_can_be_added_and_dial_a_shortcut(browser, embedded):
+    _app, base_url = embedded
+    browser.get(f"{base_url}/phones")
+    browser.find_element(By.ID, "new-number").send_keys("0733000222")
+    browser.find_element(By.ID, "add").click()
+    WebDriverWait(browser, WAIT).until(lambda _: len(browser.find_elements(By.CSS_SELECTOR, "section.phone")) == 3)
+    assert "Enter the 6-digit delivery code" in send(browser, "0733000222", "*384*1234*4#")
 
 
 def test_with_a_live_daraja_setting_the_page_is_not_served(browser, live):
