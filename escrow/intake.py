@@ -293,6 +293,8 @@ def _insert_journaled(session: Session, core: Core, record: dict, refused: str |
     received_at = _received_at(record)
     if received_at is not None:
         row["received_at"] = received_at
+    if row["status"] == "received":   # replay_journal applies it next: born leased, so no other claim takes it
+        row["leased_until"] = db_now(session) + LEASE
     if not insert_once(session, InboundCallback, dedupe_key=key, **row):
         return None
     return session.scalar(select(InboundCallback.id).where(InboundCallback.dedupe_key == key))

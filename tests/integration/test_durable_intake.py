@@ -124,6 +124,39 @@ def test_a_replay_interrupted_before_the_file_is_removed_inserts_nothing_twice(d
     assert glob(str(journal_dir / "*")) == []
 
 
+def test_a_journaled_callback_being_replayed_is_not_taken_by_another_workers_claim(database_url, redis_url,
+                                                                                    tmp_path):
+    """The worker that replays a journaled STK callback applies it; another worker claiming stored
+    callbacks meanwhile leaves that row alone (it is born leased), so it is applied once, never
+    also seen as its own 'duplicate'."""
+    app = create_app(settings(database_url, redis_url, tmp_path, CALLBACK_JOURNAL_DIR=str(tmp_path / "journal")))
+    zemi = app.extensions["zemi"]
+    try:
+        view = zemi.service.create_order(buyer="0711222333", seller="0722000111", price=1_000, item="Kitenge")
+        with zemi.db.transaction() as session:
+            order_id = session.scalar(select(Order.id).where(Order.reference == view.reference))
+            attempt_id, charge = session.execute(select(PaymentAttempt.id, PaymentAttempt.amount)
+                                                 .where(PaymentAttempt.order_id == order_id)).one()
+            session.execute(update(PaymentAttempt).values(status="sent", checkout_request_id="ws_CO_J_1"))
+        intake, claimed = zemi.service.intake, []
+        intake.journal.append(intake.journal_record(
+            source="stk", body=json.dumps(stk_success("ws_CO_J_1", charge, "RJ00000001")).encode(),
+            remote_addr="10.0.0.1", attempt_id=attempt_id))
+        apply = intake.processors["stk"]
+
+        def another_worker_claims_first(raw, callback_id):
+            claimed.append(intake.apply_waiting())
+            return apply(raw, callback_id)
+
+        intake.processors["stk"] = another_worker_claims_first
+        assert intake.replay_journal() == 1 and claimed == [0]
+        with zemi.db.transaction() as session:
+            assert session.get(Order, order_id).state == "funded"
+            assert session.scalars(select(InboundCallback.status)).all() == ["applied"]
+    finally:
+        zemi.db.dispose()
+
+
 # --- a PostgreSQL of our own, stopped and started -------------------------------------------
 def _pg_bin() -> Path | None:
     found = sorted(glob("/usr/lib/postgresql/*/bin/pg_ctl"))
