@@ -12,7 +12,9 @@ from escrow.models import ApiKey
 
 log = logging.getLogger(__name__)
 
-SCOPES = ("verifications", "orders:read", "orders:write", "payment_links")
+# orders:any: a phone token reaches the number's orders made anywhere (an app serving the person across
+# channels); without it, only the orders made through this key's integration (api/records.py).
+SCOPES = ("verifications", "orders:read", "orders:write", "payment_links", "orders:any")
 KEY_PREFIX = "zk_"
 
 

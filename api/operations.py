@@ -114,7 +114,9 @@ LIST_QUERY = (("limit", {"type": "integer", "minimum": 1, "maximum": 50, "defaul
 @operation("GET", "/v1/orders", summary="The verified number's orders, newest first", scope="orders:read",
            response=OrderListOut, phone="party", query=LIST_QUERY)
 def list_orders(ctx, limit: int = 20, offset: int = 0):
-    views = ctx.service.orders_of(ctx.phone, offset=offset, limit=limit + 1)
+    views = (ctx.service.orders_of(ctx.phone, offset=offset, limit=limit + 1) if ctx.reaches_every_order else
+             records.integrations_orders_of(ctx.db, ctx.core, ctx.phone, ctx.caller.integration, offset=offset,
+                                            limit=limit + 1))
     return OrderListOut(data=[order_out(view) for view in views[:limit]], has_more=len(views) > limit)
 
 

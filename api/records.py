@@ -10,7 +10,8 @@ from escrow.context import Core
 from escrow.db import Database, db_now, insert_once
 from escrow.errors import LimitExceeded
 from escrow.models import ApiKey, ApiOrder, Order, PaymentAttempt, PaymentLink
-from escrow.orders import order_by_reference, order_of_party
+from escrow.orders import order_by_reference, order_of_party, view_for
+from escrow.views import OrderView
 from escrow.payment_links import claim_for_integration, insert_link, is_sellers_copy, link_digest
 
 
@@ -44,6 +45,24 @@ def record_api_order(session, order: Order, api_key_id: int) -> None:
     insert_once(session, ApiOrder, order_id=order.id, api_key_id=api_key_id,
                 integration=session.get(ApiKey, api_key_id).name)
     claim_for_integration(session, order.id, api_key_id)
+
+
+def is_integrations_order(db: Database, reference: str, integration: str) -> bool:
+    """Whether the order came through `integration` (its API keys, or its pay links)."""
+    with db.transaction() as session:
+        return session.scalar(select(ApiOrder.order_id).join(Order, Order.id == ApiOrder.order_id).where(
+            Order.reference == reference, ApiOrder.integration == integration)) is not None
+
+
+def integrations_orders_of(db: Database, core: Core, phone: str, integration: str, *, offset: int,
+                           limit: int) -> list[OrderView]:
+    """The number's orders that came through `integration`, newest first, as their party sees them."""
+    key = core.vault.phone_key(phone)
+    with db.transaction() as session:
+        orders = session.scalars(select(Order).join(ApiOrder, ApiOrder.order_id == Order.id).where(
+            (Order.buyer_key == key) | (Order.seller_key == key), ApiOrder.integration == integration)
+            .order_by(Order.id.desc()).offset(offset).limit(limit))
+        return [view_for(core, order, "buyer" if order.buyer_key == key else "seller") for order in orders]
 
 
 def link_for(db: Database, token: str) -> PaymentLink | None:

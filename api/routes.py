@@ -8,12 +8,12 @@ from flask import Blueprint, Response, request
 from pydantic import BaseModel, ValidationError
 from werkzeug.exceptions import HTTPException
 
-from api import idempotency
+from api import idempotency, records
 from api.keys import Caller, RateLimiter, caller_for
 from api.operations import OPERATIONS, Operation
 from api.problems import PROBLEM_JSON, ApiError, from_core, problem
 from api.verifications import VerificationSettings, phone_of_token
-from escrow.errors import EscrowError
+from escrow.errors import EscrowError, OrderNotFound
 
 log = logging.getLogger(__name__)
 PHONE_TOKEN_HEADER = "Zemi-Phone-Token"
@@ -30,6 +30,13 @@ class Context:
     link_seconds: int
     caller: Caller | None = None
     phone: str | None = None
+
+    @property
+    def reaches_every_order(self) -> bool:
+        """A phone token acts on the number's orders made through this integration only, unless the key
+        has `orders:any` (an app serving the person across channels): the code a buyer gave one shop
+        must not let it read or act on their orders with others."""
+        return "orders:any" in self.caller.scopes
 
     def link_url(self, token: str) -> str:
         return f"{self.public_base_url}/p/{token}"
@@ -94,6 +101,9 @@ def _run(op: Operation, ctx: Context, path: dict) -> Response:
             ctx.phone = phone_of_token(ctx.db, ctx.core, ctx.caller.key_id, request.headers.get(PHONE_TOKEN_HEADER))
             if ctx.phone is None:
                 raise problem("phone-token-required", f"send {PHONE_TOKEN_HEADER} from POST /v1/verifications")
+            if "reference" in path and not ctx.reaches_every_order and not records.is_integrations_order(
+                    ctx.db, path["reference"][:20], ctx.caller.integration):
+                raise OrderNotFound("no such order for this number")   # the number's orders elsewhere are not ours
         args = dict(path)
         if op.method == "POST":
             body = _body(op.body or Empty)
