@@ -1,6 +1,6 @@
 """The platform fee, in integers: basis points of the price, clamped to a minimum and maximum."""
 from escrow.errors import InvalidAmount, LimitExceeded
-from escrow.settings import EscrowSettings
+from escrow.settings import MPESA_MAX_PER_TRANSACTION, EscrowSettings
 from escrow.views import Quote
 
 
@@ -21,5 +21,7 @@ def quote(price: int, settings: EscrowSettings) -> Quote:
         raise LimitExceeded("order_max", settings.order_max)
     fee = fee_for(price, settings)
     if settings.fee_payer == "buyer":
+        if price + fee > MPESA_MAX_PER_TRANSACTION:   # the fee on top: the charge is what M-Pesa must carry
+            raise LimitExceeded("order_max", MPESA_MAX_PER_TRANSACTION - fee)
         return Quote(price=price, fee=fee, fee_payer="buyer", charge=price + fee, payout=price)
     return Quote(price=price, fee=fee, fee_payer="seller", charge=price, payout=price - fee)
