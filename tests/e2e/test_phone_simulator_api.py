@@ -1,13 +1,16 @@
 """The phone simulator's page and API over HTTP (phonesim/): served only on the embedded defaults, a
 dial-through shortcut reaches the service as AT sends it, the simulator's controls are reachable, and only
 JSON is taken (a cross-site form cannot drive a phone)."""
+import re
 import threading
+import time
 
 import pytest
 import requests
 from werkzeug.serving import make_server
 
 from app import create_app
+from mpesa import simulator_phones
 from tests.conftest import TEST_DATA_KEY, TEST_SECRET_KEY
 from tests.e2e.conftest import CALLBACK_TOKEN, free_port
 
@@ -91,3 +94,45 @@ def test_with_any_live_setting_the_page_is_not_served(live_setting, database_url
     for path in ("/phones", "/phones/static/phonesim.js", f"/phones/api/phone/{BUYER}"):
         assert client.get(path).status_code == 404
     assert "phonesim" not in app.blueprints
+
+
+def buy_on_the_page(base_url, amount="500") -> str:
+    """A purchase typed on the buyer's phone page: its order's reference."""
+    shown = requests.post(f"{base_url}/phones/api/dial", json={"phone": BUYER, "dialled": "*384*1234#"}, timeout=15).json()
+    text = ""
+    for answer in ("1", "0722000111", amount, "Shoes", "1"):
+        text = answer if text == "" else f"{text}*{answer}"
+        shown = requests.post(f"{base_url}/phones/api/reply", timeout=15, json={
+            "phone": BUYER, "session_id": shown["session_id"], "service_code": shown["service_code"], "text": text}).json()
+    return re.search(r"Order (\d{8})", shown["screen"]).group(1)
+
+
+def order_state(app, reference) -> str:
+    return app.test_cli_runner().invoke(args=["orders", "show", reference]).output.split()[1]
+
+
+def test_once_the_page_is_closed_the_simulator_pays_the_prompt_on_its_own_again(embedded, monkeypatch):
+    app, base_url = embedded
+    monkeypatch.setattr(simulator_phones, "WATCH_SECONDS", 1.0)       # a page counts as closed 1 s after its last poll
+    assert requests.get(f"{base_url}/phones/api/phone/{BUYER}", timeout=10).ok   # the page polls once, then is closed
+    time.sleep(1.5)
+    reference = buy_on_the_page(base_url)
+    for _ in range(150):
+        if order_state(app, reference) == "funded":
+            break
+        time.sleep(0.2)
+    assert order_state(app, reference) == "funded"                    # nobody entered a PIN
+    assert requests.get(f"{base_url}/phones/api/phone/{BUYER}", timeout=10).json()["prompts"] == []
+
+
+def test_while_the_page_polls_the_prompt_waits_for_the_pin(embedded):
+    app, base_url = embedded
+    assert requests.get(f"{base_url}/phones/api/phone/{BUYER}", timeout=10).ok
+    reference = buy_on_the_page(base_url)
+    prompts = []
+    for _ in range(150):
+        prompts = requests.get(f"{base_url}/phones/api/phone/{BUYER}", timeout=10).json()["prompts"]
+        if prompts:
+            break
+        time.sleep(0.2)
+    assert [p["account"] for p in prompts] == [reference] and order_state(app, reference) == "awaiting_payment"
