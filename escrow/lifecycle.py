@@ -51,6 +51,7 @@ def accept_request(session: Session, core: Core, phone: str, reference: str, pro
     """`prompt=False`: the buyer's line is not on M-Pesa; they pay by Paybill and no push is sent."""
     order, role = order_of_party(session, core, phone, reference)
     _require(role, "buyer")
+    _refuse_past_pay_by(session, order)
     if prompt:
         check_push_limit(session, core, order.buyer_key)
     _move(session, order, Event.REQUEST_ACCEPTED, "buyer")
@@ -59,6 +60,13 @@ def accept_request(session: Session, core: Core, phone: str, reference: str, pro
     if prompt:
         queue_payment_request(session, core, order, delay_seconds=core.settings.stk_delay_seconds)
     return order
+
+
+def _refuse_past_pay_by(session: Session, order: Order) -> None:
+    """Past its pay-by an order takes no new prompt and a request no acceptance (which would set a
+    fresh pay-by): the timer expires it at its next pass, as if it had run on time."""
+    if order.pay_by is not None and order.pay_by <= _now(session):
+        raise NotAllowed("the time to pay for this order has passed")
 
 
 def decline_request(session: Session, core: Core, phone: str, reference: str) -> Order:
@@ -76,6 +84,7 @@ def pay_again(session: Session, core: Core, phone: str, reference: str) -> Order
     _require(role, "buyer")
     if order.state != State.AWAITING_PAYMENT.value:
         raise NotAllowed("this order is not waiting for payment")
+    _refuse_past_pay_by(session, order)
     check_push_limit(session, core, order.buyer_key)
     queue_payment_request(session, core, order, delay_seconds=core.settings.stk_delay_seconds)
     return order
