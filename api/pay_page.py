@@ -57,8 +57,9 @@ def _send(ctx, link) -> str | None:
                                     order_reference=view.reference, api_key_id=link.api_key_id, parent_id=link.id)
         return token
     order, buyer, _ = records.order_of_link(ctx.db, ctx.core, link)
-    if action == "decline" and order.state == State.REQUESTED.value:
-        ctx.service.decline_request(buyer, order.reference)
+    if action == "decline":   # only ever a decline: on a page out of date it does nothing, never a prompt
+        if order.state == State.REQUESTED.value:
+            ctx.service.decline_request(buyer, order.reference)
     elif order.state == State.REQUESTED.value:
         ctx.service.accept_request(buyer, order.reference)
     else:

@@ -48,3 +48,15 @@ def test_the_link_a_ussd_seller_is_sent_to_share_sends_the_buyer_no_prompt(app, 
     assert state_and_prompts(app) == ("requested", 0, 0)
     page = shop.client.get(sellers_copy + "?lang=en").get_data(as_text=True)
     assert "Radio" in page and "0712***678" in page and 'id="pay"' not in page
+
+
+def test_decline_pressed_on_a_page_that_is_out_of_date_never_sends_a_prompt(app, shop):  # noqa: F811
+    """The page was opened while the request waited; the buyer accepted meanwhile (USSD, another tab).
+    Decline, pressed on the old page, sent another M-Pesa prompt (anything not a request was paid again)."""
+    made = shop.post("/v1/payment-requests", {"amount": 1500, "item": "Kitenge", "buyer_phone": BUYER},
+                     token=shop.verify(SELLER))
+    buyers_own = LINK.search(shop.texts_to(BUYER)[-1]).group(1)
+    shop.zemi.service.accept_request(BUYER, made.json["order"]["reference"])
+    assert state_and_prompts(app)[:2] == ("awaiting_payment", 1)
+    pay(shop, buyers_own, action="decline")
+    assert state_and_prompts(app)[:2] == ("awaiting_payment", 1)
