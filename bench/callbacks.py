@@ -2,7 +2,8 @@
 
     .venv/bin/python -m bench.callbacks [--database-url ...] [--redis-url ...] [--concurrency 20] ...
 
-Three servers under the same gunicorn settings (sync workers, 2 by default) run at once:
+Three servers under the same gunicorn settings run at once: by default the Procfile's (2 workers of 4
+threads, gthread), or sync workers with --threads 1 --worker-class sync:
   (1) ours, applying inline (CALLBACK_APPLY=inline): every callback a fresh STK success
       for an order awaiting payment, stored, then applied (the order funded, ledger, code SMS), and
       answered once applied;
@@ -272,6 +273,9 @@ def parse_args(argv=None):
     parser.add_argument("--concurrency", type=int, default=20)
     parser.add_argument("--duration-seconds", type=float, default=8.0)
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers of each server")
+    parser.add_argument("--threads", type=int, default=4,
+                        help="gunicorn threads per worker (the Procfile's 4: a burst's INSERTs commit together)")
+    parser.add_argument("--worker-class", default=None, help="gunicorn worker class (gthread with threads, else sync)")
     parser.add_argument("--orders", type=int, default=800,
                         help="orders seeded for ours applying inline (warm-up + closed loop + burst)")
     parser.add_argument("--stored-orders", type=int, default=2000,
@@ -281,6 +285,8 @@ def parse_args(argv=None):
     parser.add_argument("--drain-workers", type=int, default=2, help="threads applying the stored callbacks")
     parser.add_argument("--latency-samples", type=int, default=20)
     args = parser.parse_args(argv)
+    args.threads = max(1, args.threads)
+    args.worker_class = args.worker_class or ("gthread" if args.threads > 1 else "sync")
     args.orders = max(args.orders, args.burst + args.warmup + 1)
     args.stored_orders = max(args.stored_orders, args.burst + args.warmup + 1)
     return args
@@ -298,7 +304,8 @@ def main(argv=None) -> int:
                 "STK_DELAY_SECONDS": "0"}
     load = os.getloadavg() if hasattr(os, "getloadavg") else ("?",)
     print(f"Zemi STK callback intake benchmark  {time.strftime('%Y-%m-%d %H:%M:%S')}  cpus={os.cpu_count()}  "
-          f"load={tuple(round(x, 2) for x in load)}  gunicorn sync x{args.workers} each")
+          f"load={tuple(round(x, 2) for x in load)}  gunicorn {args.worker_class} x{args.workers} workers "
+          f"x{args.threads} threads each")
     prepare_postgres(args.database_url)
     count_rows(args.database_url, "CREATE TABLE IF NOT EXISTS floor_callbacks (id bigserial PRIMARY KEY, body text);"
                                   " SELECT 0")   # before the floor's workers start: they would race to create it
@@ -319,7 +326,7 @@ def main(argv=None) -> int:
         inline_items, stored_items = indexed[:args.orders], indexed[args.orders:stored_end]
         requests = {"inline": ours(inline_items), "stored": ours(stored_items),
                     "floor": [(f"/hooks/floor/{token}", body) for _, body in ours(stored_items)]}
-        gunicorn = dict(workers=args.workers, threads=1, worker_class="sync")
+        gunicorn = dict(workers=args.workers, threads=args.threads, worker_class=args.worker_class)
         env = {**os.environ, **settings}
         specs = {"inline": ("app:create_app()", {**env, "CALLBACK_APPLY": "inline"}),
                  "stored": ("app:create_app()", {**env, "CALLBACK_APPLY": "worker"}),
