@@ -1,5 +1,8 @@
 """Per-number limits, counted in the database (so losing Redis never lifts them)."""
-from sqlalchemy import func, literal, select, text
+from functools import lru_cache
+
+from sqlalchemy import bindparam, func, literal, select, text
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from escrow.context import Core
@@ -16,9 +19,27 @@ def check_order_limits(session: Session, core: Core, *, creator_key: str, buyer_
     """Orders per number per hour (whoever creates them) and the buyer's daily total, and with
     `pushes_too` the buyer's STK pushes per hour: one SELECT, which also reads the database's clock
     for the rest of the unit of work. `lock=False`: a look only (a menu's first screen), nothing is written."""
-    settings = core.settings
     if lock:
         one_number_at_a_time(session, creator_key, buyer_key)
+    now, created, spent, pushes = session.execute(_counts(creator_key, buyer_key, pushes_too)).one()
+    remember_now(session, now)
+    _judge(core, created, spent, pushes, charge=charge, pushes_too=pushes_too)
+
+
+def look_at_order_limits(connection, core: Core, *, creator_key: str, buyer_key: str, charge: int,
+                         pushes_too: bool = False) -> None:
+    """check_order_limits' counts, judged the same way, as a look only (a menu's first screen): one
+    statement on `connection` (which the caller may hold outside any transaction: nothing is written
+    and nothing else is read), its SQL compiled once per dialect and shape rather than built per call.
+    Advisory: create_order counts again under its lock."""
+    statement = _look_statement(connection.dialect.name, pushes_too)
+    _, created, spent, pushes = connection.execute(statement, {"creator": creator_key, "buyer": buyer_key}).one()
+    _judge(core, created, spent, pushes, charge=charge, pushes_too=pushes_too)
+
+
+def _counts(creator_key, buyer_key, pushes_too: bool):
+    """SELECT the clock, orders made by or for `creator_key` this hour, `buyer_key`'s 24-hour total and
+    (with `pushes_too`) its STK pushes this hour: one statement, cut-offs on the database's clock."""
     created = (select(func.count()).select_from(Order)
                .where((Order.buyer_key == creator_key) | (Order.seller_key == creator_key),
                       Order.created_at > ago(HOUR)).scalar_subquery())
@@ -26,8 +47,23 @@ def check_order_limits(session: Session, core: Core, *, creator_key: str, buyer_
              .where(Order.buyer_key == buyer_key, Order.created_at > ago(DAY), Order.state.not_in(NOT_COUNTED))
              .scalar_subquery())
     pushes = _pushes_in_the_last_hour(buyer_key).scalar_subquery() if pushes_too else literal(0)
-    now, created, spent, pushes = session.execute(select(utcnow(), created, spent, pushes)).one()
-    remember_now(session, now)
+    return select(utcnow(), created, spent, pushes)
+
+
+@lru_cache(maxsize=8)
+def _look_statement(dialect_name: str, pushes_too: bool):
+    """_counts as a text statement compiled once (SQLAlchemy would rebuild the select and its cache key
+    on every call: most of a look's CPU); its constants (cut-offs, the states not counted) bound as given."""
+    kind = Order.buyer_key.type
+    module = postgresql if dialect_name == "postgresql" else sqlite
+    compiled = _counts(bindparam("creator", "", type_=kind), bindparam("buyer", "", type_=kind), pushes_too).compile(
+        dialect=module.dialect(paramstyle="named"), compile_kwargs={"render_postcompile": True})
+    constants = [bindparam(name, value) for name, value in compiled.params.items() if name not in ("creator", "buyer")]
+    return text(str(compiled)).bindparams(bindparam("creator", type_=kind), bindparam("buyer", type_=kind), *constants)
+
+
+def _judge(core: Core, created: int, spent: int, pushes: int, *, charge: int, pushes_too: bool) -> None:
+    settings = core.settings
     if created >= settings.orders_per_hour:
         raise LimitExceeded("orders_per_hour", settings.orders_per_hour)
     if spent + charge > settings.daily_total_per_buyer:

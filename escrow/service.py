@@ -1,4 +1,5 @@
 """The core's face to the adapters: each method is one use case in one transaction."""
+import logging
 from dataclasses import replace
 
 from sqlalchemy import select, text
@@ -20,6 +21,13 @@ from escrow.payouts import PayoutResult, record_transfer_timeout
 from escrow.views import CodeMatch, HelpInfo, OrderView, Quote, ScreenCode
 
 
+log = logging.getLogger("zemi")
+# A new number's profile in one autocommit statement; set_config(..., true) lasts that statement's own
+# transaction, whose commit (and so its wait for the disk, or not) comes after it (escrow.service.greet).
+_NEW_PROFILE = text("INSERT INTO profiles (phone_key, language) SELECT :key, 'en' "
+                    "WHERE set_config('synchronous_commit', 'off', true) = 'off' "
+                    "ON CONFLICT DO NOTHING RETURNING language")
+
 # Outcomes that changed nothing; the stored callback keeps them as its status so they can be found.
 NOT_APPLIED = ("orphan", "duplicate", "unknown", "ignored", "inconclusive", "conflict", "review")
 
@@ -29,6 +37,24 @@ class EscrowService:
         self.db = db
         self.core = core
         self.intake = CallbackIntake(db, core, journal)   # adapters register their processors on it
+        # Lone statements that need no transaction around them (a menu's limits look, a new number's profile):
+        # on PostgreSQL in autocommit, so one round trip each (no BEGIN, no COMMIT); SQLite as usual.
+        self._looks = (db.engine.execution_options(isolation_level="AUTOCOMMIT") if db.dialect == "postgresql"
+                       else db.engine)
+        self._order_watchers: list = []
+
+    def watch_orders(self, watcher) -> None:
+        """`watcher(phones)` is called after a use case that counts against the numbers' limits (an order
+        made, a payment prompt queued) has committed: an adapter that remembers a limits pass (USSD, in
+        Redis) forgets it. A watcher's failure is its own: the use case has already happened."""
+        self._order_watchers.append(watcher)
+
+    def _orders_made(self, *phones: str) -> None:
+        for watcher in self._order_watchers:
+            try:
+                watcher(phones)
+            except Exception as exc:  # noqa: BLE001 - the order stands; a stale pass only lasts its minute
+                log.warning("order watcher failed: %s", type(exc).__name__)
 
     # --- orders -------------------------------------------------------------------------
     def quote(self, price: int) -> Quote:
@@ -46,7 +72,9 @@ class EscrowService:
         with self.db.transaction() as session:
             order = ordering.create_order(session, self.core, buyer=buyer, seller=seller, price=price, item=item,
                                           prompt=prompt)
-            return view_for(self.core, order, "buyer")
+            view = view_for(self.core, order, "buyer")
+        self._orders_made(buyer, seller)
+        return view
 
     def request_payment(self, *, seller: str, buyer: str, price: int, item: str, share_link: bool = False,
                         also=None) -> OrderView:
@@ -57,7 +85,9 @@ class EscrowService:
                                                     item=item, share_link=share_link)
             if also is not None:
                 also(session, order)
-            return replace(view_for(self.core, order, "seller"), pay_url=link_url(self.core, token))
+            view = replace(view_for(self.core, order, "seller"), pay_url=link_url(self.core, token))
+        self._orders_made(seller, buyer)
+        return view
 
     def _party_action(self, use_case, phone: str, reference: str, *args) -> OrderView:
         with self.db.transaction() as session:
@@ -67,25 +97,29 @@ class EscrowService:
             return view_for(self.core, order, role)
 
     def accept_request(self, phone: str, reference: str, prompt: bool = True) -> OrderView:
-        return self._party_action(lifecycle.accept_request, phone, reference, prompt)
+        view = self._party_action(lifecycle.accept_request, phone, reference, prompt)
+        self._orders_made(phone)   # a payment prompt
+        return view
 
     def decline_request(self, phone: str, reference: str) -> OrderView:
         return self._party_action(lifecycle.decline_request, phone, reference)
 
     def pay_again(self, phone: str, reference: str) -> OrderView:
-        return self._party_action(lifecycle.pay_again, phone, reference)
+        view = self._party_action(lifecycle.pay_again, phone, reference)
+        self._orders_made(phone)   # a payment prompt
+        return view
 
     def cancel_order(self, phone: str, reference: str) -> OrderView:
         return self._party_action(lifecycle.cancel_order, phone, reference)
 
     def check_limits(self, phone: str, *, paying: bool) -> None:
         """Refuse now (LimitExceeded) if `phone` could not make any order: its orders this hour, and
-        when it pays, its M-Pesa prompts this hour and its 24-hour total. A menu asks at its first screen."""
+        when it pays, its M-Pesa prompts this hour and its 24-hour total. A menu asks at its first screen.
+        A look only (one SELECT, no lock, no transaction on PostgreSQL): create_order counts again under its lock."""
         key = self.core.vault.phone_key(phone)
-        with self.db.transaction() as session:
-            limits.check_order_limits(session, self.core, creator_key=key, buyer_key=key if paying else "",
-                                      charge=self.core.settings.order_min if paying else 0, pushes_too=paying,
-                                      lock=False)
+        with self._looks.connect() as connection:
+            limits.look_at_order_limits(connection, self.core, creator_key=key, buyer_key=key if paying else "",
+                                        charge=self.core.settings.order_min if paying else 0, pushes_too=paying)
 
     def accept_order(self, phone: str, reference: str) -> OrderView:
         """The seller accepts a paid order from their line: the buyer may then release to them."""
@@ -216,19 +250,22 @@ class EscrowService:
     def greet(self, phone: str) -> tuple[str, bool]:
         """The number's language, and whether this is its first dial (its profile is made now, so the
         language choice is offered once). A known number costs one read outside any transaction; a new
-        one also a short write whose commit need not wait for the disk (PostgreSQL's
-        synchronous_commit off, for this transaction only): a profile lost to a crash just before the
-        disk caught up means the welcome is offered once more, nothing else."""
+        one also one write whose commit need not wait for the disk (PostgreSQL's synchronous_commit off,
+        for that statement's own transaction only: one round trip, no BEGIN, SET or COMMIT of its own): a
+        profile lost to a crash just before the disk caught up means the welcome is offered once more."""
         key = self.core.vault.phone_key(phone)
         language = self.db.read_scalar(select(Profile.language).where(Profile.phone_key == key))
         if language is not None:
             return language, False
-        with self.db.transaction() as session:
-            if self.db.dialect == "postgresql":
-                session.execute(text("SET LOCAL synchronous_commit = off"))
-            first = insert_once(session, Profile, phone_key=key, language="en")
-            language = "en" if first else session.scalar(select(Profile.language).where(Profile.phone_key == key))
-        return language or "en", bool(first)
+        if self.db.dialect == "postgresql":
+            with self._looks.connect() as connection:
+                first = connection.execute(_NEW_PROFILE, {"key": key}).scalar() is not None
+        else:
+            with self.db.transaction() as session:
+                first = insert_once(session, Profile, phone_key=key, language="en")
+        if first:
+            return "en", True
+        return self.language_of(phone), False   # a first dial of the same number at the same moment made it
 
     def set_language(self, phone: str, language: str) -> None:
         if language not in LANGUAGES:

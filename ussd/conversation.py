@@ -8,6 +8,8 @@ Session record (JSON in Redis under the sessionId):
   private   true when the reply was a delivery code shown on the screen: `reply` then holds the
             catalog's stand-in ("shown once already"), and the end-of-session event drops AT's copy
             of the last screen (ussd/routes.py)
+  limits    "pay" or "request" when the number passed the limits look for that journey lately (read
+            with the dial, or earned in this session): its first screen needs no database read
 The raw `text` is never stored or logged: it may hold a delivery code.
 """
 import logging
@@ -69,25 +71,26 @@ class Conversation:
             record = opened.record
             if self._is_replay(record, hop.text):
                 return Answer(Reply(**record["reply"]), record["state"]["screen"])
-            outcome = self._next(opened, hop)
-            self._remember(opened, hop, outcome, round((self.clock() - began) * 1000))
+            limits = LimitsLook(self.service, opened.limits_pass if hop.text == "" else (record or {}).get("limits"))
+            outcome = self._next(opened, hop, limits)
+            self._remember(opened, hop, outcome, round((self.clock() - began) * 1000), limits)
         return Answer(outcome.reply, outcome.state["screen"])
 
     def _is_replay(self, record: dict | None, text: str) -> bool:
         return bool(record) and record["seen_len"] == len(text) and record["seen"] == self.store.digest(text)
 
-    def _next(self, opened, hop: Hop) -> Outcome:
+    def _next(self, opened, hop: Hop, limits: "LimitsLook") -> Outcome:
         record = opened.record
         if hop.text == "":
             first_dial = False
             if opened.language is None:   # not dialled today: ask the core (and greet a new number)
                 opened.language, first_dial = self.service.greet(hop.phone)
                 opened.remember_language(opened.language)
-            return start(self._context(hop, opened.language), opened.resume, first_dial=first_dial)
+            return start(self._context(hop, opened.language, limits), opened.resume, first_dial=first_dial)
         if record is None:   # a first hop dialled with a path (*384*1234*3#), or a session we lost
             language = opened.language or self.service.language_of(hop.phone)
-            return start_typed(self._context(hop, language), hop.text)
-        ctx = self._context(hop, record["state"]["lang"])
+            return start_typed(self._context(hop, language, limits), hop.text)
+        ctx = self._context(hop, record["state"]["lang"], limits)
         return step(record["state"], self.new_input(record, hop.text), ctx)
 
     def new_input(self, record: dict, text: str) -> str:
@@ -99,14 +102,17 @@ class Conversation:
             return text[seen_len + 1:]
         return text.rsplit("*", 1)[-1]
 
-    def _remember(self, opened, hop: Hop, outcome: Outcome, ms: int) -> None:
-        """Save the session, the resume offer and a changed language; release the lock."""
+    def _remember(self, opened, hop: Hop, outcome: Outcome, ms: int, limits: "LimitsLook") -> None:
+        """Save the session, the resume offer, a changed language and a limits pass; release the lock."""
         record = opened.record
         timings = ((record or {}).get("hops", []) + [{"screen": outcome.state["screen"], "ms": ms}])
         kept = outcome.reply.text if outcome.private is None else render(outcome.state["lang"], outcome.private)
         opened.save({"state": outcome.state, "seen": self.store.digest(hop.text), "seen_len": len(hop.text),
                      "reply": {"text": kept, "end": outcome.reply.end}, "hops": timings[-HOPS_KEPT:],
-                     **({"private": True} if outcome.private else {})})
+                     **({"private": True} if outcome.private else {}),
+                     **({"limits": limits.known} if limits.known else {})})
+        if limits.earned:
+            opened.remember_limits_pass(limits.earned)
         self._offer_resume(opened, outcome.state)
         if record and outcome.state.get("lang") != record["state"].get("lang"):
             opened.remember_language(outcome.state["lang"])
@@ -125,8 +131,8 @@ class Conversation:
             return
         opened.offer_resume(resume_point(state))
 
-    def _context(self, hop: Hop, language: str) -> Context:
-        return Context(self.service, hop.phone, language or "en", self.settings.screen_limit,
+    def _context(self, hop: Hop, language: str, service=None) -> Context:
+        return Context(service or self.service, hop.phone, language or "en", self.settings.screen_limit,
                        self.settings.support_phone, hop.network, self.settings.sms_shortcode)
 
     def _sorry(self, hop: Hop, key: str, screen: str) -> Answer:
@@ -137,3 +143,23 @@ class Conversation:
             return self.service.language_of(hop.phone)
         except Exception:  # noqa: BLE001 - an apology must not fail
             return "en"
+
+
+class LimitsLook:
+    """The core as one hop sees it: its limits look answered by a pass the number earned lately ("pay"
+    covers "request", which counts less), and a new pass noted when the core's look lets it through.
+    Advisory only, like the look itself: create_order counts again, under its lock."""
+
+    __slots__ = ("_service", "known", "earned")
+
+    def __init__(self, service, known: str | None):
+        self._service, self.known, self.earned = service, known, None
+
+    def check_limits(self, phone: str, *, paying: bool) -> None:
+        if self.known == "pay" or (self.known == "request" and not paying):
+            return
+        self._service.check_limits(phone, paying=paying)
+        self.known = self.earned = "pay" if paying else "request"
+
+    def __getattr__(self, name: str):
+        return getattr(self._service, name)

@@ -6,6 +6,8 @@ Routes (POST, form-encoded, answered 200 text/plain):
                                               token then answer 404
 A caller outside USSD_ALLOWED_IPS gets 403. Everything else gets "CON ..." or "END ...", including
 a body longer than MAX_BODY_BYTES, which is not read: it gets a polite END (status 200, as AT expects).
+In the app, ussd/lane.py answers the ordinary hop before Flask does (same answer, same metrics); anything
+out of the ordinary comes here.
 """
 import hmac
 import logging
@@ -28,9 +30,12 @@ def make_ussd_blueprint(service, store, settings, *, recorder=None) -> Blueprint
     and `settings` (UssdSettings). `recorder(event)` receives end-of-session events; without
     one they go to `store.record_event`."""
     conversation = Conversation(service, store, settings)
+    if hasattr(service, "watch_orders"):   # a limits pass kept in Redis goes when an order is made for the number
+        service.watch_orders(store.forget_limit_passes)
     record = recorder or store.record_event
     blueprint = Blueprint("ussd", __name__)
     blueprint.max_body_bytes = MAX_BODY_BYTES   # enforced by the app before any view runs (app.py)
+    blueprint.conversation, blueprint.ussd_settings = conversation, settings   # for ussd/lane.py
 
     @blueprint.errorhandler(RequestEntityTooLarge)
     def too_long(_error):
@@ -59,18 +64,25 @@ def make_ussd_blueprint(service, store, settings, *, recorder=None) -> Blueprint
 
 
 def _guard(settings, token: str | None) -> None:
+    refused = refusal(settings, token, request.headers.get("X-Forwarded-For", ""), request.remote_addr)
+    if refused:
+        abort(refused)
+
+
+def refusal(settings, token: str | None, forwarded: str, remote_addr: str | None) -> int | None:
+    """404 for a missing or wrong path token, 403 for a caller outside the allow-list, else None."""
     expected = settings.path_token
     if bool(expected) != bool(token) or (expected and not hmac.compare_digest(token, expected)):
-        abort(404)
-    if not settings.allows(_caller_address(settings)):
-        abort(403)
+        return 404
+    if not settings.allows(caller_address(settings, forwarded, remote_addr)):
+        return 403
+    return None
 
 
-def _caller_address(settings) -> str:
-    forwarded = request.headers.get("X-Forwarded-For", "")
+def caller_address(settings, forwarded: str, remote_addr: str | None) -> str:
     if settings.trust_proxy and forwarded.strip():
         return forwarded.split(",")[-1].strip()
-    return request.remote_addr or ""
+    return remote_addr or ""
 
 
 def _hop(form) -> Hop:

@@ -6,11 +6,16 @@ Keys (all under `prefix`):
   rate:<digest>:<min>   hop counter for one phone number in one clock minute
   lock:<sessionId>      short lock so that two copies of one hop never run together
   lang:<digest>         the phone's language as last chosen on USSD (a day's cache of the core's)
+  limits:<digest>       "pay" or "request": the number passed the core's limits look for that journey
+                        (paying covers requesting) within the last LIMITS_PASS_TTL_SECONDS; deleted when
+                        an order or a payment prompt is made for the number (EscrowService.watch_orders)
   events                list of AT end-of-session notifications (newest first, capped)
 Redis only holds convenience data: orders, languages and delivery-code attempts live in the core.
-A hop costs two round trips: `hop()` reads everything it needs in one pipeline, and
-`OpenHop.commit()` writes everything back and releases the lock in another (on a Redis Cluster the
-release is a third: a cluster pipeline cannot carry the compare-and-delete script).
+A hop costs two round trips: `hop()` reads everything it needs in one pipeline (the dial hop also reads
+the number's resume offer, language and limits pass), and `OpenHop.commit()` writes everything back and
+releases the lock in another (on a Redis Cluster the release is a third: a cluster pipeline cannot carry
+the compare-and-delete script). On one node each pipeline is written straight on a pooled connection
+(`_round_trip`); tests/integration/test_ussd_round_trips.py holds the counts.
 """
 import hashlib
 import hmac
@@ -21,7 +26,7 @@ import uuid
 from contextlib import contextmanager
 
 from redis.cluster import RedisCluster
-from redis.exceptions import RedisError
+from redis.exceptions import RedisError, ResponseError
 
 from escrow.errors import InvalidPhoneNumber
 from escrow.phone import normalize_msisdn
@@ -30,6 +35,11 @@ from ussd.errors import StoreUnavailable
 
 EVENTS_KEPT = 1_000
 LANGUAGE_TTL_SECONDS = 86_400
+# How long a pass of the limits look spares the next journeys their database read. The look is advisory
+# (create_order counts again, under its lock); a pass that went stale meanwhile (orders made for the
+# number where no watcher saw them, another process's) at worst lets a caller reach the summary and be
+# refused there, as before limits were looked at on the first screen. Refusals are never kept.
+LIMITS_PASS_TTL_SECONDS = 60
 log = logging.getLogger("ussd")
 
 
@@ -90,38 +100,48 @@ class RedisSessionStore:
 
     def _open(self, opened: "OpenHop", dialled: bool, hold_seconds: int, deadline: float) -> None:
         rate_key = self._key("rate", f"{opened.phone_key}:{int(self.clock() // 60)}")
-        with self.redis.pipeline(transaction=False) as pipe:
-            pipe.incr(rate_key)
-            pipe.expire(rate_key, 120)
-            pipe.set(opened.lock_key, opened.token, nx=True, ex=hold_seconds)
-            pipe.get(opened.session_key)
-            if dialled:
-                pipe.get(opened.resume_key)
-                pipe.get(opened.language_key)
-            count, _, locked, raw, *dial = pipe.execute()
+        take_lock = ("SET", opened.lock_key, opened.token, "NX", "EX", hold_seconds)
+        commands = [("INCR", rate_key), ("EXPIRE", rate_key, 120), take_lock, ("GET", opened.session_key)]
+        if dialled:
+            commands += [("GET", opened.resume_key), ("GET", opened.language_key), ("GET", opened.limits_key)]
+        count, _, locked, raw, *dial = self._round_trip(commands)
         while not locked:
             if time.monotonic() > deadline:
                 raise StoreUnavailable("session is busy")
             time.sleep(0.05)
-            with self.redis.pipeline(transaction=False) as pipe:
-                pipe.set(opened.lock_key, opened.token, nx=True, ex=hold_seconds)
-                pipe.get(opened.session_key)
-                locked, raw = pipe.execute()
+            locked, raw = self._round_trip([take_lock, ("GET", opened.session_key)])
         opened.hops_this_minute = int(count)
         opened.record = json.loads(raw) if raw else None
         if dial:
             opened.resume = json.loads(dial[0]) if dial[0] else None
             opened.language = dial[1].decode() if dial[1] else None
+            opened.limits_pass = dial[2].decode() if dial[2] else None
 
     def _commit(self, opened: "OpenHop") -> None:
-        with self.redis.pipeline(transaction=False) as pipe:
-            for write in opened.writes:
-                write(pipe)
-            if self._one_node:
-                pipe.eval(_RELEASE_IF_OURS, 1, opened.lock_key, opened.token)
-            pipe.execute()
-        if not self._one_node:  # a cluster pipeline carries no scripts: release on its own
-            self.redis.eval(_RELEASE_IF_OURS, 1, opened.lock_key, opened.token)
+        release = ("EVAL", _RELEASE_IF_OURS, 1, opened.lock_key, opened.token)
+        if self._one_node:
+            self._round_trip(opened.writes + [release])
+            return
+        self._round_trip(opened.writes)
+        self.redis.eval(*release[1:])   # a cluster pipeline carries no scripts: release on its own
+
+    def _round_trip(self, commands: list[tuple]) -> list:
+        """Send `commands` together and read every reply (a ResponseError among them is raised once all
+        are read): a pipeline. On one node, straight on a pooled connection with the client's retry on
+        a lost connection: redis-py's Pipeline adds about as much CPU again per hop, for bookkeeping a
+        hop does not use. A Redis Cluster client gets a (non-transactional) cluster pipeline."""
+        if not self._one_node:
+            with self.redis.pipeline(transaction=False) as pipe:
+                for command in commands:
+                    pipe.execute_command(*command)
+                return pipe.execute()
+        pool = self.redis.connection_pool
+        connection = pool.get_connection()
+        try:
+            return connection.retry.call_with_retry(lambda: _send_and_read(connection, commands),
+                                                    lambda _error: connection.disconnect())
+        finally:
+            pool.release(connection)
 
     def _release_quietly(self, opened: "OpenHop") -> None:
         try:
@@ -133,6 +153,13 @@ class RedisSessionStore:
         """A session's record, outside any hop (for the end-of-session timings)."""
         raw = self.redis.get(self._key("session", session_id))
         return json.loads(raw) if raw else None
+
+    def forget_limit_passes(self, phones) -> None:
+        """The numbers' limits passes no longer hold (an order or a payment prompt was just made for
+        them): their next journey looks at the core's counts again."""
+        keys = {self._key("limits", self.phone_key(phone)) for phone in phones if phone}
+        if keys:
+            self.redis.delete(*keys)   # a Redis Cluster client splits the keys by slot
 
     # ---- end-of-session events ------------------------------------------------------------
     def record_event(self, event: dict) -> None:
@@ -149,6 +176,20 @@ class RedisSessionStore:
         return f"{self.prefix}{kind}" + (f":{name}" if name is not None else "")
 
 
+def _send_and_read(connection, commands: list[tuple]) -> list:
+    connection.send_packed_command(connection.pack_commands(commands))
+    replies = []
+    for _ in commands:
+        try:
+            replies.append(connection.read_response())
+        except ResponseError as error:   # read the rest first: the connection stays in step
+            replies.append(error)
+    for reply in replies:
+        if isinstance(reply, ResponseError):
+            raise reply
+    return replies
+
+
 class OpenHop:
     """What one hop read from Redis, and the writes it queues for its single commit."""
 
@@ -159,25 +200,30 @@ class OpenHop:
         self.lock_key = store._key("lock", session_id)
         self.resume_key = store._key("resume", self.phone_key)
         self.language_key = store._key("lang", self.phone_key)
+        self.limits_key = store._key("limits", self.phone_key)
         self.hops_this_minute = 0
         self.record: dict | None = None
         self.resume: dict | None = None       # read on the dial hop only
         self.language: str | None = None      # read on the dial hop only; None when not remembered
-        self.writes: list = []
+        self.limits_pass: str | None = None   # read on the dial hop only: "pay", "request" or None
+        self.writes: list[tuple] = []         # Redis commands, sent with the lock's release by commit()
         self.released = False
 
     def save(self, record: dict) -> None:
-        self.writes.append(lambda pipe: pipe.set(self.session_key, json.dumps(record), ex=self.store.ttl))
+        self.writes.append(("SET", self.session_key, json.dumps(record), "EX", self.store.ttl))
 
     def offer_resume(self, point: dict | None) -> None:
         """Keep `point` as the phone's resume offer, or withdraw the offer when it is None."""
         if point is None:
-            self.writes.append(lambda pipe: pipe.delete(self.resume_key))
+            self.writes.append(("DEL", self.resume_key))
         else:
-            self.writes.append(lambda pipe: pipe.set(self.resume_key, json.dumps(point), ex=self.store.resume_ttl))
+            self.writes.append(("SET", self.resume_key, json.dumps(point), "EX", self.store.resume_ttl))
 
     def remember_language(self, language: str) -> None:
-        self.writes.append(lambda pipe: pipe.set(self.language_key, language, ex=self.store.language_ttl))
+        self.writes.append(("SET", self.language_key, language, "EX", self.store.language_ttl))
+
+    def remember_limits_pass(self, journey: str) -> None:
+        self.writes.append(("SET", self.limits_key, journey, "EX", LIMITS_PASS_TTL_SECONDS))
 
     def commit(self) -> None:
         """Send the queued writes and release the lock, in one round trip."""
