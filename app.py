@@ -426,8 +426,10 @@ def register_blueprints(app: Flask, components: Components) -> None:
     ussd_settings = UssdSettings.from_mapping(env)
     store = RedisSessionStore.from_settings(components.redis, ussd_settings)
     app.register_blueprint(make_ussd_blueprint(service, store, ussd_settings))
-    from observability import observe_ussd_hops
+    from observability import observe_ussd_hops, ussd_hop_counter
     observe_ussd_hops(app)             # zemi_ussd_hops_total / _duration_seconds by screen and outcome
+    from ussd.lane import answer_before_flask
+    answer_before_flask(app, ussd_hop_counter())   # an ordinary hop is answered (and counted) before Flask
     from mpesa.c2b_routes import make_c2b_blueprint
 
     guard, confirm = callback_defences(env)

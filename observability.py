@@ -59,6 +59,29 @@ def observe_ussd_hops(app, blueprint: str = "ussd") -> None:
         return response
 
 
+def ussd_hop_counter():
+    """`count(screen, end, seconds)` for a hop answered before Flask (ussd/lane.py): the series the two
+    Flask hooks would have counted, observe_ussd_hops' above and console/metrics.py's HTTP requests
+    (blueprint ussd, endpoint ussd.session, status 200). Each label set's series is looked up once."""
+    from console.metrics import DURATION, REQUESTS   # the HTTP series live with /metrics
+
+    request = (REQUESTS.labels("ussd", "ussd.session", "200"), DURATION.labels("ussd", "ussd.session"))
+    series: dict = {}
+
+    def count(screen: str, end: bool, seconds: float) -> None:
+        found = series.get((screen, end))
+        if found is None:
+            label = screen if _SCREEN.match(screen or "") else ("other" if screen else "none")
+            found = series[(screen, end)] = (USSD_HOPS.labels(label, "end" if end else "continue"),
+                                              USSD_HOP_SECONDS.labels(label))
+        found[0].inc()
+        found[1].observe(seconds)
+        request[0].inc()
+        request[1].observe(seconds)
+
+    return count
+
+
 def observe_http(session, service: str = "daraja") -> None:
     """Time every request `session` (a requests.Session) makes; the endpoint is the URL's path (long
     digit runs folded, no query), the outcome its status class or the kind of failure."""

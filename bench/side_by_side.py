@@ -6,7 +6,9 @@ anysd (bench/anysd_app.py, in its own virtual environment, bench/anysd_env.py), 
 hiredis the other way round (hidden by a shim when installed, else put on PYTHONPATH from
 bench/.hiredis). Each load is driven against each server in turn, interleaved, closed loop:
   light  a returning number (its language remembered) dials, 1, the seller, the amount, the item, 2
-         (cancel): 6 hops, none of which writes to PostgreSQL (Zemi's `1` reads the limits: one SELECT)
+         (cancel): 6 hops, none of which writes to PostgreSQL (Zemi's `1` looks at the limits, one SELECT
+         outside any transaction, unless the number passed that look within the last minute: its pass
+         is kept in Redis, and the light numbers come round every --light-numbers sessions)
   pay    a new number dials, 1, the seller, the amount, the item, 1 (confirm): Zemi creates the order
          (and greets the new number); anysd's confirm writes nothing
 at each of --compare-concurrency (20 and 100 sessions). Prints hops/s, p50, p99, server CPU per hop,

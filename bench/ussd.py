@@ -12,6 +12,7 @@
       round, all under the same gunicorn settings, driven in turn by the same closed loops ("light":
       a returning number starts paying and cancels; "pay": a new number pays a seller) at 20 and
       100 sessions; prints hops/s, p50, p99, server CPU per hop and the ratios as Markdown tables.
+      An ordinary hop is answered before Flask (ussd/lane.py) in every Zemi server, as in service.
 
 anysd needs redis<5, so it runs in bench/.anysd-venv (git-ignored), made from PyPI on first use
 (bench/anysd_env.py). The benchmark database is dropped and re-migrated at start (its name must
