@@ -72,13 +72,13 @@ def gone(marker: str, redis_socket: str | None = None) -> list[str]:
 class Serve:
     """bin/serve in its own session, as a terminal runs it; its output collected line by line."""
 
-    def __init__(self, tmp_path, port: int | None = None):
+    def __init__(self, tmp_path, port: int | None = None, **settings: str):
         self.port, self.simulator_port = port or free_port(), free_port()
         self.marker = f"ZEMI_FIRST_RUN={uuid.uuid4().hex}"
         self.env = {name: value for name, value in os.environ.items() if name not in LIVE_SETTINGS}
         self.env.update({"INSTANCE_PATH": str(tmp_path / "instance"), "PORT": str(self.port),
                          "SIMULATOR_PORT": str(self.simulator_port), "STK_DELAY_SECONDS": "0",
-                         self.marker.split("=")[0]: self.marker.split("=")[1]})
+                         self.marker.split("=")[0]: self.marker.split("=")[1], **settings})
         self.lines: list[str] = []
         self.process = subprocess.Popen([str(ROOT / "bin" / "serve")], cwd=ROOT, env=self.env, text=True,
                                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
@@ -273,3 +273,19 @@ def test_an_app_that_started_an_embedded_redis_stops_it_when_its_process_is_term
             app.kill()
         if pid and alive(pid):
             os.kill(pid, signal.SIGKILL)
+
+
+def test_with_a_live_setting_bin_serve_prints_no_phone_page_url_since_there_is_none(tmp_path):
+    started = Serve(tmp_path, SMS_BACKEND="africastalking", AT_USERNAME="zemi", AT_API_KEY="k",
+                    AT_API_BASE_URL="http://127.0.0.1:9", USSD_PATH_TOKEN="first-run-ussd-path-token-0123456789")
+    try:
+        banner = started.wait_for(r"(?s)Zemi Escrow is running.*?Ctrl-C", STARTUP).group(0)
+        base_url = f"http://127.0.0.1:{started.port}"
+        assert requests.get(f"{base_url}/phones", timeout=10).status_code == 404     # not served at all
+        urls = re.findall(r"https?://\S+", banner)
+        assert urls == [f"{base_url}/"] and "phone simulator is off" in banner
+        assert requests.get(urls[0].rstrip("/") + "/health", timeout=10).ok
+        assert started.ctrl_c() == 0
+        assert gone(started.marker) == []
+    finally:
+        kill_what_it_left(started)
