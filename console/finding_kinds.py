@@ -67,7 +67,8 @@ KINDS = {
                          "automatically).", "Compare with the portal and correct by hand."),
     "statement-account": ("A receipt the statement shows paying one order's account was applied to another "
                           "order from a paybill confirmation: likely a payment quoted for a second order.",
-                          "Stop the booked order's release, confirm on the portal who paid, settle both by hand."),
+                          "Neither release nor refund the booked order (its money is the other's payment); "
+                          "confirm on the portal who paid, then settle both by hand."),
     "statement-number": ("The statement's payer differs from the order's buyer.", "Check who paid."),
     "statement-duplicate": ("A receipt listed twice on the statement (counted once).", "Nothing to move; note it."),
     "statement-changed": ("A statement line changed between two reads.", "Compare with the portal."),

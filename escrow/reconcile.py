@@ -21,8 +21,8 @@ worker) does, in this order:
    an STK query is an authenticated call we make to Safaricom (a callback can be forged, a query
    cannot), and the amount is the one our push asked for (the customer cannot change it), so
    `attempt.amount` is what was paid; unless a paybill payment may have quoted its receipt (above):
-   then the attempt stays in doubt, asked about again, until the statement settles it. A callback arriving later is a duplicate that only records
-   M-Pesa's receipt on the attempt. A query never downgrades a success, and never upgrades a
+   then the attempt stays in doubt, asked about again, until the statement settles it. A callback
+   arriving later is a duplicate that only records M-Pesa's receipt on the attempt. A query never downgrades a success, and never upgrades a
    recorded failure: both contradictions become findings for review (reliability.md S3).
 4. Payouts 'sent' without a result for B2C_QUERY_AFTER_SECONDS become 'unknown'; unknown payouts
    get Transaction Status checks with back-off (B2C_QUERY_AFTER_SECONDS x 1, 2, 4, ...) up to
@@ -447,8 +447,8 @@ def paybill_may_have_quoted_it(session: Session, attempt: PaymentAttempt) -> boo
         return False
     receipts = [payment.receipt for payment in collisions]
     record_finding(session, f"{STK_HELD_FOR_STATEMENT}:{attempt.id}", order_id=attempt.order_id,
-                   summary=f"an STK query says push {attempt.checkout_request_id} (KES {attempt.amount:,}) was paid, but "
-                           f"paybill payment(s) {', '.join(receipts)} of the same amount, confirmed only by "
+                   summary=f"an STK query says push {attempt.checkout_request_id} (KES {attempt.amount:,}) was "
+                           f"paid, but paybill payment(s) {', '.join(receipts)} of the same amount, confirmed only by "
                            "Transaction Status, may quote its receipt for another order: not funded until the "
                            "statement shows which account the receipt paid",
                    checkout_id=attempt.checkout_request_id, attempt_id=attempt.id, amount=attempt.amount,

@@ -96,7 +96,7 @@ def _what_the_statement_did(session: Session, trans_id: str, line: StatementLine
     noted = session.scalar(select(PaymentAttempt).where(PaymentAttempt.receipt == trans_id))
     if noted is not None:
         reference = session.scalar(select(Order.reference).where(Order.id == noted.order_id))
-        return f"{trans_id} is the real receipt of order {reference}'s payment funded by STK query"
+        return f"{trans_id} is the receipt of order {reference}'s STK push ({noted.status}), per the statement"
     payment = session.scalar(select(PaymentReceived).where(PaymentReceived.receipt == trans_id))
     if payment is not None:
         reference = session.scalar(select(Order.reference).where(Order.id == payment.order_id))

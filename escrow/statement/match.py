@@ -200,8 +200,8 @@ def _disagreements(session: Session, core: Core, entry: StatementEntry, payment:
             session, f"statement-account:{entry.receipt}", order_id=payment.order_id,
             summary=f"receipt {entry.receipt} (KES {entry.amount:,}) paid account {named.reference} on M-Pesa's "
                     f"statement; our books applied it to order {funded.reference} ({payment.outcome}) from a paybill "
-                    f"confirmation: likely another order's payment quoted for this one. Hold order "
-                    f"{funded.reference}'s release and settle order {named.reference} by hand",
+                    f"confirmation: likely another order's payment quoted for this one. Neither release nor refund "
+                    f"order {funded.reference} (its money is order {named.reference}'s payment): settle both by hand",
             receipt=entry.receipt, statement_order=named.reference, booked_order=funded.reference)
     clear = clear_party(entry)
     if clear and payment.channel == "stk" and payment.order_id:
