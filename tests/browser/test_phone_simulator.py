@@ -3,6 +3,8 @@ on their phone, receives the delivery code by SMS and the seller enters it and i
 cancelled, answered with a wrong PIN or left to time out, and the order paid by paybill instead; another
 phone can be added; with a live setting the page is not served at all."""
 import re
+from pathlib import Path
+
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
@@ -10,6 +12,18 @@ from tests.e2e.test_phone_simulator_api import embedded  # noqa: F401 -- the app
 
 BUYER, SELLER = "0712345678", "0722000111"
 WAIT = 30   # seconds a step may take on a loaded machine before the test gives up
+README = Path(__file__).resolve().parents[2] / "README.md"
+
+
+def readme_first_screen() -> dict:
+    """The steps the README's first screen gives a newcomer, read from it, so the test follows them."""
+    text = re.search(r"`bin/serve` prints `http://127\.0\.0\.1:8000/phones`: open it\.(.*?)\n\n",
+                     README.read_text(), re.S).group(1)
+    buyer = re.search(r"On the buyer's phone dial `([^`]+)`, then (.*?)\. A moment later", text, re.S)
+    prompt, pin = re.search(r'the phone shows\s+"([^"]+)": enter `(\d+)`', text).groups()
+    release, confirm = re.search(r"On the seller's phone dial, then `(\d)`.*?the code, `(\d)`", text, re.S).groups()
+    return {"dial": buyer.group(1), "answers": re.findall(r"`([^`]+)`", buyer.group(2)), "prompt": prompt,
+            "pin": pin, "release": release, "confirm": confirm}
 
 
 def phone(browser, number):
@@ -50,35 +64,38 @@ def delivery_code(browser, number, reference) -> str:
 
 
 def test_a_buyer_pays_with_a_pin_and_the_seller_is_released_the_money_through_both_phones(browser, embedded):
+    """Exactly the README's first screen: its dialled code, answers, prompt, PIN and the seller's keys."""
+    steps = readme_first_screen()
+    assert steps["answers"][1] == SELLER and steps["prompt"] == "Pay KES 1,500 to ZEMI? Enter PIN"
     app, base_url = embedded
     browser.get(f"{base_url}/phones")
     assert {e.get_attribute("data-number") for e in browser.find_elements(By.CSS_SELECTOR, "section.phone")} == {
         BUYER, SELLER}
 
-    menu = send(browser, BUYER, "*384*1234#", keypad=True)
+    menu = send(browser, BUYER, steps["dial"], keypad=True)
     notes = phone(browser, BUYER).find_element(By.CSS_SELECTOR, ".notes").text
     assert menu and re.search(r"CON · \d+/160 characters · GSM-7 · \d+ ms \(AT waits 10 s", notes)
-    for answer in ("1", SELLER, "1500", "Blue kitenge"):
+    for answer in steps["answers"][:-1]:
         send(browser, BUYER, answer)
-    ended = send(browser, BUYER, "1")
+    ended = send(browser, BUYER, steps["answers"][-1])
     assert "END" in phone(browser, BUYER).find_element(By.CSS_SELECTOR, ".notes").text
     reference = re.search(r"Order (\d{8})", ended).group(1)
 
     prompt = phone(browser, BUYER).find_element(By.CSS_SELECTOR, ".prompt")
     WebDriverWait(browser, WAIT).until(lambda _: prompt.is_displayed())
-    assert prompt.find_element(By.CSS_SELECTOR, ".prompt-text").text == "Pay KES 1,500 to ZEMI? Enter PIN"
+    assert prompt.find_element(By.CSS_SELECTOR, ".prompt-text").text == steps["prompt"]
     assert reference in prompt.find_element(By.CSS_SELECTOR, ".prompt-account").text
-    prompt.find_element(By.CSS_SELECTOR, ".pin").send_keys("1234")
+    prompt.find_element(By.CSS_SELECTOR, ".pin").send_keys(steps["pin"])
     prompt.find_element(By.CSS_SELECTOR, ".pin-ok").click()
     WebDriverWait(browser, WAIT).until(lambda _: "ResultCode 0" in phone(browser, BUYER).find_element(
         By.CSS_SELECTOR, ".mpesa-result").text)
 
     code = delivery_code(browser, BUYER, reference)
     wait_for_sms(browser, SELLER, "Blue kitenge")
-    send(browser, SELLER, "*384*1234#")
-    send(browser, SELLER, "4")
+    send(browser, SELLER, steps["dial"])
+    send(browser, SELLER, steps["release"])
     assert f"Order {reference}" in send(browser, SELLER, code)   # the release screen names the order
-    assert send(browser, SELLER, "1")
+    assert send(browser, SELLER, steps["confirm"])
     wait_for_sms(browser, SELLER, r"1,478|1478")        # the payout's receipt: 1,500 less the 1.5% fee
     shown = app.test_cli_runner().invoke(args=["orders", "show", reference]).output
     assert shown.startswith(f"{reference} paid_out")
