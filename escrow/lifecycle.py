@@ -176,12 +176,17 @@ def reissue_code(session: Session, core: Core, phone: str, reference: str) -> Or
 
 def refund_in_full(session: Session, core: Core, order: Order, *, why: str,
                    buyer_kind: str | None = "refund_queued") -> None:
-    """Move the whole charge (fee included) from escrow to the buyer, and queue the B2C refund.
+    """Move the whole charge (fee included) from escrow to the buyer, and send it back to whoever paid:
+    a paybill payment by Reversal on its TransID (its payer arrived masked, and anyone can pay an order's
+    account number: B2C to the order's buyer paid a fraudster who had a victim pay for "their" order),
+    an STK payment by B2C to the number we pushed to, the buyer's.
     `buyer_kind` is the SMS telling the buyer why (None: a decision SMS already says so)."""
     ledger.post(session, kind="refund_decision", dedupe_key=f"refund:{order.id}", order_id=order.id,
                 lines=[debit(ledger.ESCROW_HELD, order.charge), credit(ledger.REFUNDS_PAYABLE, order.charge)],
                 memo=why)
-    queue_transfer(session, core, order, purpose="refund", amount=order.charge, phone=buyer_phone(core, order))
+    by_b2c = order.charge - _reverse_paybill_payments(session, core, order, "funded")
+    if by_b2c > 0:
+        queue_transfer(session, core, order, purpose="refund", amount=by_b2c, phone=buyer_phone(core, order))
     if buyer_kind:
         queue_sms(session, core, phone=buyer_phone(core, order), kind=buyer_kind, order_id=order.id,
                   **details(order), **parties(core, order))
@@ -256,7 +261,7 @@ def refund_review(session: Session, core: Core, reference: str, *, note: str = "
     _move(session, order, Event.REVIEW_REFUNDED, actor, note or "payment returned")
     ledger.post(session, kind="review_refund", dedupe_key=f"review:{order.id}", order_id=order.id,
                 lines=[debit(ledger.SUSPENSE, held), credit(ledger.REFUNDS_PAYABLE, held)], memo=note)
-    by_b2c = held - _reverse_paybill_suspense(session, core, order)
+    by_b2c = held - _reverse_paybill_payments(session, core, order, "suspense")
     if by_b2c > 0:
         queue_transfer(session, core, order, purpose="refund", amount=by_b2c, phone=buyer_phone(core, order))
         queue_sms(session, core, phone=buyer_phone(core, order), kind="refund_queued", order_id=order.id,
@@ -264,17 +269,24 @@ def refund_review(session: Session, core: Core, reference: str, *, note: str = "
     return order
 
 
-def _reverse_paybill_suspense(session: Session, core: Core, order: Order) -> int:
-    """Paybill payments held for this order go back by Reversal on their TransID to whoever paid (the
-    payer's number arrived masked: the order's buyer may not be them); returns the KES so returned."""
+def _reverse_paybill_payments(session: Session, core: Core, order: Order, outcome: str) -> int:
+    """This order's paybill payments with `outcome` (funded it, or held in suspense) go back by Reversal
+    on their TransID to whoever paid (the payer's number arrived masked: the order's buyer may not be
+    them); returns the KES so returned. A TransID reversed before is not sent again, nor by B2C: it is
+    a finding (the money stays owed back in the books)."""
     from sqlalchemy import select
 
+    from escrow.findings import record_finding
     from escrow.models import PaymentReceived
     from escrow.reversals import queue_reversal
     total = 0
     for payment in session.scalars(select(PaymentReceived).where(
-            PaymentReceived.order_id == order.id, PaymentReceived.outcome == "suspense",
+            PaymentReceived.order_id == order.id, PaymentReceived.outcome == outcome,
             PaymentReceived.channel == "paybill")).all():
-        queue_reversal(session, core, order.id, trans_id=payment.receipt, amount=payment.amount)
+        if queue_reversal(session, core, order.id, trans_id=payment.receipt, amount=payment.amount) is None:
+            record_finding(session, f"refund-already-reversed:{payment.receipt}", order_id=order.id,
+                           receipt=payment.receipt, amount=payment.amount,
+                           summary=f"order {order.reference} is refunded but paybill payment {payment.receipt} "
+                                   f"(KES {payment.amount:,}) was reversed before: nothing sent; check the statement")
         total += payment.amount
     return total
