@@ -33,8 +33,8 @@ MESSAGES = {
     # a payment request's pay link (escrow/payment_links.py): the buyer's text when it fits one segment
     "sms.payment_link_to_buyer": "Zemi: {seller} asks KES {charge} for {item}, order {ref}. Held until "
                                  "you get it. Pay: {link}",
-    "sms.pay_link_to_seller": "Zemi: Request {ref} sent. Pay link for {item}, KES {charge}: {link} "
-                              "Share it with the buyer only.",
+    "sms.pay_link_to_seller": "Zemi: Request {ref} for {item}, KES {charge} sent to the buyer by SMS. "
+                              "Follow it here: {link}",
     "sms.request_declined_to_seller": "Zemi: {buyer} declined your request for KES {charge} for "
                                       "{item}, order {ref}. No money was taken.",
     "sms.order_expired": "Zemi: Order {ref} for {item} has expired because it was not paid in time. "

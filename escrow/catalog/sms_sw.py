@@ -29,8 +29,8 @@ MESSAGES = {
     # kiungo cha kulipa ombi (escrow/payment_links.py): SMS ya mnunuzi ikitosha ujumbe mmoja
     "sms.payment_link_to_buyer": "Zemi: {seller} anaomba KES {charge} kwa {item}, oda {ref}. "
                                  "Inahifadhiwa hadi upokee. Lipa: {link}",
-    "sms.pay_link_to_seller": "Zemi: Ombi {ref} limetumwa. Kiungo cha kulipa {item}, KES {charge}: "
-                              "{link} Mtumie mnunuzi tu.",
+    "sms.pay_link_to_seller": "Zemi: Ombi {ref} la {item}, KES {charge} limetumwa kwa mnunuzi kwa SMS. "
+                              "Lifuatilie hapa: {link}",
     "sms.request_declined_to_seller": "Zemi: {buyer} amekataa ombi lako la KES {charge} kwa {item}, "
                                       "oda {ref}. Hakuna pesa iliyotozwa.",
     "sms.order_expired": "Zemi: Oda {ref} ya {item} imeisha muda kwa sababu haikulipwa kwa wakati. "

@@ -63,13 +63,13 @@ def test_a_link_that_would_not_fit_one_segment_is_left_out_and_the_buyer_is_told
     app.extensions["zemi"].db.dispose()
 
 
-def test_a_seller_request_on_ussd_gets_a_link_the_seller_can_share(app, shop):
+def test_a_seller_request_on_ussd_gets_a_view_link_to_follow_it_while_the_buyer_gets_their_own(app, shop):
     replies = dial(app, SELLER, "2", BUYER, "2500", "Radio", "1")
     assert "Request" in replies[-1] and "sent" in replies[-1]
 
     to_seller = shop.texts_to(SELLER)[-1]
     url = LINK.search(to_seller).group(0)
-    assert "Share it with the buyer only" in to_seller and len(to_seller) <= 160
+    assert "sent to the buyer" in to_seller and "Share it" not in to_seller and len(to_seller) <= 160
     assert url not in shop.texts_to(BUYER)[-1]                  # a copy: the buyer's own link answers
     assert readable_copies(app, SELLER)[-1][0] == "pay_link_to_seller"
     assert all(url not in body and LINK.search(body) is None
