@@ -40,7 +40,9 @@ CLAIM_CALLBACK_MAX = 1           # the worker's claim of stored callbacks: one U
 # The other money-moving use cases, at what they cost when these ceilings were added (one less than
 # before escrow/writes.py: their order event now goes with their outbox rows). Not yet at half.
 B2C_RESULT_MAX = KEEP_CALLBACK_MAX + 14   # a transfer's tagged result: kept, its tag checked (1), applied (13)
-SELLER_REFUND_MAX = 12           # the seller cancels a paid order: refunded in full
+SELLER_REFUND_MAX = 13           # the seller cancels a paid order: refunded in full; one more than before
+                                 # f53ceb7: the refund reads how the order was paid (a paybill payment goes
+                                 # back by Reversal to whoever paid, not by B2C to the order's buyer)
 
 
 def _postgres(url: str) -> bool:
