@@ -1,13 +1,10 @@
 """`flask data purge` and `flask data erase`: the personal-data commands (escrow/privacy), thin wrappers."""
 import click
-from flask import current_app
 from flask.cli import AppGroup
 
+from commands import components
+
 data_group = AppGroup("data", help="Personal data: the retention purge and erasing a number.")
-
-
-def _zemi():
-    return current_app.extensions["zemi"]
 
 
 def forgetter(zemi):
@@ -23,7 +20,7 @@ def data_purge(dry_run):
     from escrow.privacy.retention import STEPS, purge
     from escrow.privacy.settings import RetentionSettings
 
-    zemi = _zemi()
+    zemi = components()
     settings = RetentionSettings.from_mapping(zemi.settings)
     counts = purge(zemi.db, zemi.core, settings, dry_run=dry_run)
     verb = "would purge" if dry_run else "purged"
@@ -39,18 +36,16 @@ def data_purge(dry_run):
 def data_erase(number, reason):
     """Erase NUMBER (07..., 2547...): its orders stay, the number becomes unreadable. With an order in
     progress the request is recorded and carried out when the last such order is final."""
-    import getpass
-
-    from escrow.audit import Actor
     from escrow.errors import InvalidPhoneNumber
     from escrow.phone import mask, normalize_msisdn
     from escrow.privacy.erasure import erase, request_erasure
+    from operator_commands import shell_actor
 
     try:
         phone = normalize_msisdn(number)
     except InvalidPhoneNumber as error:
         raise click.BadParameter(str(error), param_hint="NUMBER") from None
-    zemi, actor = _zemi(), Actor("cli", "admin", f"shell:{getpass.getuser()}"[:64])
+    zemi, actor = components(), shell_actor()
     with zemi.db.transaction() as session:
         request_id = request_erasure(session, zemi.core, phone, source="cli", actor=actor, reason=reason)
     outcome = erase(zemi.db, zemi.core, request_id, forgetter(zemi), actor=actor)

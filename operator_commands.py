@@ -11,19 +11,14 @@ import getpass
 import re
 
 import click
-from flask import current_app
 from flask.cli import AppGroup
 
+from commands import components, run
 from escrow import audit
 from escrow.audit import Actor
-from escrow.errors import EscrowError
 
 NAME = re.compile(r"^[A-Za-z0-9._-]{1,12}$")
 AS_HELP = "Who is acting, for the audit log and the order's timeline (default: your shell user name)."
-
-
-def components():
-    return current_app.extensions["zemi"]
 
 
 def as_option(command):
@@ -38,11 +33,10 @@ def cli_actor(as_name: str | None) -> Actor:
     return Actor(name, "cli", f"shell:{user}"[:64])
 
 
-def run(action):
-    try:
-        return action()
-    except EscrowError as error:
-        raise click.ClickException(str(error)) from None
+def shell_actor() -> Actor:
+    """The shell's user as an administrator, for the commands that act on the installation (operators,
+    erasure) rather than on an order."""
+    return Actor("cli", "admin", f"shell:{getpass.getuser()}"[:64])
 
 
 def dispute_audit(who: Actor, outcome: str, note: str):
