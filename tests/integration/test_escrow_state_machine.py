@@ -15,7 +15,7 @@ import pytest
 from hypothesis import HealthCheck, settings, strategies as st
 from hypothesis.stateful import (Bundle, RuleBasedStateMachine, invariant, multiple, rule,
                                  run_state_machine_as_test)
-from sqlalchemy import func, select, text, update
+from sqlalchemy import func, select, update
 
 from escrow import ledger
 from escrow.db import Database, utcnow
@@ -48,13 +48,22 @@ REACHED: set[str] = set()
 def fresh_database(template: str, folder: str) -> Database:
     if template.startswith("postgres"):
         database = Database(template)
-        tables = ", ".join(table.name for table in Base.metadata.sorted_tables)
-        with database.engine.begin() as connection:
-            connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+        empty_postgres(database)
         return database
     path = os.path.join(folder, f"machine-{next(RECEIPTS)}.db")
     shutil.copy(template, path)
     return Database(f"sqlite:///{path}")
+
+
+def empty_postgres(database: Database) -> None:
+    """Delete every row, children first, in one transaction: a TRUNCATE of every table cost 0.3 s an
+    example (new files for each table), this a few milliseconds. The append-only triggers (ledger, audit
+    log) are off for this transaction only; ids go on counting, which no rule or invariant reads."""
+    tables = [table.name for table in Base.metadata.sorted_tables]
+    with database.engine.begin() as connection:
+        connection.exec_driver_sql("; ".join(f"ALTER TABLE {name} DISABLE TRIGGER USER" for name in tables))
+        connection.exec_driver_sql("; ".join(f"DELETE FROM {name}" for name in reversed(tables)))
+        connection.exec_driver_sql("; ".join(f"ALTER TABLE {name} ENABLE TRIGGER USER" for name in tables))
 
 
 def make_machine(template: str, core):
@@ -77,6 +86,8 @@ def make_machine(template: str, core):
             self.terminal: dict[str, str] = {}
 
         def teardown(self):
+            with self.db.transaction() as session:   # every state an order passed through, for the test's end
+                REACHED.update(session.scalars(select(OrderEvent.to_state).distinct()))
             self.db.dispose()
 
         def attempt(self, action):
@@ -179,6 +190,10 @@ def make_machine(template: str, core):
         @rule(kind=st.sampled_from(["success", "success", "failed", "timeout", "duplicate"]), pick=st.integers(0, 5))
         def payout_result(self, kind, pick):
             self.worker.run_once()  # transfers due by now have been sent
+            self.answer_transfer(kind, pick)
+
+        def answer_transfer(self, kind, pick):
+            """M-Pesa's answer for one transfer sent (or already answered: a repeat)."""
             with self.db.transaction() as session:
                 live = session.scalars(select(Payout).where(Payout.status.in_(("sent", "unknown", "succeeded")))
                                        .order_by(Payout.id)).all()
@@ -232,8 +247,11 @@ def make_machine(template: str, core):
 
         @rule()
         def mpesa_settles_transfers(self):
+            """Success for the first three transfers in flight, after one worker pass (a pass between two
+            answers sends nothing new: an answer queues SMS, not transfers)."""
+            self.worker.run_once()
             for pick in range(3):
-                self.payout_result("success", pick)
+                self.answer_transfer("success", pick)
 
         @rule()
         def worker_tick(self):
@@ -282,18 +300,19 @@ def make_machine(template: str, core):
         @invariant()
         def money_out_never_exceeds_money_in(self):
             with self.db.transaction() as session:
-                for order_id in session.scalars(select(Order.id)):
-                    paid_in = session.scalar(select(func.coalesce(func.sum(PaymentReceived.amount), 0))
-                                             .where(PaymentReceived.order_id == order_id))
-                    paid_out = session.scalar(select(func.coalesce(func.sum(Payout.amount), 0)).where(
-                        Payout.order_id == order_id, Payout.status == "succeeded"))
-                    assert paid_out <= paid_in
+                paid_in = dict(session.execute(select(PaymentReceived.order_id, func.sum(PaymentReceived.amount))
+                                               .where(PaymentReceived.order_id.is_not(None))
+                                               .group_by(PaymentReceived.order_id)).all())
+                paid_out = session.execute(select(Payout.order_id, func.sum(Payout.amount)).where(
+                    Payout.order_id.is_not(None), Payout.status == "succeeded").group_by(Payout.order_id)).all()
+            overpaid = [(order_id, out, paid_in.get(order_id, 0)) for order_id, out in paid_out
+                        if out > paid_in.get(order_id, 0)]
+            assert overpaid == [], "(order id, paid out, paid in)"
 
         @invariant()
         def terminal_states_absorb(self):
             with self.db.transaction() as session:
                 states = dict(session.execute(select(Order.reference, Order.state)).all())
-                REACHED.update(session.scalars(select(OrderEvent.to_state).distinct()))  # passed through too
             for ref, state in self.terminal.items():
                 assert states[ref] == state
             self.terminal.update({ref: state for ref, state in states.items() if State(state) in TERMINAL})
