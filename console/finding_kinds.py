@@ -43,6 +43,10 @@ KINDS = {
                     "Return it by hand on the portal, then resolve with the receipt."),
     "reversal-failed": ("A reversal M-Pesa refused.", "Never re-sent automatically: check the portal."),
     "reversal-unknown": ("A reversal M-Pesa never settled.", "Check the portal before trying anything again."),
+    "refund-already-reversed": ("An order was refunded, but its paybill payment had already been reversed once: "
+                                "nothing was sent again.",
+                                "Check the statement for that reversal: if the payer got the money back, resolve "
+                                "the finding; if not, return it by hand (the books still owe it)."),
     # money out
     "payout-unknown": ("A payout whose outcome M-Pesa never told us (it may have been paid).",
                        "Check the OriginatorConversationID on the portal; never pay again before knowing."),
