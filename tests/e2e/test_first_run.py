@@ -81,7 +81,8 @@ class Serve:
                          self.marker.split("=")[0]: self.marker.split("=")[1], **settings})
         self.lines: list[str] = []
         self.process = subprocess.Popen([str(ROOT / "bin" / "serve")], cwd=ROOT, env=self.env, text=True,
-                                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+                                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
+                                        preexec_fn=as_from_a_terminal)
         self.reader = threading.Thread(target=self._read, daemon=True)
         self.reader.start()
 
@@ -123,7 +124,17 @@ class Serve:
 
     def ctrl_c(self) -> int:
         os.killpg(self.process.pid, signal.SIGINT)     # what the terminal sends the foreground group
-        return self.process.wait(timeout=120)
+        code = self.process.wait(timeout=120)
+        if code != 0:
+            print("bin/serve said:\n" + self.output[-3000:])
+        return code
+
+
+def as_from_a_terminal() -> None:
+    """Ctrl-C reaches what a terminal starts: SIGINT at its default. A test run started in the background
+    by a non-interactive shell (`pytest &`, some CI runners) inherits SIGINT ignored, and bash may not trap
+    a signal ignored on entry, so bin/serve would never see the Ctrl-C this file sends."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def kill_what_it_left(started: Serve) -> None:
