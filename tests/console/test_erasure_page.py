@@ -5,7 +5,7 @@ from escrow.models import AuditEntry, ErasureRequest
 from tests.console.conftest import csrf_of
 from tests.e2e.test_erasure import traces_of
 from tests.e2e.test_journey import BUYER, reference_in, settle
-from tests.e2e.test_mpesa_scenarios import rows
+from tests.e2e.mpesa_live import rows
 
 
 def erase(client, operators, form: dict):

@@ -11,7 +11,7 @@ from escrow.models import AuditEntry, Base, ErasureRequest, Order
 from tests.conftest import TEST_SECRET_KEY
 from tests.e2e.conftest import CALLBACK_TOKEN
 from tests.e2e.test_journey import BUYER, SELLER, reference_in, settle
-from tests.e2e.test_mpesa_scenarios import rows
+from tests.e2e.mpesa_live import rows
 from ussd.session_store import digest
 
 BUYER_FORMS = ("254712345678", "0712345678", "+254712345678", "%2B254712345678")

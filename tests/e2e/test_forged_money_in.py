@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from escrow.models import InboundCallback, JournalEntry, Order, PaymentReceived, Payout
 from tests.e2e.conftest import CALLBACK_TOKEN
-from tests.e2e.test_mpesa_scenarios import (  # noqa: F401 (fixtures)
+from tests.e2e.mpesa_live import (  # noqa: F401 (fixtures)
     attempts, count, findings, ledger_ok, order_for, post, rows, settle, sim, start_live, stk_success_body)
 
 CONFIRMING = {"MPESA_CONFIRM_WITH_QUERY": "always"}

@@ -7,7 +7,7 @@ import pytest
 from escrow.models import InboundCallback, JournalEntry, PaymentReceived
 from mpesa.simulator import SimulatorServer
 from tests.e2e.test_forged_money_in import CONFIRM_PATH, funded_order, money_out_requests, paybill_body, state
-from tests.e2e.test_mpesa_scenarios import count, findings, ledger_ok, post, rows, settle, start_live  # noqa: F401
+from tests.e2e.mpesa_live import count, findings, ledger_ok, post, rows, settle, start_live  # noqa: F401
 
 LIVE_KEYS = {"consumer_key": "live-key", "consumer_secret": "live-secret"}
 LIVE_SETTINGS = {"MPESA_CONSUMER_KEY": "live-key", "MPESA_CONSUMER_SECRET": "live-secret",

@@ -8,7 +8,7 @@ from escrow.inbox import raw_body
 from escrow.models import Base, InboundCallback
 
 from tests.e2e.conftest import CALLBACK_TOKEN
-from tests.e2e.test_mpesa_scenarios import rows
+from tests.e2e.mpesa_live import rows
 from tests.e2e.test_journey import BUYER, SELLER, reference_in, settle
 from tests.conftest import TEST_DATA_KEY, TEST_SECRET_KEY
 

@@ -14,7 +14,6 @@ from escrow.models import InboundCallback, JournalEntry, Order, OutboxItem, Paym
 from tests.e2e.conftest import CALLBACK_TOKEN, SIMULATED_PAYMENT_SECONDS
 from tests.e2e.mpesa_live import (SELLER, apply_callbacks, attempts, count, ledger_ok, live, order_for,  # noqa: F401
                                   post, rows, settle, sim, start_live, state, stk_success_body)
-from tests.e2e.mpesa_live import findings, funded_and_released  # noqa: F401 (other e2e modules import them from here)
 
 
 def test_success_funds_the_order_once_and_texts_the_code(live, sim):

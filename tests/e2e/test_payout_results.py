@@ -9,9 +9,9 @@ from sqlalchemy import update
 from escrow import ledger
 from escrow.models import InboundCallback, PaymentAttempt, Payout
 from escrow.payouts import RESULT, transfer_reply
-from tests.e2e.test_mpesa_scenarios import (CALLBACK_TOKEN, SELLER, apply_callbacks, findings,  # noqa: F401
-                                            funded_and_released, ledger_ok, live, post, rows, settle, sim,
-                                            start_live, state, stk_success_body)
+from tests.e2e.mpesa_live import (CALLBACK_TOKEN, SELLER, apply_callbacks, findings,  # noqa: F401
+                                  funded_and_released, ledger_ok, live, post, rows, settle, sim,
+                                  start_live, state, stk_success_body)
 
 
 def b2c_success(originator: str, amount, receipt: str) -> dict:

@@ -5,7 +5,7 @@ import time
 
 from escrow.models import PaymentReceived, Payout, Reversal
 from tests.e2e.test_forged_money_in import CONFIRM_PATH, funded_order, paybill_body, status_requests
-from tests.e2e.test_mpesa_scenarios import (  # noqa: F401 (fixtures)
+from tests.e2e.mpesa_live import (  # noqa: F401 (fixtures)
     count, findings, ledger_ok, post, rows, settle, sim, start_live)
 
 

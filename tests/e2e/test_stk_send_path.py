@@ -19,7 +19,7 @@ from escrow.worker import Worker
 from mpesa.simulator import SimulatorServer
 from tests.conftest import TEST_DATA_KEY, TEST_SECRET_KEY
 from tests.e2e.conftest import CALLBACK_TOKEN, LiveService, free_port
-from tests.e2e.test_mpesa_scenarios import apply_callbacks
+from tests.e2e.mpesa_live import apply_callbacks
 from tests.redis_server import KillableRedis
 
 BUYER, SELLER = "0711000042", "0722000111"
