@@ -64,15 +64,50 @@ def migrated_template(tmp_path_factory):
     return str(path)
 
 
+# What TRUNCATE ... RESTART IDENTITY CASCADE of the models' tables empties: those tables, every table
+# referring to them (recursively), and the sequences they own.
+_CASCADE = """
+WITH RECURSIVE doomed(rel) AS (
+    SELECT c.oid FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+     WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p') AND c.relname = ANY(:names)
+    UNION
+    SELECT con.conrelid FROM pg_constraint con JOIN doomed ON con.confrelid = doomed.rel WHERE con.contype = 'f')
+SELECT 'DELETE FROM ' || quote_ident(t.relname) FROM pg_class t WHERE t.oid IN (SELECT rel FROM doomed)
+UNION ALL
+SELECT DISTINCT 'ALTER SEQUENCE ' || quote_ident(s.relname) || ' RESTART'
+  FROM pg_class s JOIN pg_depend d ON d.objid = s.oid AND d.classid = 'pg_class'::regclass
+ WHERE s.relkind = 'S' AND d.refobjid IN (SELECT rel FROM doomed)
+"""
+_emptying: dict[str, str] = {}
+
+
+def _empty_postgres(url: str) -> None:
+    """Empty the test database as TRUNCATE ... RESTART IDENTITY CASCADE would, with DELETEs in one
+    round trip and triggers off for that transaction (the append-only ones too): TRUNCATE takes an
+    exclusive lock and new files per table, about 80 ms a test on an idle machine against 6 ms, and
+    far more under load. Without the right to switch triggers off (not a superuser), TRUNCATE."""
+    names = [table.name for table in Base.metadata.sorted_tables]
+    database = Database(url)
+    try:
+        if url not in _emptying:
+            with database.engine.begin() as connection:
+                steps = connection.execute(text(_CASCADE), {"names": names}).scalars().all()
+            _emptying[url] = "SET LOCAL session_replication_role = replica; " + "; ".join(steps)
+        try:
+            with database.engine.begin() as connection:
+                connection.exec_driver_sql(_emptying[url])
+        except Exception:  # noqa: BLE001 - not allowed to switch triggers off: the slow, sure way
+            with database.engine.begin() as connection:
+                connection.execute(text(f"TRUNCATE {', '.join(names)} RESTART IDENTITY CASCADE"))
+    finally:
+        database.dispose()
+
+
 @pytest.fixture
 def database_url(migrated_template, tmp_path):
     """A freshly migrated, empty database for one test."""
     if migrated_template.startswith(("postgres", "postgresql")):
-        tables = ", ".join(table.name for table in Base.metadata.sorted_tables)
-        database = Database(migrated_template)
-        with database.engine.begin() as connection:
-            connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
-        database.dispose()
+        _empty_postgres(migrated_template)
         return normalize_database_url(migrated_template)
     path = tmp_path / "test.db"
     shutil.copy(migrated_template, path)
