@@ -1,7 +1,7 @@
 """Per-number limits, counted in the database (so losing Redis never lifts them)."""
 from functools import lru_cache
 
-from sqlalchemy import bindparam, func, literal, select, text
+from sqlalchemy import BigInteger, DateTime, Integer, bindparam, column, func, literal, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -21,7 +21,8 @@ def check_order_limits(session: Session, core: Core, *, creator_key: str, buyer_
     for the rest of the unit of work. `lock=False`: a look only (a menu's first screen), nothing is written."""
     if lock:
         one_number_at_a_time(session, creator_key, buyer_key)
-    now, created, spent, pushes = session.execute(_counts(creator_key, buyer_key, pushes_too)).one()
+    statement = _look_statement(session.get_bind().dialect.name, pushes_too)
+    now, created, spent, pushes = session.execute(statement, {"creator": creator_key, "buyer": buyer_key}).one()
     remember_now(session, now)
     _judge(core, created, spent, pushes, charge=charge, pushes_too=pushes_too)
 
@@ -53,13 +54,16 @@ def _counts(creator_key, buyer_key, pushes_too: bool):
 @lru_cache(maxsize=8)
 def _look_statement(dialect_name: str, pushes_too: bool):
     """_counts as a text statement compiled once (SQLAlchemy would rebuild the select and its cache key
-    on every call: most of a look's CPU); its constants (cut-offs, the states not counted) bound as given."""
+    on every call: most of a look's CPU); its constants (cut-offs, the states not counted) bound as given.
+    The look and the count under create_order's lock run the same statement."""
     kind = Order.buyer_key.type
     module = postgresql if dialect_name == "postgresql" else sqlite
     compiled = _counts(bindparam("creator", "", type_=kind), bindparam("buyer", "", type_=kind), pushes_too).compile(
         dialect=module.dialect(paramstyle="named"), compile_kwargs={"render_postcompile": True})
     constants = [bindparam(name, value) for name, value in compiled.params.items() if name not in ("creator", "buyer")]
-    return text(str(compiled)).bindparams(bindparam("creator", type_=kind), bindparam("buyer", type_=kind), *constants)
+    return (text(str(compiled)).bindparams(bindparam("creator", type_=kind), bindparam("buyer", type_=kind), *constants)
+            .columns(column("now", DateTime), column("created", Integer), column("spent", BigInteger),
+                     column("pushes", Integer)))   # by position: the clock comes back a datetime on SQLite too
 
 
 def _judge(core: Core, created: int, spent: int, pushes: int, *, charge: int, pushes_too: bool) -> None:
