@@ -258,7 +258,7 @@ def parse_args(argv=None):
                         help="closed-loop session counts over HTTP, comma-separated")
     parser.add_argument("--duration-seconds", type=float, default=8.0, help="measured time per HTTP run (<= 120)")
     parser.add_argument("--warmup-seconds", type=float, default=2.0, help="unmeasured load before each HTTP run")
-    parser.add_argument("--light-numbers", type=int, default=2000,
+    parser.add_argument("--light-numbers", type=int, default=10_000,
                         help="returning numbers the light load cycles through (each dialled once beforehand)")
     parser.add_argument("--workers", type=int, default=2 * (os.cpu_count() or 1) + 1, help="gunicorn workers")
     parser.add_argument("--threads", type=int, default=1, help="gunicorn threads per worker")
