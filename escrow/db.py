@@ -185,6 +185,18 @@ class Database:
         # PostgreSQL reads outside a transaction: no BEGIN and no ROLLBACK round trip around them.
         self._autocommit = (self.engine.execution_options(isolation_level="AUTOCOMMIT")
                             if self.dialect == "postgresql" else None)
+        self._statement_listeners: list = []
+
+    def on_statement(self, listener):
+        """`listener(kind, sql)` hears each trip escrow/quick.py makes (BEGIN, a statement, COMMIT,
+        ROLLBACK), which SQLAlchemy's engine events do not see: the round-trip tests count both.
+        Returns what stops it hearing."""
+        self._statement_listeners.append(listener)
+        return lambda: self._statement_listeners.remove(listener)
+
+    def heard(self, kind: str, sql: str) -> None:
+        for listener in self._statement_listeners:
+            listener(kind, sql)
 
     def read_scalar(self, statement):
         """One SELECT's first value, outside any unit of work: for a lone read on a hot path (a
