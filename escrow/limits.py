@@ -5,6 +5,7 @@ from sqlalchemy import BigInteger, DateTime, Integer, bindparam, column, func, l
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from escrow import quick
 from escrow.context import Core
 from escrow.db import ago, remember_now, utcnow
 from escrow.errors import LimitExceeded
@@ -24,21 +25,50 @@ def check_order_limits(session: Session, core: Core, *, creator_key: str, buyer_
     statement = _look_statement(session.get_bind().dialect.name, pushes_too)
     now, created, spent, pushes = session.execute(statement, {"creator": creator_key, "buyer": buyer_key}).one()
     remember_now(session, now)
-    _judge(core, created, spent, pushes, charge=charge, pushes_too=pushes_too)
+    judge_limits(core, created, spent, pushes, charge=charge, pushes_too=pushes_too)
 
 
-def look_at_order_limits(connection, core: Core, *, creator_key: str, buyer_key: str, charge: int,
+def look_at_order_limits(db, core: Core, *, creator_key: str, buyer_key: str, charge: int,
                          pushes_too: bool = False) -> None:
     """check_order_limits' counts, judged the same way, as a look only (a menu's first screen): one
-    statement on `connection` (which the caller may hold outside any transaction: nothing is written
-    and nothing else is read), its SQL compiled once per dialect and shape rather than built per call.
-    Advisory: create_order counts again under its lock."""
-    statement = _look_statement(connection.dialect.name, pushes_too)
-    _, created, spent, pushes = connection.execute(statement, {"creator": creator_key, "buyer": buyer_key}).one()
-    _judge(core, created, spent, pushes, charge=charge, pushes_too=pushes_too)
+    statement outside any transaction (nothing is written, nothing else is read), compiled once per
+    dialect and shape and sent straight to the driver (escrow/quick.py). Advisory: create_order counts
+    again under its lock."""
+    _, created, spent, pushes = quick.lone(db, _look_prepared(db.dialect, pushes_too),
+                                           {"creator": creator_key, "buyer": buyer_key})
+    judge_limits(core, created, spent, pushes, charge=charge, pushes_too=pushes_too)
 
 
-def _counts(creator_key, buyer_key, pushes_too: bool):
+def count_order_limits(unit, core: Core, dialect_name: str, *, creator_key: str, buyer_key: str, charge: int,
+                       pushes_too: bool = False):
+    """check_order_limits on a quick unit of work (escrow/quick.py): the numbers' lock, then the one
+    SELECT; returns the database's clock."""
+    if dialect_name == "postgresql":
+        keys = sorted({key for key in (creator_key, buyer_key) if key})
+        unit.first(_lock_prepared(len(keys)), {f"k{i}": f"zemi:limits:{key}" for i, key in enumerate(keys)})
+    now, created, spent, pushes = unit.first(_look_prepared(dialect_name, pushes_too),
+                                             {"creator": creator_key, "buyer": buyer_key})
+    judge_limits(core, created, spent, pushes, charge=charge, pushes_too=pushes_too)
+    return now
+
+
+@lru_cache(maxsize=8)
+def _look_prepared(dialect_name: str, pushes_too: bool) -> quick.Prepared:
+    return quick.Prepared(_look_statement(dialect_name, pushes_too))
+
+
+@lru_cache(maxsize=4)
+def _lock_prepared(count: int) -> quick.Prepared:
+    return quick.Prepared(_lock_statement(count))
+
+
+@lru_cache(maxsize=4)
+def _lock_statement(count: int):
+    """One transaction-scoped advisory lock per number, taken in one round trip (one_number_at_a_time)."""
+    return text("SELECT " + ", ".join(f"pg_advisory_xact_lock(hashtext(:k{i}))" for i in range(count)))
+
+
+def counts_statement(creator_key, buyer_key, pushes_too: bool):
     """SELECT the clock, orders made by or for `creator_key` this hour, `buyer_key`'s 24-hour total and
     (with `pushes_too`) its STK pushes this hour: one statement, cut-offs on the database's clock."""
     created = (select(func.count()).select_from(Order)
@@ -53,12 +83,12 @@ def _counts(creator_key, buyer_key, pushes_too: bool):
 
 @lru_cache(maxsize=8)
 def _look_statement(dialect_name: str, pushes_too: bool):
-    """_counts as a text statement compiled once (SQLAlchemy would rebuild the select and its cache key
+    """counts_statement as a text statement compiled once (SQLAlchemy would rebuild the select and its cache key
     on every call: most of a look's CPU); its constants (cut-offs, the states not counted) bound as given.
     The look and the count under create_order's lock run the same statement."""
     kind = Order.buyer_key.type
     module = postgresql if dialect_name == "postgresql" else sqlite
-    compiled = _counts(bindparam("creator", "", type_=kind), bindparam("buyer", "", type_=kind), pushes_too).compile(
+    compiled = counts_statement(bindparam("creator", "", type_=kind), bindparam("buyer", "", type_=kind), pushes_too).compile(
         dialect=module.dialect(paramstyle="named"), compile_kwargs={"render_postcompile": True})
     constants = [bindparam(name, value) for name, value in compiled.params.items() if name not in ("creator", "buyer")]
     return (text(str(compiled)).bindparams(bindparam("creator", type_=kind), bindparam("buyer", type_=kind), *constants)
@@ -66,7 +96,7 @@ def _look_statement(dialect_name: str, pushes_too: bool):
                      column("pushes", Integer)))   # by position: the clock comes back a datetime on SQLite too
 
 
-def _judge(core: Core, created: int, spent: int, pushes: int, *, charge: int, pushes_too: bool) -> None:
+def judge_limits(core: Core, created: int, spent: int, pushes: int, *, charge: int, pushes_too: bool) -> None:
     settings = core.settings
     if created >= settings.orders_per_hour:
         raise LimitExceeded("orders_per_hour", settings.orders_per_hour)
@@ -97,5 +127,4 @@ def one_number_at_a_time(session: Session, *keys: str) -> None:
     if session.get_bind().dialect.name != "postgresql":
         return
     names = [f"zemi:limits:{key}" for key in sorted({key for key in keys if key})]
-    locks = ", ".join(f"pg_advisory_xact_lock(hashtext(:k{i}))" for i in range(len(names)))   # one round trip
-    session.execute(text(f"SELECT {locks}"), {f"k{i}": name for i, name in enumerate(names)})
+    session.execute(_lock_statement(len(names)), {f"k{i}": name for i, name in enumerate(names)})

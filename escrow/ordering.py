@@ -1,16 +1,17 @@
 """Creating orders and asking the buyer to pay for them."""
+from dataclasses import dataclass
 from datetime import timedelta
 from functools import lru_cache
 
 from sqlalchemy import DateTime, bindparam, insert, literal, select
 from sqlalchemy.orm import Session
 
-from escrow import outbox
+from escrow import outbox, quick
 from escrow.context import Core
 from escrow.db import db_now
 from escrow.errors import EscrowError, NotAllowed
 from escrow.fees import quote
-from escrow.limits import check_order_limits
+from escrow.limits import check_order_limits, count_order_limits
 from escrow.reminders import KINDS as REMINDER_KINDS, SUBJECT_BITS as REMINDER_SUBJECT_BITS
 from escrow.models import Order, OrderEvent, PaymentAttempt
 from escrow.payment_links import link_request
@@ -42,34 +43,78 @@ def request_payment(session: Session, core: Core, *, seller: str, buyer: str, pr
     return order, token
 
 
+def create_order_at_once(db, core: Core, *, buyer: str, seller: str, price: int, item: str,
+                         prompt: bool = True) -> Order:
+    """create_order in a unit of work of its own whose statements go straight to the database driver
+    (escrow/quick.py: the USSD confirm hop's CPU): the same lock, limits SELECT and one INSERT, the
+    same transaction. The order comes back in no session, for reading."""
+    draft = _Draft.of(core, buyer=buyer, seller=seller, price=price, item=item, initiated_by="buyer",
+                      state=State.AWAITING_PAYMENT, ttl=core.settings.unpaid_ttl_seconds, prompt=prompt)
+    with quick.unit(db) as unit:
+        now = count_order_limits(unit, core, db.dialect, **draft.limits())
+        return draft.write(db.dialect, now, lambda writes, values: writes.run_at_once(unit, values))
+
+
 def _new_order(session: Session, core: Core, *, buyer, seller, price, item, initiated_by, state: State, ttl,
                prompt: bool = False) -> Order:
     """The limits checked (one SELECT after the numbers' lock), then the order and everything that
     follows from it written in ONE statement (`_order_writes`)."""
-    buyer, seller = normalize_msisdn(buyer), normalize_msisdn(seller)
-    if buyer == seller:
-        raise NotAllowed("buyer and seller must be different numbers")
-    terms = quote(price, core.settings)
-    buyer_key, seller_key = core.vault.phone_key(buyer), core.vault.phone_key(seller)
-    check_order_limits(session, core, creator_key=buyer_key if initiated_by == "buyer" else seller_key,
-                       buyer_key=buyer_key, charge=terms.charge,
-                       pushes_too=state is State.AWAITING_PAYMENT)   # a buyer's order pushes at once
-    now = db_now(session)   # read with the limits: no round trip
-    pay_by = now + timedelta(seconds=ttl)
-    values = dict(state=state.value, initiated_by=initiated_by,
-                  buyer_key=buyer_key, buyer_sealed=core.vault.seal(buyer),
-                  seller_key=seller_key, seller_sealed=core.vault.seal(seller),
-                  item=clean_item(item, core.settings), price=terms.price, fee=terms.fee, fee_payer=terms.fee_payer,
-                  charge=terms.charge, payout=terms.payout, pay_by=pay_by,
-                  remind_at=pay_by - timedelta(seconds=core.settings.pay_reminder_lead_seconds),
-                  push_at=now + timedelta(seconds=core.settings.stk_delay_seconds))
-    writes = _order_writes(session.get_bind().dialect.name, state, initiated_by,
-                           prompt and state is State.AWAITING_PAYMENT)
-    for _ in range(10):   # a clash with an existing reference writes nothing: draw again
-        new = writes.run(session, {**values, "reference": new_reference()})
-        if new:
-            return new[0]
-    raise EscrowError("could not draw a free order reference")
+    draft = _Draft.of(core, buyer=buyer, seller=seller, price=price, item=item, initiated_by=initiated_by,
+                      state=state, ttl=ttl, prompt=prompt)
+    check_order_limits(session, core, **draft.limits())
+    return draft.write(session.get_bind().dialect.name, db_now(session),   # the clock came with the limits
+                       lambda writes, values: writes.run(session, values))
+
+
+@dataclass(frozen=True)
+class _Draft:
+    """A new order's checked terms, before the database has a say (its limits, its clock)."""
+    core: Core
+    buyer: str
+    seller: str
+    buyer_key: str
+    seller_key: str
+    terms: object
+    item: str
+    initiated_by: str
+    state: State
+    ttl: int
+    push: bool
+
+    @classmethod
+    def of(cls, core: Core, *, buyer, seller, price, item, initiated_by, state: State, ttl, prompt) -> "_Draft":
+        buyer, seller = normalize_msisdn(buyer), normalize_msisdn(seller)
+        if buyer == seller:
+            raise NotAllowed("buyer and seller must be different numbers")
+        vault = core.vault
+        return cls(core, buyer, seller, vault.phone_key(buyer), vault.phone_key(seller), quote(price, core.settings),
+                   item, initiated_by, state, ttl, prompt and state is State.AWAITING_PAYMENT)
+
+    def limits(self) -> dict:
+        """check_order_limits' arguments: a buyer's order counts against the buyer and pushes at once."""
+        creator_key = self.buyer_key if self.initiated_by == "buyer" else self.seller_key
+        return dict(creator_key=creator_key, buyer_key=self.buyer_key, charge=self.terms.charge,
+                    pushes_too=self.state is State.AWAITING_PAYMENT)
+
+    def write(self, dialect_name: str, now, run) -> Order:
+        """The order and what follows from it (`run(writes, values)` sends them), a fresh reference drawn
+        while one clashes with an existing order's."""
+        core, terms, settings = self.core, self.terms, self.core.settings
+        vault = core.vault
+        pay_by = now + timedelta(seconds=self.ttl)
+        values = dict(state=self.state.value, initiated_by=self.initiated_by,
+                      buyer_key=self.buyer_key, buyer_sealed=vault.seal(self.buyer),
+                      seller_key=self.seller_key, seller_sealed=vault.seal(self.seller),
+                      item=clean_item(self.item, settings), price=terms.price, fee=terms.fee,
+                      fee_payer=terms.fee_payer, charge=terms.charge, payout=terms.payout, pay_by=pay_by,
+                      remind_at=pay_by - timedelta(seconds=settings.pay_reminder_lead_seconds),
+                      push_at=now + timedelta(seconds=settings.stk_delay_seconds))
+        writes = _order_writes(dialect_name, self.state, self.initiated_by, self.push)
+        for _ in range(10):   # a clash with an existing reference writes nothing: draw again
+            new = run(writes, {**values, "reference": new_reference()})
+            if new:
+                return new[0]
+        raise EscrowError("could not draw a free order reference")
 
 
 @lru_cache(maxsize=None)

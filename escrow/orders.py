@@ -78,8 +78,10 @@ def seller_phone(core: Core, order: Order) -> str:
     return core.vault.unseal(order.seller_sealed)
 
 
-def view_for(core: Core, order: Order, role: str) -> OrderView:
-    counterpart = seller_phone(core, order) if role == "buyer" else buyer_phone(core, order)
+def view_for(core: Core, order: Order, role: str, counterpart: str | None = None) -> OrderView:
+    """`counterpart`: the other party's number when the caller has it in clear (no unsealing)."""
+    if counterpart is None:
+        counterpart = seller_phone(core, order) if role == "buyer" else buyer_phone(core, order)
     return OrderView(reference=order.reference, state=order.state, item=order.item, price=order.price,
                      fee=order.fee, charge=order.charge, payout=order.payout, role=role,
                      counterpart_masked=mask(counterpart), actions=actions_for(order, role),

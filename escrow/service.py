@@ -2,9 +2,9 @@
 import logging
 from dataclasses import replace
 
-from sqlalchemy import select, text
+from sqlalchemy import select
 
-from escrow import code_on_screen, delivery, lifecycle, limits, ordering, payments, settlement
+from escrow import code_on_screen, delivery, greeting, lifecycle, limits, ordering, payments, settlement
 from escrow.catalog import LANGUAGES
 from escrow.context import Core
 from escrow.db import Database, insert_once
@@ -16,6 +16,7 @@ from escrow.intake import CallbackIntake
 from escrow.models import Order, Profile
 from escrow.orders import order_of_party, view_for
 from escrow.payment_links import link_url
+from escrow.phone import normalize_msisdn
 from escrow.text import clean_item
 from escrow.payouts import PayoutResult, record_transfer_timeout
 from escrow.views import CodeMatch, HelpInfo, OrderView, Quote, ScreenCode
@@ -24,10 +25,6 @@ from escrow.views import CodeMatch, HelpInfo, OrderView, Quote, ScreenCode
 log = logging.getLogger("zemi")
 # A new number's profile in one autocommit statement; set_config(..., true) lasts that statement's own
 # transaction, whose commit (and so its wait for the disk, or not) comes after it (escrow.service.greet).
-_NEW_PROFILE = text("INSERT INTO profiles (phone_key, language) SELECT :key, 'en' "
-                    "WHERE set_config('synchronous_commit', 'off', true) = 'off' "
-                    "ON CONFLICT DO NOTHING RETURNING language")
-
 # Outcomes that changed nothing; the stored callback keeps them as its status so they can be found.
 NOT_APPLIED = ("orphan", "duplicate", "unknown", "ignored", "inconclusive", "conflict", "review")
 
@@ -37,10 +34,6 @@ class EscrowService:
         self.db = db
         self.core = core
         self.intake = CallbackIntake(db, core, journal)   # adapters register their processors on it
-        # Lone statements that need no transaction around them (a menu's limits look, a new number's profile):
-        # on PostgreSQL in autocommit, so one round trip each (no BEGIN, no COMMIT); SQLite as usual.
-        self._looks = (db.engine.execution_options(isolation_level="AUTOCOMMIT") if db.dialect == "postgresql"
-                       else db.engine)
         self._order_watchers: list = []
 
     def watch_orders(self, watcher) -> None:
@@ -69,12 +62,10 @@ class EscrowService:
 
     def create_order(self, *, buyer: str, seller: str, price: int, item: str, prompt: bool = True) -> OrderView:
         """`prompt=False`: no STK push (the buyer's line is not on M-Pesa; they pay by Paybill)."""
-        with self.db.transaction() as session:
-            order = ordering.create_order(session, self.core, buyer=buyer, seller=seller, price=price, item=item,
-                                          prompt=prompt)
-            view = view_for(self.core, order, "buyer")
+        order = ordering.create_order_at_once(self.db, self.core, buyer=buyer, seller=seller, price=price, item=item,
+                                              prompt=prompt)
         self._orders_made(buyer, seller)
-        return view
+        return view_for(self.core, order, "buyer", counterpart=normalize_msisdn(seller))
 
     def request_payment(self, *, seller: str, buyer: str, price: int, item: str, share_link: bool = False,
                         also=None) -> OrderView:
@@ -117,9 +108,8 @@ class EscrowService:
         when it pays, its M-Pesa prompts this hour and its 24-hour total. A menu asks at its first screen.
         A look only (one SELECT, no lock, no transaction on PostgreSQL): create_order counts again under its lock."""
         key = self.core.vault.phone_key(phone)
-        with self._looks.connect() as connection:
-            limits.look_at_order_limits(connection, self.core, creator_key=key, buyer_key=key if paying else "",
-                                        charge=self.core.settings.order_min if paying else 0, pushes_too=paying)
+        limits.look_at_order_limits(self.db, self.core, creator_key=key, buyer_key=key if paying else "",
+                                    charge=self.core.settings.order_min if paying else 0, pushes_too=paying)
 
     def accept_order(self, phone: str, reference: str) -> OrderView:
         """The seller accepts a paid order from their line: the buyer may then release to them."""
@@ -243,29 +233,18 @@ class EscrowService:
 
     # --- people -------------------------------------------------------------------------
     def language_of(self, phone: str) -> str:
-        language = self.db.read_scalar(select(Profile.language)
-                                       .where(Profile.phone_key == self.core.vault.phone_key(phone)))
-        return language or "en"
+        return greeting.language_of(self.db, self.core.vault.phone_key(phone)) or "en"
 
     def greet(self, phone: str) -> tuple[str, bool]:
         """The number's language, and whether this is its first dial (its profile is made now, so the
-        language choice is offered once). A known number costs one read outside any transaction; a new
-        one also one write whose commit need not wait for the disk (PostgreSQL's synchronous_commit off,
-        for that statement's own transaction only: one round trip, no BEGIN, SET or COMMIT of its own): a
-        profile lost to a crash just before the disk caught up means the welcome is offered once more."""
-        key = self.core.vault.phone_key(phone)
-        language = self.db.read_scalar(select(Profile.language).where(Profile.phone_key == key))
-        if language is not None:
-            return language, False
-        if self.db.dialect == "postgresql":
-            with self._looks.connect() as connection:
-                first = connection.execute(_NEW_PROFILE, {"key": key}).scalar() is not None
-        else:
-            with self.db.transaction() as session:
-                first = insert_once(session, Profile, phone_key=key, language="en")
-        if first:
-            return "en", True
-        return self.language_of(phone), False   # a first dial of the same number at the same moment made it
+        language choice is offered once)."""
+        welcome = self.welcome(phone)
+        return welcome.language, welcome.first
+
+    def welcome(self, phone: str) -> greeting.Welcome:
+        """greet, with the limits look a menu's first screen makes when it comes in the same statement
+        (escrow/greeting.py: one round trip on PostgreSQL)."""
+        return greeting.welcome(self.db, self.core, self.core.vault.phone_key(phone))
 
     def set_language(self, phone: str, language: str) -> None:
         if language not in LANGUAGES:

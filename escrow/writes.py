@@ -32,6 +32,8 @@ from sqlalchemy.sql.elements import TextClause
 from sqlalchemy.sql.selectable import CTE, TextualSelect
 from sqlalchemy.sql.util import find_tables
 
+from escrow import quick
+
 _WAITING = "zemi.writes_at_commit"
 
 
@@ -121,7 +123,7 @@ class InsertWith:
 
     def __init__(self, statement, *thens: Then, entity=None):
         self.statement, self.thens, self.entity = statement, thens, entity
-        self._merged = None
+        self._merged = self._prepared = None
 
     def run(self, session: Session, values: dict) -> list:
         """The new rows, as objects of `entity` when given (in the session, as a SELECT loads them)."""
@@ -129,21 +131,45 @@ class InsertWith:
             if self.entity is not None:
                 return session.scalars(self._one_statement(), values).all()
             return session.execute(self._one_statement(), values).mappings().all()
-        rows = session.execute(self.statement, values).mappings().all()
-        if rows:
-            for then in self.thens:
-                _one_by_one(session, then.build(_as_from(rows)), then.then, values)
+        rows = self._one_by_one(session, values)
         if self.entity is None or not rows:
             return rows
         key = self.entity.__mapper__.primary_key[0]
         return session.scalars(select(self.entity).where(key.in_([row[key.name] for row in rows]))).all()
 
+    def run_at_once(self, unit, values: dict) -> list:
+        """`run` on a quick unit of work (escrow/quick.py): the same one statement sent straight to the
+        driver on PostgreSQL; objects of `entity` made from the rows (in no session)."""
+        if isinstance(unit, quick.AlchemyUnit):
+            rows = [dict(row) for row in self._one_by_one(unit.connection, values)]
+        else:
+            if self._prepared is None:
+                self._prepared = quick.Prepared(self._merged_rows())
+            rows = unit.mappings(self._prepared, values)
+        return [self.entity(**row) for row in rows] if self.entity is not None else rows
+
+    def _one_by_one(self, executor, values: dict) -> list:
+        """SQLite: the INSERT, then each write on its new rows (`executor`: a session or a connection)."""
+        rows = executor.execute(self.statement, values).mappings().all()
+        if rows:
+            for then in self.thens:
+                _one_by_one(executor, then.build(_as_from(rows)), then.then, values)
+        return rows
+
+    def _ctes(self):
+        new = self.statement.cte("new")
+        return new, [cte for index, then in enumerate(self.thens) for cte in _ctes_after(new, then, f"w_{index}")]
+
     def _one_statement(self):
         if self._merged is None:
-            new = self.statement.cte("new")
-            ctes = [cte for index, then in enumerate(self.thens) for cte in _ctes_after(new, then, f"w_{index}")]
+            new, ctes = self._ctes()
             self._merged = select(aliased(self.entity, new) if self.entity is not None else new).add_cte(*ctes)
         return self._merged
+
+    def _merged_rows(self):
+        """The same statement selecting the new rows' columns by name (no ORM entity)."""
+        new, ctes = self._ctes()
+        return select(new).add_cte(*ctes)
 
 
 def _ctes_after(new, then: Then, name: str) -> list:
