@@ -20,6 +20,7 @@ the compare-and-delete script). On one node each pipeline is written straight on
 import hashlib
 import hmac
 import json
+import threading
 import time
 import logging
 import uuid
@@ -64,6 +65,7 @@ class RedisSessionStore:
         self.clock = clock
         self.language_ttl = LANGUAGE_TTL_SECONDS
         self._one_node = not isinstance(redis_client, RedisCluster)
+        self._this_thread = threading.local()   # the hop this thread has open, if any
 
     @classmethod
     def from_settings(cls, redis_client, settings, prefix: str = "zemi:ussd:") -> "RedisSessionStore":
@@ -92,9 +94,11 @@ class RedisSessionStore:
         exit; if even that fails, the lock expires after `hold_seconds`."""
         opened = OpenHop(self, session_id, phone, uuid.uuid4().hex)
         self._open(opened, dialled, hold_seconds, time.monotonic() + wait_seconds)
+        self._this_thread.hop = opened
         try:
             yield opened
         finally:
+            self._this_thread.hop = None
             if not opened.released:
                 self._release_quietly(opened)
 
@@ -156,9 +160,14 @@ class RedisSessionStore:
 
     def forget_limit_passes(self, phones) -> None:
         """The numbers' limits passes no longer hold (an order or a payment prompt was just made for
-        them): their next journey looks at the core's counts again."""
+        them): their next journey looks at the core's counts again. Made during a hop this thread has
+        open (the USSD confirm), they go with that hop's commit: no round trip of their own. (Should
+        that commit fail, a pass outlives the order by its minute at most: create_order counts again.)"""
         keys = {self._key("limits", self.phone_key(phone)) for phone in phones if phone}
-        if keys:
+        opened = getattr(self._this_thread, "hop", None)
+        if opened is not None and not opened.released:   # made during this thread's hop: with its commit
+            opened.writes.extend(("DEL", key) for key in sorted(keys))
+        elif keys:
             self.redis.delete(*keys)   # a Redis Cluster client splits the keys by slot
 
     # ---- end-of-session events ------------------------------------------------------------
