@@ -1,6 +1,6 @@
-"""A number's first dial of the day (issue 13): its language, its profile made if it has none, and
-on PostgreSQL the limits look a menu's first screen would make, all in ONE statement outside any
-transaction.
+"""A number's first dial of the day (issue 13): its language, and for a number never seen its profile
+made and the limits look a menu's first screen would make, all in ONE statement outside any
+transaction on PostgreSQL (a known number's dial is one cheap read).
 
 The USSD adapter remembers the language (and a pass the look gave) in Redis for the day, so this runs
 once per number per day, and the `1` hop that follows needs no database at all. A profile is written
@@ -10,7 +10,7 @@ everywhere: create_order counts again under its lock. SQLite (in process, no rou
 reads, then writes a new profile, and leaves the look to the menu."""
 from dataclasses import dataclass
 
-from sqlalchemy import String, bindparam, exists, func, literal, select
+from sqlalchemy import String, bindparam, case, exists, func, literal, select
 from sqlalchemy.dialects import postgresql
 
 from escrow import quick
@@ -33,9 +33,11 @@ def welcome(db, core: Core, phone_key: str) -> Welcome:
     if db.dialect != "postgresql":
         return _one_by_one(db, phone_key)
     _, created, spent, pushes, found, made = quick.lone(db, _WELCOME, {"key": phone_key})
-    if found is None and made is None:   # a first dial of the same number at the same moment made it
+    if found is not None:   # a known number: its language was the one cheap read
+        return Welcome(found, False)
+    if made is None:        # a first dial of the same number at the same moment made it
         return Welcome(language_of(db, phone_key) or "en", False)
-    return Welcome(found or made, found is None, _allows(core, created, spent, pushes, paying=True),
+    return Welcome(made, True, _allows(core, created, spent, pushes, paying=True),
                    _allows(core, created, 0, 0, paying=False))
 
 
@@ -65,17 +67,21 @@ def _allows(core: Core, created: int, spent: int, pushes: int, *, paying: bool) 
 
 
 def _welcome_statement():
-    """SELECT the clock, the look's counts, the profile's language and the language of a profile made
-    now (the INSERT a CTE: only when none was found, ON CONFLICT DO NOTHING for a dial at the same moment)."""
+    """SELECT the clock, the look's counts (for a new number only), the profile's language and the
+    language of a profile made now (the INSERT a CTE: only when none was found, ON CONFLICT DO NOTHING
+    for a dial at the same moment). A known number's counts are not computed (CASE does not run them):
+    its dial is one cheap read, and its menu looks if it goes on to pay or request."""
     key = bindparam("key", None, type_=Profile.phone_key.type)   # a value of None: given at each run
     found = select(Profile.language).where(Profile.phone_key == key).cte("found")
+    unknown = ~exists(found.select())
     unheard = select(key, literal("en", String)).where(
-        ~exists(found.select()), func.set_config("synchronous_commit", "off", True) == "off")
+        unknown, func.set_config("synchronous_commit", "off", True) == "off")
     made = (postgresql.insert(Profile).from_select(["phone_key", "language"], unheard, include_defaults=False)
             .on_conflict_do_nothing().returning(Profile.language).cte("made"))
-    return (counts_statement(key, key, pushes_too=True)
-            .add_columns(select(found.c.language).scalar_subquery(), select(made.c.language).scalar_subquery())
-            .add_cte(found, made))
+    clock, *counts = counts_statement(key, key, pushes_too=True).selected_columns
+    return select(clock, *[case((unknown, count), else_=None) for count in counts],
+                  select(found.c.language).scalar_subquery(),
+                  select(made.c.language).scalar_subquery()).add_cte(found, made)
 
 
 _WELCOME = quick.Prepared(_welcome_statement())

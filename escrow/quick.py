@@ -74,12 +74,12 @@ def lone(db, prepared: Prepared, params: dict):
             row = connection.execute(prepared.statement, params).first()
             return tuple(row) if row is not None else None
     with _Checkout(db) as held:
-        held.raw.autocommit = True
+        held.call("autocommit on", lambda: setattr(held.raw, "autocommit", True))
         try:
             return held.send(prepared, params, _first)
         finally:
             if held.lost is None:
-                held.raw.autocommit = False
+                held.call("autocommit off", lambda: setattr(held.raw, "autocommit", False))
 
 
 @contextmanager
