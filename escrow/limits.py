@@ -16,16 +16,13 @@ HOUR, DAY = 3600, 86400
 
 
 def check_order_limits(session: Session, core: Core, *, creator_key: str, buyer_key: str, charge: int,
-                       pushes_too: bool = False, lock: bool = True) -> None:
+                       pushes_too: bool = False) -> None:
     """Orders per number per hour (whoever creates them) and the buyer's daily total, and with
-    `pushes_too` the buyer's STK pushes per hour: one SELECT, which also reads the database's clock
-    for the rest of the unit of work. `lock=False`: a look only (a menu's first screen), nothing is written."""
-    if lock:
-        one_number_at_a_time(session, creator_key, buyer_key)
-    statement = _look_statement(session.get_bind().dialect.name, pushes_too)
-    now, created, spent, pushes = session.execute(statement, {"creator": creator_key, "buyer": buyer_key}).one()
+    `pushes_too` the buyer's STK pushes per hour, counted under the numbers' lock: one SELECT, which
+    also reads the database's clock for the rest of the unit of work."""
+    now = count_order_limits(quick.AlchemyUnit(session), core, session.get_bind().dialect.name,
+                             creator_key=creator_key, buyer_key=buyer_key, charge=charge, pushes_too=pushes_too)
     remember_now(session, now)
-    judge_limits(core, created, spent, pushes, charge=charge, pushes_too=pushes_too)
 
 
 def look_at_order_limits(db, core: Core, *, creator_key: str, buyer_key: str, charge: int,
@@ -41,11 +38,10 @@ def look_at_order_limits(db, core: Core, *, creator_key: str, buyer_key: str, ch
 
 def count_order_limits(unit, core: Core, dialect_name: str, *, creator_key: str, buyer_key: str, charge: int,
                        pushes_too: bool = False):
-    """check_order_limits on a quick unit of work (escrow/quick.py): the numbers' lock, then the one
-    SELECT; returns the database's clock."""
-    if dialect_name == "postgresql":
-        keys = sorted({key for key in (creator_key, buyer_key) if key})
-        unit.first(_lock_prepared(len(keys)), {f"k{i}": f"zemi:limits:{key}" for i, key in enumerate(keys)})
+    """The limits counted and judged in a unit of work (a quick unit, escrow/quick.py, or an ORM
+    session through quick.AlchemyUnit): the numbers' lock, then the one SELECT; returns the
+    database's clock."""
+    _lock_numbers(unit, dialect_name, creator_key, buyer_key)
     now, created, spent, pushes = unit.first(_look_prepared(dialect_name, pushes_too),
                                              {"creator": creator_key, "buyer": buyer_key})
     judge_limits(core, created, spent, pushes, charge=charge, pushes_too=pushes_too)
@@ -59,13 +55,8 @@ def _look_prepared(dialect_name: str, pushes_too: bool) -> quick.Prepared:
 
 @lru_cache(maxsize=4)
 def _lock_prepared(count: int) -> quick.Prepared:
-    return quick.Prepared(_lock_statement(count))
-
-
-@lru_cache(maxsize=4)
-def _lock_statement(count: int):
     """One transaction-scoped advisory lock per number, taken in one round trip (one_number_at_a_time)."""
-    return text("SELECT " + ", ".join(f"pg_advisory_xact_lock(hashtext(:k{i}))" for i in range(count)))
+    return quick.Prepared(text("SELECT " + ", ".join(f"pg_advisory_xact_lock(hashtext(:k{i}))" for i in range(count))))
 
 
 def counts_statement(creator_key, buyer_key, pushes_too: bool):
@@ -124,7 +115,11 @@ def one_number_at_a_time(session: Session, *keys: str) -> None:
     as not there yet, and both pass a limit only one of them may. On PostgreSQL the numbers' limits
     are checked in turn (a transaction-scoped advisory lock per number, taken in a fixed order, so
     two numbers' locks never deadlock); SQLite already has one writer at a time."""
-    if session.get_bind().dialect.name != "postgresql":
+    _lock_numbers(quick.AlchemyUnit(session), session.get_bind().dialect.name, *keys)
+
+
+def _lock_numbers(unit, dialect_name: str, *keys: str) -> None:
+    if dialect_name != "postgresql":
         return
     names = [f"zemi:limits:{key}" for key in sorted({key for key in keys if key})]
-    session.execute(_lock_statement(len(names)), {f"k{i}": name for i, name in enumerate(names)})
+    unit.first(_lock_prepared(len(names)), {f"k{i}": name for i, name in enumerate(names)})
