@@ -14,12 +14,13 @@ Redis only holds convenience data: orders, languages and delivery-code attempts 
 A hop costs two round trips: `hop()` reads everything it needs in one pipeline (the dial hop also reads
 the number's resume offer, language and limits pass), and `OpenHop.commit()` writes everything back and
 releases the lock in another (on a Redis Cluster the release is a third: a cluster pipeline cannot carry
-the compare-and-delete script). On one node each pipeline is written straight on a pooled connection
-(`_round_trip`); tests/integration/test_ussd_round_trips.py holds the counts.
+the compare-and-delete script). On one node each pipeline is written straight on a connection the store
+keeps (`_round_trip`, `_Connections`); tests/integration/test_ussd_round_trips.py holds the counts.
 """
 import hashlib
 import hmac
 import json
+import os
 import threading
 import time
 import logging
@@ -27,6 +28,10 @@ import uuid
 from contextlib import contextmanager
 
 from redis.cluster import RedisCluster
+try:   # the C packer redis-py itself uses when present (requirements.txt); its own otherwise
+    from hiredis import pack_command as _pack_with_hiredis
+except ImportError:   # pragma: no cover - hiredis is in requirements.txt; the benchmark's A/B hides it
+    _pack_with_hiredis = None
 from redis.exceptions import RedisError, ResponseError
 
 from escrow.errors import InvalidPhoneNumber
@@ -66,6 +71,7 @@ class RedisSessionStore:
         self.language_ttl = LANGUAGE_TTL_SECONDS
         self._one_node = not isinstance(redis_client, RedisCluster)
         self._this_thread = threading.local()   # the hop this thread has open, if any
+        self._connections = _Connections(redis_client) if self._one_node else None
 
     @classmethod
     def from_settings(cls, redis_client, settings, prefix: str = "zemi:ussd:") -> "RedisSessionStore":
@@ -131,21 +137,17 @@ class RedisSessionStore:
 
     def _round_trip(self, commands: list[tuple]) -> list:
         """Send `commands` together and read every reply (a ResponseError among them is raised once all
-        are read): a pipeline. On one node, straight on a pooled connection with the client's retry on
-        a lost connection: redis-py's Pipeline adds about as much CPU again per hop, for bookkeeping a
-        hop does not use. A Redis Cluster client gets a (non-transactional) cluster pipeline."""
+        are read): a pipeline. On one node, straight on a connection the store keeps, with the client's
+        retry on a lost connection: redis-py's Pipeline adds about as much CPU again per hop, for
+        bookkeeping a hop does not use. A Redis Cluster client gets a (non-transactional) cluster pipeline."""
         if not self._one_node:
             with self.redis.pipeline(transaction=False) as pipe:
                 for command in commands:
                     pipe.execute_command(*command)
                 return pipe.execute()
-        pool = self.redis.connection_pool
-        connection = pool.get_connection()
-        try:
+        with self._connections.one() as connection:
             return connection.retry.call_with_retry(lambda: _send_and_read(connection, commands),
                                                     lambda _error: connection.disconnect())
-        finally:
-            pool.release(connection)
 
     def _release_quietly(self, opened: "OpenHop") -> None:
         try:
@@ -186,7 +188,10 @@ class RedisSessionStore:
 
 
 def _send_and_read(connection, commands: list[tuple]) -> list:
-    connection.send_packed_command(connection.pack_commands(commands))
+    if _pack_with_hiredis is not None:   # our commands are plain (no "CLIENT SETNAME"-style names to split)
+        connection.send_packed_command([b"".join([_pack_with_hiredis(command) for command in commands])])
+    else:
+        connection.send_packed_command(connection.pack_commands(commands))
     replies = []
     for _ in commands:
         try:
@@ -197,6 +202,44 @@ def _send_and_read(connection, commands: list[tuple]) -> list:
         if isinstance(reply, ResponseError):
             raise reply
     return replies
+
+
+class _Connections:
+    """Connections to one Redis node taken from the client's pool once and kept by the store for reuse
+    (last in, first out): redis-py's checkout and return cost a light hop more CPU than its Redis work
+    (metrics bookkeeping and locks, twice per hop). They stay the pool's, so closing the client closes
+    them (a later hop reconnects). As the pool does, one the server closed while it sat idle (a
+    restart, an idle timeout) is reconnected before use, whatever retries the client allows. A
+    connection whose round trip did not end cleanly is closed before it is kept, so no reply is ever
+    left unread on it; a forked process starts with none of its parent's."""
+
+    def __init__(self, redis_client):
+        self._pool, self._idle, self._pid = redis_client.connection_pool, [], os.getpid()
+
+    @contextmanager
+    def one(self):
+        connection = self._take()
+        try:
+            yield connection
+        except BaseException:
+            connection.disconnect()
+            raise
+        finally:
+            self._idle.append(connection)
+
+    def _take(self):
+        if self._pid != os.getpid():   # a forked child: the parent's sockets are not ours to use
+            self._idle, self._pid = [], os.getpid()
+        try:
+            connection = self._idle.pop()
+        except IndexError:
+            return self._pool.get_connection()   # never released: ours for the store's life
+        try:
+            if connection.can_read():   # nothing is left unread here: the server closed it while it was idle
+                connection.disconnect()   # it reconnects as it sends
+        except (RedisError, OSError):
+            connection.disconnect()
+        return connection
 
 
 class OpenHop:
