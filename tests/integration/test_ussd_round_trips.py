@@ -165,18 +165,32 @@ def test_an_order_made_for_the_number_elsewhere_drops_its_limits_pass(app):
     assert refused.startswith("END ") and "limit of 2 orders in an hour" in refused
 
 
-def test_a_new_numbers_first_dial_is_one_statement_on_postgresql(app, monkeypatch):
-    """Greeted: on PostgreSQL its language looked for, its profile written and its limits looked at in ONE
-    statement outside any transaction (no BEGIN or COMMIT round trips); on SQLite a SELECT, then the INSERT."""
+def test_a_new_numbers_first_dial_is_its_language_looked_for_then_one_statement(app, monkeypatch):
+    """Greeted: its language looked for (the read a known number's first dial of the day is), then on
+    PostgreSQL its profile written and its limits looked at in ONE statement, both outside any
+    transaction (no BEGIN or COMMIT round trips); on SQLite the read, then the INSERT."""
     trips = Trips(monkeypatch, app.extensions["zemi"].db)
     Phone(app, "+254711000398").dial()   # connections made (Redis's handshake is no hop's cost)
     with trips.counting():
         assert "Welcome" in Phone(app, "+254711000399").dial()
     assert trips.redis == 2
     if app.extensions["zemi"].db.dialect == "postgresql":
-        assert (trips.checkouts, trips.statements) == (1, ["WITH"])
+        assert (trips.checkouts, trips.statements) == (2, ["SELECT", "WITH"])
     else:
         assert [word for word in trips.statements if not word.startswith("BEGIN")] == ["SELECT", "INSERT"]
+
+
+def test_a_known_numbers_first_dial_of_the_day_is_one_read(app, monkeypatch):
+    """Redis forgot its language (a day later): one SELECT outside any transaction, and the menu."""
+    store = app.blueprints["ussd"].conversation.store
+    phone = Phone(app, BUYER)
+    phone.dial()
+    store.redis.delete(store._key("lang", store.phone_key(BUYER)))
+    trips = Trips(monkeypatch, app.extensions["zemi"].db)
+    with trips.counting():
+        assert "Welcome" not in phone.dial()   # a session of its own
+    assert trips.redis == 2
+    assert [word for word in trips.statements if not word.startswith("BEGIN")] == ["SELECT"]
 
 
 def test_the_confirm_hop_writes_the_order_in_two_redis_round_trips_and_drops_the_limits_pass(app, monkeypatch):
