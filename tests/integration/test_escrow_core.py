@@ -1,13 +1,14 @@
 """The core's use cases end to end, against real databases and fakes of our own ports."""
 import itertools
 import re
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import func, select, update
 
 from escrow import ledger
 from escrow.errors import CodeLocked, InvalidTransition, WrongCode
-from escrow.models import JournalEntry, OrderEvent, OutboxItem, PaymentAttempt, Payout, SmsMessage
+from escrow.models import JournalEntry, Order, OrderEvent, OutboxItem, PaymentAttempt, Payout, SmsMessage
 from escrow.payments import PaymentResult
 from escrow.payouts import PayoutResult
 from escrow.ports import GatewayError
@@ -55,7 +56,11 @@ def test_a_new_order_waits_for_payment_and_queues_a_delayed_stk_push(database, c
     assert order.state == "awaiting_payment" and len(order.reference) == 8
     with database.transaction() as session:
         item = session.scalar(select(OutboxItem).where(OutboxItem.kind == "stk_push"))
-        assert (item.due_at - item.created_at).total_seconds() >= 2.9
+        pay_by = session.scalar(select(Order.pay_by))
+    # the push is due 3 s after the clock the order was made on (pay_by is that clock plus the unpaid TTL);
+    # created_at is the INSERT's own time, later than that clock on SQLite when the machine is slow
+    made_on = pay_by - timedelta(seconds=core.settings.unpaid_ttl_seconds)
+    assert (item.due_at - made_on).total_seconds() == 3
     worker = Worker(database, core, FakePaymentGateway(), FakeSmsSender())
     assert worker.run_once() == 0  # not due yet: the USSD session must end first
 
