@@ -71,6 +71,11 @@ class Components:
         from escrow.privacy.schedule import keep_each_pass
         from escrow.privacy.settings import RetentionSettings
         keep_each_pass(worker, RetentionSettings.from_mapping(self.settings), forgetter(self))  # purge, erasures
+        from ussd.first_dials import record_each_pass
+        from ussd.session_store import RedisSessionStore
+        from ussd.settings import UssdSettings
+        record_each_pass(worker, RedisSessionStore.from_settings(self.redis, UssdSettings.from_mapping(self.settings)),
+                         self.service)   # new numbers' profiles (escrow/greeting.py)
         from console.health import beat_each_pass
         return beat_each_pass(worker, self.redis)    # the heartbeat /readyz looks at
 

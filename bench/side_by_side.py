@@ -9,8 +9,9 @@ bench/.hiredis). Each load is driven against each server in turn, interleaved, c
          (cancel): 6 hops, none of which writes to PostgreSQL (Zemi's `1` looks at the limits, one SELECT
          outside any transaction, unless the number passed that look within the last minute: its pass
          is kept in Redis, and the light numbers come round every --light-numbers sessions)
-  pay    a new number dials, 1, the seller, the amount, the item, 1 (confirm): Zemi creates the order
-         (and greets the new number); anysd's confirm writes nothing
+  pay    a new number dials, 1, the seller, the amount, the item, 1 (confirm): Zemi reads the new number's
+         language (none; the dial is queued for the worker, which is not running here), looks at its
+         limits on `1` and creates the order; anysd's confirm writes nothing
 at each of --compare-concurrency (20 and 100 sessions). Prints hops/s, p50, p99, server CPU per hop,
 and the ratios.
 """

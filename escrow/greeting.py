@@ -1,48 +1,51 @@
 """A number's first dial of the day (issue 13): its language, one cheap read (a primary-key lookup,
-outside any transaction). Only for a number never seen is there a second statement: its profile made
-and the limits look a menu's first screen would make, in ONE statement on PostgreSQL.
+outside any transaction), and nothing more, for a known number and a new one alike.
 
-The USSD adapter remembers the language (and a pass the look gave) in Redis for the day, so this runs
-once per number per day, and the `1` hop that follows needs no database at all. The read comes first
-because known numbers are nearly every first dial of a day and new ones are seen once; a single
-statement for both (tried) cost a known number's dial a tenth of a millisecond more than the read.
-A profile is written with `synchronous_commit` off for that statement's own transaction: a profile
-lost to a crash just before the disk caught up means the language offer is made once more. The look
-is advisory, as everywhere: create_order counts again under its lock. SQLite (in process, no round
-trips to save) writes the new profile and leaves the look to the menu."""
+A number never seen before is greeted in English with the language offer, and its profile (what
+makes the offer once only) is written later, off the hop: the USSD adapter queues the dial with the
+hop's own Redis commit and the worker records the queued dials in batches (`record_first_dials`).
+Until then the number is simply not known yet: its language is English either way, and a dial the
+same day is answered from the adapter's cache. Should a queued dial be lost (Redis lost before the
+worker's pass), the number is offered the language choice once more.
+
+A queued dial must not bring back a number erased meanwhile (escrow/privacy/erasure.py deletes its
+profile): a dial is not recorded while an erasure of the number is pending, nor when any erasure was
+carried out since it was queued (the done rows name no number; erasures are rare, and a dial
+dropped this way costs the number one more language offer). The batch holds the numbers' locks,
+which erase() takes too, so an erasure and a recording of the same number never overlap."""
 from dataclasses import dataclass
+from datetime import timedelta
 
-from sqlalchemy import String, bindparam, func, literal, select
-from sqlalchemy.dialects import postgresql
+from sqlalchemy import bindparam, func, select
 
 from escrow import quick
-from escrow.context import Core
-from escrow.errors import LimitExceeded
-from escrow.limits import counts_statement, judge_limits
-from escrow.models import Profile
-from escrow.writes import insert_once_statement
+from escrow.db import db_now, insert_once
+from escrow.limits import one_number_at_a_time
+from escrow.models import ErasureRequest, Profile
+from escrow.privacy.erasure import DONE, PENDING
+
+# Clocks of the web host (which queues a dial), the worker and the database may disagree by this much.
+CLOCK_MARGIN = timedelta(minutes=5)
 
 
 @dataclass(frozen=True)
 class Welcome:
     language: str
-    first: bool                      # the number's first dial ever: its profile was made just now
-    may_pay: bool | None = None      # what the limits look said, when it came with the greeting
-    may_request: bool | None = None
+    first: bool             # never seen: greet with the language offer and record the dial (key)
+    key: str | None = None  # the number's keyed hash, for record_first_dials (only when first)
 
 
-def welcome(db, core: Core, phone_key: str) -> Welcome:
+@dataclass(frozen=True)
+class QueuedDial:
+    key: str          # the number's keyed hash (Welcome.key)
+    age: timedelta    # how long ago the dial was queued, by the clock that queued it
+
+
+def welcome(db, phone_key: str) -> Welcome:
     language = language_of(db, phone_key)
     if language is not None:
         return Welcome(language, False)
-    if db.dialect != "postgresql":
-        made = quick.lone(db, _NEW_PROFILE, {"key": phone_key})
-        return Welcome("en", True) if made is not None else Welcome(language_of(db, phone_key) or "en", False)
-    _, created, spent, pushes, made = quick.lone(db, _WELCOME_NEW, {"key": phone_key})
-    if made is None:        # a first dial of the same number at the same moment made it
-        return Welcome(language_of(db, phone_key) or "en", False)
-    return Welcome(made, True, _allows(core, created, spent, pushes, paying=True),
-                   _allows(core, created, 0, 0, paying=False))
+    return Welcome("en", True, phone_key)
 
 
 def language_of(db, phone_key: str) -> str | None:
@@ -50,29 +53,29 @@ def language_of(db, phone_key: str) -> str | None:
     return row[0] if row is not None else None
 
 
-def _allows(core: Core, created: int, spent: int, pushes: int, *, paying: bool) -> bool:
-    """The menu's look (escrow.limits.look_at_order_limits) judged on counts already read: paying, the
-    number as buyer with the smallest order; requesting, only the orders it made this hour."""
-    try:
-        judge_limits(core, created, spent, pushes, charge=core.settings.order_min if paying else 0,
-                     pushes_too=paying)
-    except LimitExceeded:
-        return False
-    return True
+def record_first_dials(db, dials: list[QueuedDial]) -> int:
+    """Write the profiles of numbers first dialled a while ago (English, as they were greeted); one that
+    exists already (a second dial, a language chosen meanwhile) is left as it is. Returns how many
+    were written."""
+    if not dials:
+        return 0
+    with db.transaction() as session:
+        keys = sorted({dial.key for dial in dials})
+        one_number_at_a_time(session, *keys)       # an erasure of one of them waits, or has ended
+        erasing = set(session.scalars(select(ErasureRequest.phone_key).where(
+            ErasureRequest.phone_key.in_(keys), ErasureRequest.status == PENDING)))
+        since_erasure = _since_last_erasure(session)
+        written = 0
+        for key in sorted({dial.key for dial in dials if dial.key not in erasing
+                           and (since_erasure is None or since_erasure > dial.age + CLOCK_MARGIN)}):
+            written += insert_once(session, Profile, phone_key=key, language="en")
+        return written
 
 
-def _welcome_new_statement():
-    """SELECT the clock, the look's counts and the language of a profile made now (the INSERT a CTE,
-    ON CONFLICT DO NOTHING: a first dial of the same number at the same moment may have made it)."""
-    key = bindparam("key", None, type_=Profile.phone_key.type)   # a value of None: given at each run
-    unheard = select(key, literal("en", String)).where(func.set_config("synchronous_commit", "off", True) == "off")
-    made = (postgresql.insert(Profile).from_select(["phone_key", "language"], unheard, include_defaults=False)
-            .on_conflict_do_nothing().returning(Profile.language).cte("made"))
-    clock, *counts = counts_statement(key, key, pushes_too=True).selected_columns
-    return select(clock, *counts, select(made.c.language).scalar_subquery()).add_cte(made)
+def _since_last_erasure(session) -> timedelta | None:
+    """How long ago the last erasure was carried out, by the database's clock; None if never."""
+    latest = session.scalar(select(func.max(ErasureRequest.done_at)).where(ErasureRequest.status == DONE))
+    return None if latest is None else db_now(session) - latest
 
 
-_WELCOME_NEW = quick.Prepared(_welcome_new_statement())
 _LANGUAGE = quick.Prepared(select(Profile.language).where(Profile.phone_key == bindparam("key")))
-_NEW_PROFILE = quick.Prepared(insert_once_statement("sqlite", Profile, phone_key=bindparam("key"), language="en")
-                              .returning(Profile.language))

@@ -53,7 +53,7 @@ def _look_prepared(dialect_name: str, pushes_too: bool) -> quick.Prepared:
     return quick.Prepared(_look_statement(dialect_name, pushes_too))
 
 
-@lru_cache(maxsize=4)
+@lru_cache(maxsize=256)   # an order's 1 or 2 numbers; the worker's batch of first dials (greeting.py) up to 200
 def _lock_prepared(count: int) -> quick.Prepared:
     """One transaction-scoped advisory lock per number, taken in one round trip (one_number_at_a_time)."""
     return quick.Prepared(text("SELECT " + ", ".join(f"pg_advisory_xact_lock(hashtext(:k{i}))" for i in range(count))))

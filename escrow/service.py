@@ -235,16 +235,14 @@ class EscrowService:
     def language_of(self, phone: str) -> str:
         return greeting.language_of(self.db, self.core.vault.phone_key(phone)) or "en"
 
-    def greet(self, phone: str) -> tuple[str, bool]:
-        """The number's language, and whether this is its first dial (its profile is made now, so the
-        language choice is offered once)."""
-        welcome = self.welcome(phone)
-        return welcome.language, welcome.first
-
     def welcome(self, phone: str) -> greeting.Welcome:
-        """greet, with the limits look a menu's first screen makes when it comes in the same statement
-        (escrow/greeting.py: one round trip on PostgreSQL)."""
-        return greeting.welcome(self.db, self.core, self.core.vault.phone_key(phone))
+        """The number's language, one read; for a number never seen, English and `first` (greet it with the
+        language offer, and hand its dial to record_first_dials, at once or later: the USSD adapter queues it)."""
+        return greeting.welcome(self.db, self.core.vault.phone_key(phone))
+
+    def record_first_dials(self, dials: list[greeting.QueuedDial]) -> int:
+        """Make the numbers first dialled a while ago known (their profiles); how many were written."""
+        return greeting.record_first_dials(self.db, dials)
 
     def set_language(self, phone: str, language: str) -> None:
         if language not in LANGUAGES:

@@ -87,7 +87,8 @@ class Conversation:
                 welcome = self.service.welcome(hop.phone)
                 opened.language, first_dial = welcome.language, welcome.first
                 opened.remember_language(opened.language)
-                limits.welcomed(welcome.may_pay, welcome.may_request)
+                if welcome.first:   # its profile is written by the worker, not by this hop
+                    opened.queue_first_dial(welcome.key)
             return start(self._context(hop, opened.language, limits), opened.resume, first_dial=first_dial)
         if record is None:   # a first hop dialled with a path (*384*1234*3#), or a session we lost
             language = opened.language or self.service.language_of(hop.phone)
@@ -156,12 +157,6 @@ class LimitsLook:
 
     def __init__(self, service, known: str | None):
         self._service, self.known, self.earned = service, known, None
-
-    def welcomed(self, may_pay: bool | None, may_request: bool | None) -> None:
-        """The look the core made with a first dial's greeting (escrow/greeting.py): a pass earned there."""
-        earned = "pay" if may_pay else "request" if may_request else None
-        if earned and self.known != "pay":
-            self.known = self.earned = earned
 
     def check_limits(self, phone: str, *, paying: bool) -> None:
         if self.known == "pay" or (self.known == "request" and not paying):

@@ -10,6 +10,8 @@ Keys (all under `prefix`):
                         (paying covers requesting) within the last LIMITS_PASS_TTL_SECONDS; deleted when
                         an order or a payment prompt is made for the number (EscrowService.watch_orders)
   events                list of AT end-of-session notifications (newest first, capped)
+  first-dials           sorted set: the keyed hashes (the core's, escrow/greeting.py) of numbers greeted as
+                        new, scored by when; the worker writes their profiles (ussd/first_dials.py)
 Redis only holds convenience data: orders, languages and delivery-code attempts live in the core.
 A hop costs two round trips: `hop()` reads everything it needs in one pipeline (the dial hop also reads
 the number's resume offer, language and limits pass), and `OpenHop.commit()` writes everything back and
@@ -172,6 +174,16 @@ class RedisSessionStore:
         elif keys:
             self.redis.delete(*keys)   # a Redis Cluster client splits the keys by slot
 
+    # ---- new numbers' first dials (escrow/greeting.py), recorded by the worker ------------
+    def first_dials(self, count: int) -> list[tuple[str, float]]:
+        """The oldest `count` dials waiting: (the core's key of the number, when it was queued)."""
+        return [(member.decode(), at) for member, at in
+                self.redis.zrange(self._key("first-dials", None), 0, count - 1, withscores=True)]
+
+    def drop_first_dials(self, keys: list[str]) -> None:
+        if keys:
+            self.redis.zrem(self._key("first-dials", None), *keys)
+
     # ---- end-of-session events ------------------------------------------------------------
     def record_event(self, event: dict) -> None:
         key = self._key("events", None)
@@ -273,6 +285,10 @@ class OpenHop:
 
     def remember_language(self, language: str) -> None:
         self.writes.append(("SET", self.language_key, language, "EX", self.store.language_ttl))
+
+    def queue_first_dial(self, key: str) -> None:
+        """A number greeted as new (Welcome.key): the worker records it; a second queuing keeps the first time."""
+        self.writes.append(("ZADD", self.store._key("first-dials", None), "NX", repr(self.store.clock()), key))
 
     def remember_limits_pass(self, journey: str) -> None:
         self.writes.append(("SET", self.limits_key, journey, "EX", LIMITS_PASS_TTL_SECONDS))

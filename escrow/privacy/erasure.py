@@ -25,6 +25,7 @@ from escrow import audit
 from escrow.audit import Actor
 from escrow.context import Core
 from escrow.db import Database, db_now, insert_new, insert_row, utcnow
+from escrow.limits import one_number_at_a_time
 from escrow.models import ErasureRequest, Order, SmsMessage
 from escrow.notify import queue_sms
 from escrow.phone import normalize_msisdn
@@ -142,6 +143,7 @@ def erase(db: Database, core: Core, request_id: int, forget: Forget | None, *, a
             if request is None:
                 return Erasure(request_id, done=True)
             number, key = core.vault.unseal(request.phone_sealed), request.phone_key
+            one_number_at_a_time(session, key)   # orders for it, and its first dials recorded (greeting.py), wait
             waiting = open_orders(session, key)
             if waiting:
                 return Erasure(request_id, open_orders=waiting)

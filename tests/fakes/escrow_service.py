@@ -3,6 +3,7 @@
 Orders are plain records; every call that changes something is logged in `calls` so tests
 can assert that an effect happened exactly once.
 """
+import hashlib
 from dataclasses import dataclass, field
 
 from escrow.errors import (CodeLocked, InvalidAmount, InvalidTransition, LimitExceeded, NotAllowed,
@@ -47,6 +48,7 @@ class FakeEscrowService:
     item_max_chars: int = 20
     orders: dict = field(default_factory=dict)
     languages: dict = field(default_factory=dict)
+    first_dialled: dict = field(default_factory=dict)   # a new number's key -> the number
     code_tries: dict = field(default_factory=dict)
     calls: list = field(default_factory=list)
     next_reference: int = 40000001
@@ -168,14 +170,18 @@ class FakeEscrowService:
         self.calls.append(("confirm_delivery", {"reference": reference}))
         return self._view(order, normalize_msisdn(caller))
 
-    def greet(self, phone) -> tuple[str, bool]:
-        number = normalize_msisdn(phone)
-        first = number not in self.languages
-        self.languages.setdefault(number, "en")
-        return self.languages[number], first
-
     def welcome(self, phone) -> Welcome:
-        return Welcome(*self.greet(phone))   # no limits look with it: the menu looks for itself
+        number = normalize_msisdn(phone)
+        if number in self.languages:
+            return Welcome(self.languages[number], False)
+        key = hashlib.sha256(number.encode()).hexdigest()   # the core's is keyed (escrow/vault.py)
+        self.first_dialled[key] = number
+        return Welcome("en", True, key)
+
+    def record_first_dials(self, dials) -> int:
+        new = {self.first_dialled[dial.key] for dial in dials} - set(self.languages)
+        self.languages.update((number, "en") for number in new)
+        return len(new)
 
     def language_of(self, phone) -> str:
         return self.languages.get(normalize_msisdn(phone), "en")

@@ -1,13 +1,14 @@
 """Issue 14: money goes only to a seller who acted on the order from their own line, refunds and
 decisions say who gets what and why, and dates are East Africa Time in the reader's language."""
 import dataclasses
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import pytest
 from sqlalchemy import select, update
 
 from escrow.catalog import when
 from escrow.errors import NotAllowed, SellerNotAccepted
+from escrow.greeting import QueuedDial, Welcome
 from escrow.models import Order, OrderEvent, SmsMessage
 from escrow.service import EscrowService
 from escrow.timers import run_timers
@@ -180,12 +181,16 @@ def test_deadlines_are_east_africa_time_with_kiswahili_months(world, database):
     assert when("en", datetime(2026, 11, 23, 11, 5)) == "23 Nov 14:05"
 
 
-def test_a_number_is_greeted_once_and_keeps_its_language(world):
+def test_a_number_is_greeted_as_new_until_its_first_dial_is_recorded_and_keeps_its_language(world):
     service = world[0]
-    assert service.greet(BUYER) == ("en", True)
-    assert service.greet(BUYER) == ("en", False)
+    first = service.welcome(BUYER)
+    assert (first.language, first.first) == ("en", True)
+    assert service.welcome(BUYER).first              # nothing written by the greeting itself
+    assert service.record_first_dials([QueuedDial(first.key, timedelta(seconds=2))]) == 1
+    assert service.record_first_dials([QueuedDial(first.key, timedelta(seconds=1))]) == 0   # once
+    assert service.welcome(BUYER) == Welcome("en", False)
     service.set_language(SELLER, "sw")
-    assert service.greet(SELLER) == ("sw", False)
+    assert service.welcome(SELLER) == Welcome("sw", False)
 
 
 def test_the_parties_see_each_others_number_in_full_and_operators_see_it_masked(world, database):

@@ -94,7 +94,8 @@ def test_the_delivery_code_is_never_stored_in_redis(service, store, redis_client
     client.post("/ussd", data=form(f"4*{CODE}*1"))
     for key in redis_client.keys("*"):
         kind = redis_client.type(key).decode()
-        values = [redis_client.get(key)] if kind == "string" else redis_client.lrange(key, 0, -1)
+        values = ([redis_client.get(key)] if kind == "string" else redis_client.zrange(key, 0, -1) if kind == "zset"
+                  else redis_client.lrange(key, 0, -1))
         assert all(CODE.encode() not in (value or b"") for value in values), key
 
 
