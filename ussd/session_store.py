@@ -27,7 +27,7 @@ import threading
 import time
 import logging
 import uuid
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 
 from redis.cluster import RedisCluster
 try:   # the C packer redis-py itself uses when present (requirements.txt); its own otherwise
@@ -99,9 +99,15 @@ class RedisSessionStore:
         session (and, on the dial hop, the phone's resume offer and remembered language), all in
         one round trip. The caller queues its writes on the OpenHop and calls `commit()`, which
         sends them and releases the lock in one more. Without a commit the lock is released on
-        exit; if even that fails, the lock expires after `hold_seconds`."""
+        exit, and so it is when the opening round trip itself breaks (the lock may have been taken before
+        the replies were lost); if even that fails, the lock expires after `hold_seconds`."""
         opened = OpenHop(self, session_id, phone, uuid.uuid4().hex)
-        self._open(opened, dialled, hold_seconds, time.monotonic() + wait_seconds)
+        try:
+            self._open(opened, dialled, hold_seconds, time.monotonic() + wait_seconds)
+        except BaseException:
+            with suppress(Exception):   # the first error is the one to raise
+                self._release_quietly(opened)   # only if it is ours: a busy session's lock is another hop's
+            raise
         self._this_thread.hop = opened
         try:
             yield opened

@@ -1,6 +1,7 @@
 """The USSD session store's own Redis connections (ussd/session_store.py `_Connections`), on a real Redis:
 hops one after another share one connection, a connection Redis dropped is replaced without the caller
-noticing, and a round trip broken half way leaves no reply unread for the next hop to mistake for its own."""
+noticing, and a round trip broken half way leaves no reply unread for the next hop to mistake for its own,
+nor the session's lock held."""
 import pytest
 import redis
 
@@ -53,17 +54,17 @@ def test_a_round_trip_broken_half_way_leaves_no_reply_for_the_next_hop(named, re
     store = RedisSessionStore(named)
     hop(store, "ATUid_broken", {"step": 1})
     read = redis.connection.AbstractConnection.read_response
-    replies = {"left": 1}
+    reads = {"count": 0}
 
-    def read_one_then_fail(connection, *args, **kwargs):
-        if replies["left"] == 0:
+    def fail_the_second_read(connection, *args, **kwargs):   # the opening round trip's second reply
+        reads["count"] += 1
+        if reads["count"] == 2:
             raise ValueError("the process was interrupted half way through the replies")
-        replies["left"] -= 1
         return read(connection, *args, **kwargs)
 
-    monkeypatch.setattr(redis.connection.AbstractConnection, "read_response", read_one_then_fail)
+    monkeypatch.setattr(redis.connection.AbstractConnection, "read_response", fail_the_second_read)
     with pytest.raises(ValueError):
         hop(store, "ATUid_broken")
     monkeypatch.setattr(redis.connection.AbstractConnection, "read_response", read)
-    redis_client.delete(store._key("lock", "ATUid_broken"))   # the broken hop took it; it would expire in 15 s
+    assert not redis_client.exists(store._key("lock", "ATUid_broken")), "the broken hop let its lock go"
     assert hop(store, "ATUid_broken") == {"step": 1}   # its own replies, not the broken hop's leftovers
