@@ -96,7 +96,10 @@ def serve(args, settings: dict, workdir: Path, log=print) -> dict:
 
 def compare(args, settings: dict, workdir: Path, light_phones: list, run_tag: str) -> dict:
     """Every load against every server, interleaved; prints and returns {(load, concurrency, server): Stats}."""
+    from bench.ussd import analyze_postgres
     servers = serve(args, settings, workdir)
+    if not analyze_postgres(settings["DATABASE_URL"]):
+        print("  PostgreSQL's autovacuum is off here: the benchmark ANALYZEs its database before each run instead")
     gunicorn = dict(workers=args.workers, threads=args.threads, worker_class=args.worker_class)
     print(f"\n(b) over HTTP, side by side: gunicorn --workers {args.workers} --threads {args.threads} "
           f"--worker-class {args.worker_class} for each of {', '.join(servers)}; closed loop at "
@@ -121,6 +124,7 @@ def compare(args, settings: dict, workdir: Path, light_phones: list, run_tag: st
                                else _pay_scripts(run, run_tag))
                     drive_http(server, scripts, concurrency=concurrency, duration=args.warmup_seconds,
                                name="warm-up", check=False)
+                    analyze_postgres(settings["DATABASE_URL"])   # untimed, as autovacuum would (bench/ussd.py)
                     stats = drive_http(server, scripts, concurrency=concurrency, duration=args.duration_seconds,
                                        name=f"{name} {load} x{concurrency}", check=not name.startswith("floor"))
                     results[(load, concurrency, name)] = stats
