@@ -3,8 +3,8 @@ paid by whoever types their number, a named request in Kiswahili, and a seller's
 paid from the link in the buyer's SMS (the seller's copy of it answers nothing); the form's cookie-bound token rides along; the code never shows."""
 import re
 
+from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import WebDriverWait
 
 from tests.e2e.test_api_journey import Shop, verify
@@ -14,10 +14,14 @@ BUYER, SELLER = "0712345678", "0722000111"
 
 
 def click_and_wait(browser, element_id: str) -> None:
-    """Click, then wait for the next page to replace this one (a form post and its redirect)."""
-    old = browser.find_element(By.TAG_NAME, "main")
+    """Click, then wait for the next page to replace this one (a form post and its redirect) and finish
+    loading. The old page is marked in its window; a new document has no mark. (Waiting for the old
+    node to go stale failed now and then: mid-navigation chromedriver may answer "Node with given id
+    does not belong to the document", an error staleness_of does not expect.)"""
+    browser.execute_script("window.zemiOldPage = true;")
     browser.find_element(By.ID, element_id).click()
-    WebDriverWait(browser, 30).until(expected_conditions.staleness_of(old))
+    WebDriverWait(browser, 30, ignored_exceptions=(WebDriverException,)).until(
+        lambda driver: driver.execute_script("return !window.zemiOldPage && document.readyState === 'complete';"))
 
 
 def shop_with_seller(live) -> tuple[Shop, str]:
