@@ -1,4 +1,5 @@
 """Engine and unit-of-work helpers. SQLite by default, PostgreSQL in production."""
+import select as io_select
 import time
 from contextlib import contextmanager
 from functools import lru_cache
@@ -125,11 +126,9 @@ def make_engine(url: str):
     return engine
 
 
-# A connection back from the pool is pinged (a round trip) only if it sat idle this long: a busy
-# pool's connections answered a moment ago, and a ping on every checkout cost each unit of work a
-# trip. One that died in between (PostgreSQL restarted under load) fails its first statement: that
-# invalidates the whole pool, so each process loses one unit of work, which rolls back (a callback
-# goes to the journal or stays `received`; a USSD hop says sorry; the outbox retries).
+# A connection back from the pool is pinged (a round trip) only if it sat idle this long, or if its
+# server said something unasked (below): a busy pool's connections answered a moment ago, and a
+# ping on every checkout cost each unit of work a trip.
 PING_AFTER_IDLE_SECONDS = 2.0
 _CHECKED_IN = "zemi.checked_in"
 
@@ -139,15 +138,32 @@ def _note_checkin(_dbapi_connection, record) -> None:
 
 
 def _ping_if_idle(dialect, dbapi_connection, record) -> None:
-    """Pessimistic disconnect handling for idle connections: DisconnectionError makes the pool
-    discard this one and check out another (SQLAlchemy retries the checkout)."""
+    """Pessimistic disconnect handling: DisconnectionError makes the pool discard this connection and
+    check out another (SQLAlchemy retries the checkout)."""
     idle_since = record.info.get(_CHECKED_IN)
-    if idle_since is None or time.monotonic() - idle_since < PING_AFTER_IDLE_SECONDS:
-        return   # fresh from connect (it just answered), or in use a moment ago
+    if idle_since is None:
+        return   # fresh from connect: it just answered
+    if time.monotonic() - idle_since < PING_AFTER_IDLE_SECONDS and not _server_spoke(dbapi_connection):
+        return   # in use a moment ago, and its server has not gone since
     try:
         dialect.do_ping(dbapi_connection)   # SELECT 1 outside a transaction: one round trip
     except Exception as error:  # noqa: BLE001 -- any failure: this connection is not to be trusted
         raise DisconnectionError(f"idle connection failed its ping: {type(error).__name__}") from error
+
+
+def _server_spoke(dbapi_connection) -> bool:
+    """Whether an idle connection has something to read. A healthy one has nothing: everything its
+    last statement was answered with was read. A server that shut down or crashed (PostgreSQL
+    restarted in a quarter of a second) said goodbye or closed the socket, so the connection is
+    readable: one poll(2), no round trip. A server that vanished without a word (a partition) is the
+    idle ping's and the connect timeout's to find."""
+    try:
+        descriptor = dbapi_connection.fileno()
+    except Exception:  # noqa: BLE001 -- closed already
+        return True
+    readiness = io_select.poll()
+    readiness.register(descriptor, io_select.POLLIN)
+    return bool(readiness.poll(0))
 
 
 def _sqlite_pragmas(dbapi_connection, _record):

@@ -60,7 +60,7 @@ class Conversation:
             log.warning("ussd store unavailable: %s", type(exc).__name__)
             return self._sorry(hop, "ussd.err.busy", "busy")
         except Exception as exc:  # noqa: BLE001 - the gateway must get an END, never a 500
-            log.error("ussd hop failed: %s", type(exc).__name__)
+            log.error("ussd hop failed: %s%s", type(exc).__name__, _cause(exc))
             return self._sorry(hop, "ussd.err.busy", "failed")
 
     def _answer(self, hop: Hop) -> Answer:
@@ -166,3 +166,13 @@ class LimitsLook:
 
     def __getattr__(self, name: str):
         return getattr(self._service, name)
+
+
+def _cause(exc: Exception) -> str:
+    """A database error's driver class and SQLSTATE, which say what went wrong (a lost connection, a
+    refused one, a lock); never its message, which may quote a value."""
+    cause = getattr(exc, "orig", None)
+    if cause is None:
+        return ""
+    state = getattr(cause, "sqlstate", None)
+    return f" ({type(cause).__name__}{f', SQLSTATE {state}' if state else ''})"

@@ -227,3 +227,21 @@ def test_the_language_chosen_on_ussd_is_remembered_in_redis_for_the_next_dial(se
     assert reply.startswith("CON ") and "1 Lipa muuzaji" in reply
     keys = [key.decode() for key in redis_client.keys("zemi:ussd:lang:*")]
     assert len(keys) == 1 and CALLER not in keys[0] and "722000222" not in keys[0]
+
+
+def test_a_database_failure_is_logged_with_its_driver_error_and_sqlstate_not_its_message(
+        service, store, monkeypatch, caplog):
+    import psycopg
+    from sqlalchemy.exc import OperationalError
+
+    def refused(*args, **kwargs):
+        raise OperationalError("SELECT 1", {}, psycopg.errors.AdminShutdown("terminating +254711000101"))
+    client = client_for(service, store)
+    client.post("/ussd", data=form(""))
+    monkeypatch.setattr(service, "help_info", refused)
+    client.post("/ussd", data=form("6"))
+    with caplog.at_level("ERROR", logger="ussd"):
+        response = client.post("/ussd", data=form("6*1"))
+    assert response.get_data(as_text=True) == "END Sorry, the service is busy. Please dial again in a moment."
+    [line] = [record.getMessage() for record in caplog.records if record.name == "ussd"]
+    assert line == "ussd hop failed: OperationalError (AdminShutdown, SQLSTATE 57P01)"
