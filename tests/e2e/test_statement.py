@@ -2,70 +2,39 @@
 statement`, the real Daraja client over HTTP against the simulator's Pull Transactions, on SQLite
 and PostgreSQL. Each scenario ends as a funded order, a return, or a finding that names it."""
 import json
-import threading
 import time
 from datetime import datetime, timedelta
 
 import pytest
 import requests
 from sqlalchemy import func, select, update
-from werkzeug.serving import make_server
 
-from app import create_app
 from escrow.models import (InboundCallback, JournalEntry, Order, OutboxItem, PaymentAttempt, PaymentReceived, Payout,
                            StatementLine, StatementRun)
 from escrow.statement.runs import covered_until
-from mpesa.simulator import SimulatorServer
-from tests.conftest import TEST_DATA_KEY, TEST_SECRET_KEY
-from tests.e2e.conftest import CALLBACK_TOKEN, LiveService, free_port
+from tests.e2e.mpesa_live import sim, start_live  # noqa: F401 -- fixtures
 
 SELLER = "0722000111"
 NOMINATED = "0722000000"
+STATEMENT = {"STATEMENT_SETTLE_SECONDS": "0", "STATEMENT_FIRST_LOOKBACK_SECONDS": "3600"}
 
 
 @pytest.fixture
-def sim():
-    with SimulatorServer({"callback_delay": 0.05, "late_delay": 0.8}) as server:
-        yield server
-
-
-@pytest.fixture
-def start_live(sim, database_url, redis_url, tmp_path):
-    running = []
-
+def start_statement_live(start_live):
+    """start_statement_live(register=True, **settings): mpesa_live's service with statements read at
+    once, registered for Pull Transactions unless `register` is false."""
     def start(register=True, **extra):
-        port = free_port()
-        base_url = f"http://127.0.0.1:{port}"
-        app = create_app({
-            "INSTANCE_PATH": str(tmp_path / f"instance{len(running)}"), "DATABASE_URL": database_url,
-            "REDIS_URL": redis_url, "MPESA_BASE_URL": sim.base_url, "MPESA_CONSUMER_KEY": "sim-key",
-            "MPESA_CONSUMER_SECRET": "sim-secret", "MPESA_SHORTCODE": "174379",
-            "MPESA_PASSKEY": "bfb279f9aa9bdbcf158e97dd71a467cd2e0c893059b10f78e6b72ada1ed2c919",
-            "MPESA_B2C_SHORTCODE": "600000", "MPESA_INITIATOR_NAME": "testapi", "MPESA_SECURITY_CREDENTIAL": "cred",
-            "PUBLIC_BASE_URL": base_url, "CALLBACK_TOKEN": CALLBACK_TOKEN, "SECRET_KEY": TEST_SECRET_KEY,
-            "DATA_KEY": TEST_DATA_KEY, "STK_DELAY_SECONDS": "0", "SMS_BACKEND": "console",
-            "RECONCILE_EVERY_SECONDS": "0", "STK_QUERY_AFTER_SECONDS": "0", "B2C_QUERY_AFTER_SECONDS": "1",
-            "STATEMENT_SETTLE_SECONDS": "0", "STATEMENT_FIRST_LOOKBACK_SECONDS": "3600", **extra})
-        server = make_server("127.0.0.1", port, app, threaded=True)
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        running.append((server, app))
-        live = LiveService(app, base_url)
+        live = start_live(**{**STATEMENT, **extra})
         if register:
             result = live.cli("mpesa", "register-pull", "--nominated-number", NOMINATED)
             assert result.exit_code == 0 and "Shortcode Registered Successfully" in result.output, result.output
         return live
-
-    import redis
-    redis.Redis.from_url(redis_url).flushdb()
-    yield start
-    for server, app in running:
-        server.shutdown()
-        app.extensions["zemi"].db.dispose()
+    return start
 
 
 @pytest.fixture
-def live(start_live):
-    return start_live()
+def live(start_statement_live):
+    return start_statement_live()
 
 
 # --- helpers --------------------------------------------------------------------------------
@@ -274,8 +243,8 @@ def test_the_scheduled_windows_overlap_and_every_run_is_recorded(live, sim):
     assert "last complete day" in ledger_ok(live)
 
 
-def test_a_statement_that_cannot_be_fetched_is_a_failed_run_that_covers_nothing(start_live, sim):
-    live = start_live(register=False)   # never registered for Pull Transactions: Daraja refuses
+def test_a_statement_that_cannot_be_fetched_is_a_failed_run_that_covers_nothing(start_statement_live, sim):
+    live = start_statement_live(register=False)   # never registered for Pull Transactions: Daraja refuses
     result = statement(live)
     assert result.exit_code == 1 and "failed" in result.output and "statement not fetched" in result.output
     [run] = rows(live, StatementRun)
@@ -348,8 +317,8 @@ def test_the_b2c_statement_confirms_our_payouts_and_names_a_transfer_we_never_ma
     ledger_ok(live)
 
 
-def test_the_worker_alone_funds_a_paid_push_it_could_not_query_on_its_next_scheduled_pass(start_live, sim):
-    live = start_live(STATEMENT_RECONCILE_EVERY_SECONDS="1")
+def test_the_worker_alone_funds_a_paid_push_it_could_not_query_on_its_next_scheduled_pass(start_statement_live, sim):
+    live = start_statement_live(STATEMENT_RECONCILE_EVERY_SECONDS="1")
     order = pushed(live, sim, "0711000113", "no_callback")   # (its worker pass may run a statement pass too)
     lose_the_checkout_id(live, order)
     time.sleep(1.1)                                          # one STATEMENT_RECONCILE_EVERY_SECONDS since then
