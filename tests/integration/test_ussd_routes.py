@@ -243,5 +243,6 @@ def test_a_database_failure_is_logged_with_its_driver_error_and_sqlstate_not_its
     with caplog.at_level("ERROR", logger="ussd"):
         response = client.post("/ussd", data=form("6*1"))
     assert response.get_data(as_text=True) == "END Sorry, the service is busy. Please dial again in a moment."
-    [line] = [record.getMessage() for record in caplog.records if record.name == "ussd"]
+    [line] = [record.getMessage() for record in caplog.records
+              if record.name == "ussd" and record.levelname == "ERROR"]
     assert line == "ussd hop failed: OperationalError (AdminShutdown, SQLSTATE 57P01)"
