@@ -7,7 +7,8 @@ import json
 import requests
 
 from escrow.models import AccountBalance, InboundCallback, Order, Payout
-from tests.e2e.test_statement import live, one, pushed, rows, settle, sim, start_live  # noqa: F401  (fixtures)
+from tests.e2e.test_statement import (live, one, pushed, rows, settle, sim, start_live,  # noqa: F401  (fixtures)
+                                      start_statement_live)
 
 B2C_SHORTCODE = "600000"
 SELLER = "0722000111"

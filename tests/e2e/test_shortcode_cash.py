@@ -13,7 +13,8 @@ from escrow.models import JournalEntry, Payout, Reversal, StatementLine
 from escrow.statement.shortcode_cash import cash_by_shortcode
 from mpesa.simulator import SimulatorServer
 from tests.e2e.test_float import released
-from tests.e2e.test_statement import findings, ledger_ok, live, one, rows, settle, start_live  # noqa: F401  (fixtures)
+from tests.e2e.test_statement import (findings, ledger_ok, live, one, rows, settle, start_live,  # noqa: F401  (fixtures)
+                                      start_statement_live)
 
 PAYBILL, B2C = "174379", "600000"
 
