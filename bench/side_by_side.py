@@ -13,10 +13,14 @@ bench/.hiredis). Each load is driven against each server in turn, interleaved, c
          language (none; the dial is queued for the worker, which is not running here), looks at its
          limits on `1` and creates the order; anysd's confirm writes nothing
 at each of --compare-concurrency (20 and 100 sessions). Prints hops/s, p50, p99, server CPU per hop,
-and the ratios.
+and the ratios. With --rounds N the whole comparison is run N times, each round starting with the next
+server in turn (so no server always runs first, right after another's load), and a last table gives each
+cell's ratios round by round, their median, and in how many rounds issue 13's goals held.
 """
+import math
 import itertools
 import os
+import statistics
 import subprocess
 import sys
 import time
@@ -30,7 +34,20 @@ ROOT = Path(__file__).resolve().parent.parent
 HIREDIS = "hiredis==3.5.0"
 HIREDIS_DIR = ROOT / "bench" / ".hiredis"
 NO_HIREDIS_DIR = ROOT / "bench" / "no_hiredis"
-RUN_SPAN = 50_000       # numbers (sessions) one run may use: 16 runs stay under number()'s 1,000,000
+NUMBERS = 1_000_000      # number()'s indexes, shared by the pay runs (each its own span)
+SESSIONS_PER_SECOND = 1_500   # a span's bound: 2 cores serve ~530 sessions/s at most (the floor, light)
+# issue 13's goals per load: Zemi / anysd hops/s at least, Zemi / floor at least, Zemi's p99 / anysd's at most
+GOALS = {"light": (1.5, 0.6, 1.0), "pay": (1.0, 0.6, 1.0)}
+
+
+def run_span(warmup_seconds: float, duration_seconds: float) -> int:
+    """Sessions (new numbers) one run may use: more than it can start in its warm-up and measured time."""
+    return max(10_000, math.ceil((warmup_seconds + duration_seconds) * SESSIONS_PER_SECOND))
+
+
+def pay_runs_fit(rounds: int, concurrencies: int, servers: int, span: int) -> bool:
+    """Every pay run of every round gets numbers of its own within number()'s range."""
+    return rounds * concurrencies * servers * span <= NUMBERS
 
 
 def hiredis_installed() -> bool:
@@ -62,16 +79,24 @@ def prewarm_light_numbers(app, count: int, run_tag: str) -> list:
     return phones
 
 
-def _pay_scripts(run: int, run_tag: str):
-    """New buyers and sellers: each run its own range of numbers (and so of session ids)."""
+def _pay_scripts(run: int, span: int, run_tag: str):
+    """New buyers and sellers: each pay run (counted from 0) its own range of numbers (and session ids)."""
     from bench.ussd import pay_script
-    return (pay_script(9, run * RUN_SPAN + index, run_tag) for index in range(RUN_SPAN))
+    return (pay_script(9, run * span + index, run_tag) for index in range(span))
 
 
-def _light_scripts(phones: list, run: int, run_tag: str):
+def _light_scripts(phones: list, run: int, span: int, run_tag: str):
     """The pre-dialled numbers in turn, each session its own id."""
     from bench.ussd import light_script
-    return (light_script(phones[index % len(phones)], run * RUN_SPAN + index, run_tag) for index in range(RUN_SPAN))
+    return (light_script(phones[index % len(phones)], run * span + index, run_tag) for index in range(span))
+
+
+def in_turn(items: list, start: int) -> list:
+    """`items` rotated to begin at index `start` (modulo their number)."""
+    if not items:
+        return []
+    start %= len(items)
+    return items[start:] + items[:start]
 
 
 def serve(args, settings: dict, workdir: Path, log=print) -> dict:
@@ -94,8 +119,9 @@ def serve(args, settings: dict, workdir: Path, log=print) -> dict:
     return servers
 
 
-def compare(args, settings: dict, workdir: Path, light_phones: list, run_tag: str) -> dict:
-    """Every load against every server, interleaved; prints and returns {(load, concurrency, server): Stats}."""
+def compare(args, settings: dict, workdir: Path, light_phones: list, run_tag: str) -> list:
+    """Every load against every server, interleaved, --rounds times; prints the figures and returns each
+    round's {(load, concurrency, server): Stats}."""
     from bench.ussd import analyze_postgres
     servers = serve(args, settings, workdir)
     if not analyze_postgres(settings["DATABASE_URL"]):
@@ -105,7 +131,9 @@ def compare(args, settings: dict, workdir: Path, light_phones: list, run_tag: st
           f"--worker-class {args.worker_class} for each of {', '.join(servers)}; closed loop at "
           f"{', '.join(map(str, args.compare_concurrency))} sessions; {args.warmup_seconds:.0f} s warm-up + "
           f"{args.duration_seconds:.0f} s measured per run")
-    results, started, runs = {}, [], itertools.count(1)
+    rounds, started = [], []
+    light_runs, pay_runs = itertools.count(), itertools.count()
+    span = run_span(args.warmup_seconds, args.duration_seconds)
     try:
         for name, (spec, env, python) in servers.items():
             try:
@@ -116,24 +144,66 @@ def compare(args, settings: dict, workdir: Path, light_phones: list, run_tag: st
                     raise
                 print(f"  {name} left out of this run: {error}")
         names = [name for name, _ in started]
-        for load in ("light", "pay"):
-            for concurrency in args.compare_concurrency:
-                for name, server in started:
-                    run = next(runs)
-                    scripts = (_light_scripts(light_phones, run, run_tag) if load == "light"
-                               else _pay_scripts(run, run_tag))
-                    drive_http(server, scripts, concurrency=concurrency, duration=args.warmup_seconds,
-                               name="warm-up", check=False)
-                    analyze_postgres(settings["DATABASE_URL"])   # untimed, as autovacuum would (bench/ussd.py)
-                    stats = drive_http(server, scripts, concurrency=concurrency, duration=args.duration_seconds,
-                                       name=f"{name} {load} x{concurrency}", check=not name.startswith("floor"))
-                    results[(load, concurrency, name)] = stats
-                    print_stats(stats)
+        for round_ in range(args.rounds):
+            order = in_turn(started, round_)
+            if args.rounds > 1:
+                print(f"\n  round {round_ + 1} of {args.rounds}: {', '.join(name for name, _ in order)}")
+            results = {}
+            for load in ("light", "pay"):
+                for concurrency in args.compare_concurrency:
+                    for name, server in order:
+                        scripts = (_light_scripts(light_phones, next(light_runs), span, run_tag) if load == "light"
+                                   else _pay_scripts(next(pay_runs), span, run_tag))
+                        drive_http(server, scripts, concurrency=concurrency, duration=args.warmup_seconds,
+                                   name="warm-up", check=False)
+                        analyze_postgres(settings["DATABASE_URL"])   # untimed, as autovacuum would (bench/ussd.py)
+                        stats = drive_http(server, scripts, concurrency=concurrency, duration=args.duration_seconds,
+                                           name=f"{name} {load} x{concurrency}", check=not name.startswith("floor"))
+                        results[(load, concurrency, name)] = stats
+                        print_stats(stats)
+            print_table(results, names, args.compare_concurrency)
+            rounds.append(results)
     finally:
         for _, server in started:
             server.stop()
-    print_table(results, names, args.compare_concurrency)
-    return results
+    if len(rounds) > 1:
+        print_rounds(rounds, args.compare_concurrency)
+    return rounds
+
+
+def goal_ratios(results: dict, load: str, concurrency: int) -> tuple | None:
+    """(Zemi / anysd hops/s, Zemi / floor hops/s, Zemi's p99 / anysd's) for one cell, or None."""
+    zemi, anysd, floor = (results.get((load, concurrency, name)) for name in ("zemi", "anysd", "floor"))
+    if not all(stats and stats.hops and stats.seconds for stats in (zemi, anysd, floor)):
+        return None
+    return (zemi.rate / anysd.rate, zemi.rate / floor.rate,
+            percentile(zemi.latencies, 0.99) / percentile(anysd.latencies, 0.99))
+
+
+def goals_held(load: str, ratios: tuple) -> tuple:
+    """Whether each of issue 13's three goals held for these ratios (goal_ratios)."""
+    over_anysd, over_floor, p99 = GOALS[load]
+    return ratios[0] >= over_anysd, ratios[1] >= over_floor, ratios[2] <= p99
+
+
+def print_rounds(rounds: list, concurrencies: list) -> None:
+    """Each cell's ratios round by round, their median, and in how many rounds each goal held."""
+    print(f"\n| load | sessions | zemi / anysd hops/s: rounds, median | zemi / floor | p99 zemi / anysd | "
+          f"goals held in {len(rounds)} rounds (anysd, floor, p99) |")
+    print("|---|---|---|---|---|---|")
+    for load in ("light", "pay"):
+        for concurrency in concurrencies:
+            cells = [ratios for ratios in (goal_ratios(results, load, concurrency) for results in rounds) if ratios]
+            if not cells:
+                continue
+            columns = []
+            for which in range(3):
+                values = [cell[which] for cell in cells]
+                columns.append(" / ".join(f"{value:.2f}" for value in values)
+                               + f", median {statistics.median(values):.2f}")
+            held = [sum(goals_held(load, cell)[which] for cell in cells) for which in range(3)]
+            print(f"| {load} | {concurrency} | {' | '.join(columns)} | "
+                  f"{', '.join(f'{count}/{len(cells)}' for count in held)} |")
 
 
 def _cell(stats: Stats | None) -> str:

@@ -284,12 +284,19 @@ def parse_args(argv=None):
     parser.add_argument("--worker-class", default="sync", help="gunicorn worker class")
     parser.add_argument("--seed-threads", type=int, default=2, help="threads seeding funded orders")
     parser.add_argument("--skip-http", action="store_true", help="run only the in-process part")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="times the HTTP comparison is run, each round starting with the next server (<= 5)")
     args = parser.parse_args(argv)
     args.duration_seconds = max(1.0, min(args.duration_seconds, 120.0))
     args.warmup_seconds = max(0.0, min(args.warmup_seconds, 30.0))
     args.compare_concurrency = [max(1, min(int(n), 1000)) for n in args.compare_concurrency.split(",") if n.strip()]
     args.light_numbers = max(10, min(args.light_numbers, 100_000))
     args.inprocess_sessions = max(2, min(args.inprocess_sessions, 2 * MAX_SEED))
+    args.rounds = max(1, min(args.rounds, 5))
+    from bench.side_by_side import pay_runs_fit, run_span
+    if not pay_runs_fit(args.rounds, len(args.compare_concurrency), 4,
+                        run_span(args.warmup_seconds, args.duration_seconds)):
+        parser.error("too many pay runs for the benchmark's numbers: fewer --rounds, concurrencies or seconds")
     return args
 
 
