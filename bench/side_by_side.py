@@ -144,6 +144,9 @@ def compare(args, settings: dict, workdir: Path, light_phones: list, run_tag: st
                     raise
                 print(f"  {name} left out of this run: {error}")
         names = [name for name, _ in started]
+        waited, quiet = settle(started)
+        print(f"  the servers' workers were booted and idle after {waited:.1f} s" if quiet else
+              f"  the servers still used CPU after {waited:.0f} s (booting?); measuring anyway")
         for round_ in range(args.rounds):
             order = in_turn(started, round_)
             if args.rounds > 1:
@@ -169,6 +172,19 @@ def compare(args, settings: dict, workdir: Path, light_phones: list, run_tag: st
     if len(rounds) > 1:
         print_rounds(rounds, args.compare_concurrency)
     return rounds
+
+
+def settle(started: list, quiet_cores: float = 0.1, window: float = 1.0, limit: float = 90.0) -> tuple:
+    """Wait until the started servers use less than `quiet_cores` of CPU over `window` seconds: a gunicorn
+    answers /health once its first worker is up while the others are still importing the app, and the
+    first runs would share the cores with those boots. Returns (seconds waited, whether they were quiet)."""
+    began = time.monotonic()
+    while time.monotonic() - began < limit:
+        before = sum(server.cpu_seconds() or 0.0 for _, server in started)
+        time.sleep(window)
+        if sum(server.cpu_seconds() or 0.0 for _, server in started) - before < quiet_cores * window:
+            return time.monotonic() - began, True
+    return time.monotonic() - began, False
 
 
 def goal_ratios(results: dict, load: str, concurrency: int) -> tuple | None:

@@ -53,3 +53,27 @@ def test_the_summary_counts_the_rounds_each_goal_held(capsys):
     row = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| pay | 100 |")]
     assert row == ["| pay | 100 | 1.30 / 1.20 / 0.90, median 1.20 | 0.65 / 0.60 / 0.45, median 0.60 "
                    "| 0.90 / 1.20 / 0.80, median 0.90 | 2/3, 2/3, 2/3 |"]
+
+
+class Booting:
+    """A server whose CPU counter climbs by 1 s per reading `busy` times, then stays put."""
+
+    def __init__(self, busy: int):
+        self.busy, self.used = busy, 0.0
+
+    def cpu_seconds(self) -> float:
+        if self.busy:
+            self.busy -= 1
+            self.used += 1.0
+        return self.used
+
+
+def test_the_first_run_waits_until_every_server_has_booted():
+    servers = [("zemi", Booting(5)), ("anysd", Booting(1))]
+    waited, quiet = side_by_side.settle(servers, window=0.01, limit=5.0)
+    assert quiet and servers[0][1].busy == 0 and waited >= 0.02   # two busy windows before a quiet one
+
+
+def test_a_server_that_never_quietens_is_measured_anyway_after_the_limit():
+    waited, quiet = side_by_side.settle([("zemi", Booting(10_000))], window=0.01, limit=0.1)
+    assert not quiet and waited >= 0.1
