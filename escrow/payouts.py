@@ -81,7 +81,8 @@ def send_transfer(db: Database, core: Core, gateway: PaymentGateway, payout_id: 
             return "unknown"
         if payout.status != "queued":
             return payout.status
-        _set(session, payout_id, ("queued",), status="sending")
+        if not _set(session, payout_id, ("queued",), status="sending"):
+            return _status_now(session, payout_id)   # changed since it was read: a retry cancelled, never sent
         reference = session.get(Order, payout.order_id).reference
         request = dict(originator_id=payout.originator_conversation_id, amount=payout.amount,
                        phone=core.vault.unseal(payout.recipient_sealed), remarks=f"Zemi order {reference}",
@@ -143,6 +144,11 @@ def transfer_reply(core: Core, kind: str, payout_id: int, originator_id: str) ->
 def transfer_reply_is_ours(core: Core, kind: str, payout_id: int, originator_id: str, tag: str) -> bool:
     return hmac.compare_digest(transfer_reply(core, kind, payout_id, originator_id).encode(),
                                f"{payout_id}/{tag}".encode())
+
+
+def _status_now(session: Session, payout_id: int) -> str:
+    """What the transfer's row says now (read again: the one the session holds was read before it changed)."""
+    return session.scalar(select(Payout.status).where(Payout.id == payout_id))
 
 
 def _set(session: Session, payout_id: int, expected: tuple[str, ...], **values) -> bool:

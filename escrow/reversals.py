@@ -69,7 +69,8 @@ def send_reversal(db: Database, core: Core, gateway: MoneyInGateway, reversal_id
             return "unknown"
         if reversal.status != "queued":
             return reversal.status
-        _set(session, reversal_id, ("queued",), status="sending")
+        if not _set(session, reversal_id, ("queued",), status="sending"):   # changed since it was read: not sent
+            return session.scalar(select(Reversal.status).where(Reversal.id == reversal_id))
         trans_id, amount = reversal.trans_id, reversal.amount
     try:
         accepted = gateway.reverse_payment(trans_id=trans_id, amount=amount,
