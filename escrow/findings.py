@@ -54,12 +54,29 @@ def resolve_finding(session: Session, finding_id: int, note: str) -> dict:
                                                        InboundCallback.source == FINDING))
     if row is None:
         raise FindingNotFound(f"no finding #{finding_id}")
-    body = {**json.loads(row.body), "resolution": note, "resolved_at": db_now(session)}
-    won = session.execute(update(InboundCallback).where(InboundCallback.id == finding_id,
-                                                        InboundCallback.status == "open")
-                          .values(status=RESOLVED, note=note[:300], body=json.dumps(body, default=str))).rowcount
-    if not won:
+    body = _resolved(session, row, note)
+    if body is None:
         status = session.scalar(select(InboundCallback.status).where(InboundCallback.id == finding_id))
         raise EscrowError(f"finding #{finding_id} is not open (it is {status})")
     log.info("finding #%s resolved by an operator", finding_id)
     return {**body, "id": finding_id, "status": RESOLVED}
+
+
+def close_finding(session: Session, key: str, note: str) -> bool:
+    """Resolve the open finding recorded under `key` when what it asked an operator to do is no longer
+    needed (the service settled it itself); `note` says how. False if there is none open."""
+    row = session.scalar(select(InboundCallback).where(InboundCallback.dedupe_key == f"{FINDING}:{key}"[:80],
+                                                       InboundCallback.status == "open"))
+    if row is None or _resolved(session, row, note) is None:
+        return False
+    log.info("finding #%s closed: %s", row.id, note)
+    return True
+
+
+def _resolved(session: Session, row: InboundCallback, note: str) -> dict | None:
+    """Mark `row` resolved with `note` if it is still open: its new body, or None."""
+    body = {**json.loads(row.body), "resolution": note, "resolved_at": db_now(session)}
+    won = session.execute(update(InboundCallback).where(InboundCallback.id == row.id,
+                                                        InboundCallback.status == "open")
+                          .values(status=RESOLVED, note=note[:300], body=json.dumps(body, default=str))).rowcount
+    return body if won else None

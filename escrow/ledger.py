@@ -116,6 +116,13 @@ def balance(session: Session, account: str, order_id: int | None = None) -> int:
     return int(session.scalar(query))
 
 
+def posted(session: Session, dedupe_key: str, account: str) -> int:
+    """What the entry posted once under `dedupe_key` put on `account` (0 if there is no such entry)."""
+    return int(session.scalar(select(func.coalesce(func.sum(Posting.amount), 0))
+                              .join(JournalEntry, Posting.entry_id == JournalEntry.id)
+                              .where(JournalEntry.dedupe_key == dedupe_key, Posting.account == account)))
+
+
 def held_for(session: Session, order_id: int) -> int:
     """What the escrow holds for one order, as a positive number."""
     return -balance(session, ESCROW_HELD, order_id)

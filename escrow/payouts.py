@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from escrow import ledger, outbox
 from escrow.context import Core
 from escrow.db import Database, db_now, insert_row, utcnow
-from escrow.findings import record_finding
+from escrow.findings import close_finding, record_finding
 from escrow.ledger import credit, debit
 from escrow.models import Order, Payout
 from escrow.phone import mask
@@ -30,6 +30,7 @@ IN_FLIGHT = ("sending", "sent", "unknown")
 # twice for one order. Outside the one-live index, so recording it never breaks "one payout we
 # initiate per order"; its money sits in ledger.OVERPAID until recovered.
 DOUBLE_PAID = "double_paid"
+SUPERSEDED = "superseded"   # a retry's result code when what it replaced was paid after all: never sent
 # Which liability a confirmed transfer settles.
 SETTLES = {"payout": ledger.SELLER_PAYABLE, "refund": ledger.REFUNDS_PAYABLE, "return": ledger.REFUNDS_PAYABLE}
 # What a transfer's answer URL answers: the kind signed into its tag.
@@ -101,6 +102,11 @@ def _record_send_failure(db: Database, core: Core, payout_id: int, error: Gatewa
         if error.ambiguous:
             _mark_unknown(session, core, payout_id, "sending", str(error))
             return "unknown"
+        earlier = _paid_before(session, session.get(Payout, payout_id))
+        if error.retryable and earlier is not None:   # never left, and what it replaced was paid meanwhile
+            _set(session, payout_id, ("sending",), status="failed", result_code=SUPERSEDED,
+                 result_desc=f"not sent: {earlier.originator_conversation_id} was paid after all")
+            return "failed"
         if error.retryable:  # surely never reached M-Pesa: safe to send again later
             _set(session, payout_id, ("sending",), status="queued", result_desc=str(error)[:200])
         else:
@@ -238,8 +244,48 @@ def _live_sibling(session: Session, payout: Payout) -> Payout | None:
 
 def _cancel_if_unsent(session: Session, live: Payout, paid: Payout) -> bool:
     """A retry not yet sent is cancelled: the first attempt paid after all."""
-    return _set(session, live.id, ("queued",), status="failed", result_code="superseded",
+    return _set(session, live.id, ("queued",), status="failed", result_code=SUPERSEDED,
                 result_desc=f"not sent: {paid.originator_conversation_id} was paid after all")
+
+
+def _paid_before(session: Session, payout: Payout) -> Payout | None:
+    """Another transfer for the same order and purpose that M-Pesa paid (settled, or booked as a double
+    payment while this one was out)."""
+    if payout.purpose not in ("payout", "refund"):
+        return None
+    return session.scalar(select(Payout).where(Payout.order_id == payout.order_id, Payout.purpose == payout.purpose,
+                                               Payout.id != payout.id, Payout.status.in_(("succeeded", DOUBLE_PAID))))
+
+
+def take_earlier_payment(session: Session, core: Core | None, failed: Payout) -> tuple[Payout, int] | None:
+    """`failed` replaced a transfer that M-Pesa then reported paid late, booked as a double payment on
+    the word that `failed` was out and might pay too; `failed` did not pay (it failed, or never left).
+    So the earlier payment settles what both were for after all: it becomes 'succeeded', its money moves
+    from overpaid to what it settles, and its double-payment finding (which asked for a Reversal) is
+    closed. Returns (that transfer, the amount paid), or None when nothing is to be taken."""
+    if failed.purpose not in ("payout", "refund"):
+        return None
+    others = session.scalars(select(Payout).where(Payout.order_id == failed.order_id, Payout.purpose == failed.purpose,
+                                                  Payout.id != failed.id).with_for_update()).all()
+    earlier = [other for other in others if other.status == DOUBLE_PAID]
+    if len(earlier) != 1 or any(other.status not in ("failed", DOUBLE_PAID) for other in others):
+        return None   # none, or another transfer is out, or one settled it
+    earlier = earlier[0]
+    paid = ledger.posted(session, f"out:{earlier.id}", ledger.OVERPAID)
+    if not paid or not _set(session, earlier.id, (DOUBLE_PAID,), status="succeeded",
+                            result_desc=f"paid; {failed.originator_conversation_id}, sent in its place, "
+                                        f"was not"[:200]):
+        return None
+    settled = min(paid, earlier.amount)
+    ledger.post(session, kind="double_payment_void", dedupe_key=f"settles:{earlier.id}", order_id=earlier.order_id,
+                lines=[debit(SETTLES[earlier.purpose], settled), credit(ledger.OVERPAID, settled)],
+                memo=f"receipt {earlier.receipt} settles it: {failed.originator_conversation_id} did not pay")
+    close_finding(session, f"double-payment:{earlier.id}",
+                  f"no Reversal: {failed.originator_conversation_id}, sent in its place, did not pay "
+                  f"({failed.result_code or 'failed'}), so receipt {earlier.receipt} settles the {earlier.purpose}")
+    if paid != earlier.amount:
+        _flag_other_amount(session, core, earlier, paid, earlier.receipt)
+    return earlier, paid
 
 
 def _record_double_payment(session: Session, core: Core | None, payout: Payout, live: Payout, result: PayoutResult,

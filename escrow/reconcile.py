@@ -66,7 +66,7 @@ from escrow.settings import read_int, read_list
 from escrow.payments import IN_DOUBT, QUERY_RECEIPT_PREFIX, PaymentResult, record_payment_result
 from escrow.payouts import record_transfer_timeout
 from escrow.ports import GatewayError, PaymentGateway, PaymentStatus
-from escrow.settlement import record_payout_result
+from escrow.settlement import record_payout_result, settle_with_earlier_payment
 from escrow.unsent import revive_unsent_transfers
 
 log = logging.getLogger(__name__)
@@ -359,6 +359,8 @@ class Reconciler:
                     report.add(outcome)
 
     def _retry_or_flag(self, session: Session, payout: Payout, now) -> str | None:
+        if settle_with_earlier_payment(session, self.core, payout):
+            return "double payments settled by the earlier payment (its retry did not pay)"
         root, number = split_attempt(payout.originator_conversation_id)
         successor = attempt_originator(root, number + 1)
         if session.scalar(select(Payout.id).where(Payout.originator_conversation_id == successor)):

@@ -6,7 +6,7 @@ from escrow.context import Core
 from escrow.models import Order, Payout
 from escrow.notify import queue_sms
 from escrow.orders import buyer_phone, seller_phone, transition
-from escrow.payouts import PayoutResult, find_transfer, settle_transfer
+from escrow.payouts import PayoutResult, find_transfer, settle_transfer, take_earlier_payment
 from escrow.states import Event, State
 
 
@@ -24,6 +24,18 @@ def record_transfer_answer(session: Session, core: Core, payout: Payout, result:
     if outcome == "succeeded":
         _close_if_settled(session, core, session.get(Order, payout.order_id), payout, result.receipt)
     return outcome
+
+
+def settle_with_earlier_payment(session: Session, core: Core, failed: Payout) -> bool:
+    """A failed transfer whose predecessor was paid late (escrow.payouts.take_earlier_payment): that
+    payment settles the order's transfer, and the order closes as it would have on its success."""
+    taken = take_earlier_payment(session, core, failed)
+    if taken is None:
+        return False
+    earlier, paid = taken
+    if paid >= earlier.amount:
+        _close_if_settled(session, core, session.get(Order, earlier.order_id), earlier, earlier.receipt)
+    return True
 
 
 def _close_if_settled(session: Session, core: Core, order: Order, payout: Payout, receipt: str | None) -> None:

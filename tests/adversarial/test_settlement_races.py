@@ -3,15 +3,17 @@ do not line up, on real PostgreSQL. Each ends with the books: balanced, nothing 
 more than money in."""
 import re
 import threading
+from datetime import timedelta
 
-from sqlalchemy import event, func, select
+from sqlalchemy import event, func, select, update
 
 from escrow import ledger
-from escrow.db import Database
+from escrow.db import Database, db_now
 from escrow.intake import CallbackIntake
-from escrow.models import Order, PaymentReceived, Payout, Posting
+from escrow.models import Order, OutboxItem, PaymentReceived, Payout, Posting
 from escrow.payments import PaymentResult
 from escrow.paybill import PaybillPayment
+from escrow.ports import GatewayError
 from escrow.payouts import PayoutResult, send_transfer
 from escrow.reconcile import Reconciler, ReconcileReport, ReconcileSettings
 from mpesa.routes import CALLBACK_PARSERS
@@ -210,3 +212,81 @@ def test_a_result_a_status_answer_and_a_timeout_racing_settle_a_payout_once(worl
             state = session.scalar(select(Order.state).where(Order.reference == order.reference))
         assert state == "paid_out", (state, outcomes)
     books_ok(database)
+
+
+# --- 5. a late success while its retry is out, and the retry then never pays --------------------
+def retried_payout(world, database):
+    """A released order whose first payout failed with a retryable code and was retried: (order, first, retry)."""
+    service, worker, gateway, _ = world
+    order = released_order(world)
+    worker.run_once()
+    [first] = payouts_of(database, order.reference)
+    assert service.record_payout_result(PayoutResult(first.originator_conversation_id, first.conversation_id,
+                                                     False, "1", "insufficient float")) == "failed"
+    Reconciler(database, service.core, gateway, NOW, CALLBACK_PARSERS).retry_failed_payouts(ReconcileReport())
+    first, retry = payouts_of(database, order.reference)
+    assert retry.status == "queued"
+    return order, first, retry
+
+
+def paid_once_and_closed(world, database, order, first, sent_before: int):
+    """M-Pesa paid the first attempt only: nothing more is sent, the books settle it once, the order is
+    paid out, nothing is owed back and no double payment is left to recover."""
+    service, worker, gateway, _ = world
+    for _ in range(2):
+        Reconciler(database, service.core, gateway, NOW, CALLBACK_PARSERS).retry_failed_payouts(ReconcileReport())
+        worker.run_once()
+    rows = payouts_of(database, order.reference)
+    money_in, money_out = cash_for(database, order.reference)
+    assert len(gateway.payouts) == sent_before, f"sent after the first attempt was known paid: {gateway.payouts}"
+    assert [(p.originator_conversation_id, p.status) for p in rows][0] == (first.originator_conversation_id,
+                                                                           "succeeded"), rows
+    assert all(p.status == "failed" for p in rows[1:]), [(p.originator_conversation_id, p.status) for p in rows]
+    assert money_out == first.amount <= money_in
+    with database.transaction() as session:
+        order_id = session.scalar(select(Order.id).where(Order.reference == order.reference))
+        state = session.scalar(select(Order.state).where(Order.id == order_id))
+        overpaid = ledger.balance(session, ledger.OVERPAID, order_id)
+        payable = ledger.balance(session, ledger.SELLER_PAYABLE, order_id)
+    assert (state, overpaid, payable) == ("paid_out", 0, 0)
+    open_doubles = [f for f in service.open_findings() if f["kind"] == "double-payment"]
+    assert open_doubles == [], open_doubles
+    books_ok(database)
+
+
+def test_a_retry_whose_send_fails_before_it_leaves_after_the_first_was_paid_is_not_sent_again(world, database):
+    """The first attempt's late success arrives while its retry's B2C call is under way (too late to
+    cancel it), and that call then fails before anything left (connection refused). The retry must not
+    be queued to go again: the first attempt paid, and it is the settlement."""
+    service, worker, gateway, _ = world
+    order, first, retry = retried_payout(world, database)
+    late = PayoutResult(first.originator_conversation_id, first.conversation_id, True, "0", "ok",
+                        receipt="LATEC1", amount=first.amount)
+    real_send, said = gateway.send_payout, {}
+
+    def refused_while_the_first_is_reported_paid(**request):
+        gateway.send_payout = real_send
+        said["late"] = service.record_payout_result(late)
+        raise GatewayError("connection refused", retryable=True)
+    gateway.send_payout = refused_while_the_first_is_reported_paid
+    sent_before = len(gateway.payouts)
+    worker.run_once()
+    assert said["late"] == "double_paid"        # booked as a double payment while the retry was out
+    with database.transaction() as session:    # time passes: the outbox's back-off for the retry is over
+        session.execute(update(OutboxItem).values(due_at=db_now(session) - timedelta(minutes=1)))
+    paid_once_and_closed(world, database, order, first, sent_before)
+
+
+def test_a_late_success_whose_retry_then_fails_is_the_settlement_after_all(world, database):
+    """The retry went out, the first attempt's late success was booked as a double payment, then M-Pesa
+    answers the retry with a failure: the first payment settles the order (no Reversal, no third try)."""
+    service, worker, gateway, _ = world
+    order, first, retry = retried_payout(world, database)
+    worker.run_once()
+    first, retry = payouts_of(database, order.reference)
+    assert retry.status == "sent"
+    assert service.record_payout_result(PayoutResult(first.originator_conversation_id, first.conversation_id, True,
+                                                     "0", "ok", receipt="LATED1", amount=first.amount)) == "double_paid"
+    assert service.record_payout_result(PayoutResult(retry.originator_conversation_id, retry.conversation_id,
+                                                     False, "2001", "initiator information is invalid")) == "failed"
+    paid_once_and_closed(world, database, order, first, len(gateway.payouts))
