@@ -255,13 +255,14 @@ def refund_review(session: Session, core: Core, reference: str, *, note: str = "
     from escrow.orders import order_by_reference
 
     order = order_by_reference(session, reference)
-    held = -ledger.balance(session, ledger.SUSPENSE, order.id)
+    returned = _held_in_suspense(session, order)
+    held = sum(amount for _, amount in returned)
     if held <= 0:
         raise EscrowError(f"order {reference} holds nothing in suspense")
     _move(session, order, Event.REVIEW_REFUNDED, actor, note or "payment returned")
     ledger.post(session, kind="review_refund", dedupe_key=f"review:{order.id}", order_id=order.id,
                 lines=[debit(ledger.SUSPENSE, held), credit(ledger.REFUNDS_PAYABLE, held)], memo=note)
-    by_b2c = held - _reverse_paybill_payments(session, core, order, "suspense")
+    by_b2c = held - _reverse_paybill_payments(session, core, order, [payment for payment, _ in returned])
     if by_b2c > 0:
         queue_transfer(session, core, order, purpose="refund", amount=by_b2c, phone=buyer_phone(core, order))
         queue_sms(session, core, phone=buyer_phone(core, order), kind="refund_queued", order_id=order.id,
@@ -269,20 +270,40 @@ def refund_review(session: Session, core: Core, reference: str, *, note: str = "
     return order
 
 
-def _reverse_paybill_payments(session: Session, core: Core, order: Order, outcome: str) -> int:
-    """This order's paybill payments with `outcome` (funded it, or held in suspense) go back by Reversal
-    on their TransID to whoever paid (the payer's number arrived masked: the order's buyer may not be
-    them); returns the KES so returned. A TransID reversed before is not sent again, nor by B2C: it is
-    a finding (the money stays owed back in the books)."""
+def _held_in_suspense(session: Session, order: Order) -> list:
+    """[(payment, KES)]: the order's payments held in suspense on its own books, with what each holds
+    there, locked and read once, so a review returns exactly the money it takes out of suspense (a
+    payment that lands meanwhile stays there, for the next look)."""
+    from sqlalchemy import literal, select
+
+    from escrow.models import JournalEntry, PaymentReceived, Posting
+    rows = session.execute(
+        select(PaymentReceived, Posting.amount)
+        .join(JournalEntry, JournalEntry.dedupe_key == literal("in:") + PaymentReceived.receipt)
+        .join(Posting, (Posting.entry_id == JournalEntry.id) & (Posting.account == ledger.SUSPENSE)
+              & (Posting.order_id == order.id))
+        .where(PaymentReceived.order_id == order.id, PaymentReceived.outcome == "suspense")
+        .order_by(PaymentReceived.id).with_for_update(of=PaymentReceived)).all()
+    return [(payment, -amount) for payment, amount in rows]
+
+
+def _reverse_paybill_payments(session: Session, core: Core, order: Order, outcome_or_payments) -> int:
+    """This order's paybill payments with an outcome (funded it), or the payments given (the ones a
+    review returns), go back by Reversal on their TransID to whoever paid (the payer's number arrived
+    masked: the order's buyer may not be them); returns the KES so returned. A TransID reversed before
+    is not sent again, nor by B2C: it is a finding (the money stays owed back in the books)."""
     from sqlalchemy import select
 
     from escrow.findings import record_finding
     from escrow.models import PaymentReceived
     from escrow.reversals import queue_reversal
+    if isinstance(outcome_or_payments, str):
+        payments = session.scalars(select(PaymentReceived).where(
+            PaymentReceived.order_id == order.id, PaymentReceived.outcome == outcome_or_payments)).all()
+    else:
+        payments = outcome_or_payments
     total = 0
-    for payment in session.scalars(select(PaymentReceived).where(
-            PaymentReceived.order_id == order.id, PaymentReceived.outcome == outcome,
-            PaymentReceived.channel == "paybill")).all():
+    for payment in [payment for payment in payments if payment.channel == "paybill"]:
         if queue_reversal(session, core, order.id, trans_id=payment.receipt, amount=payment.amount) is None:
             record_finding(session, f"refund-already-reversed:{payment.receipt}", order_id=order.id,
                            receipt=payment.receipt, amount=payment.amount,
