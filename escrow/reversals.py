@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from escrow import ledger, outbox
 from escrow.context import Core
 from escrow.db import Database, db_now, insert_new, utcnow
-from escrow.findings import record_finding
+from escrow.findings import close_finding, record_finding
 from escrow.ledger import credit, debit
 from escrow.models import OutboxItem, Reversal
 from escrow.ports import GatewayError, MoneyInGateway
@@ -136,13 +136,17 @@ def record_reversal_result(session: Session, core: Core, reversal_id: int, resul
         return "orphan"
     if not result.settled:
         return "pending"
-    if result.succeeded:
-        if not _set(session, reversal_id, ("queued",) + IN_FLIGHT, status="succeeded", result_code=result.result_code,
-                    result_desc=result.description[:200]):
+    if result.succeeded:   # M-Pesa's word that the money went back stands, even after a failure it reported
+        failed_before = reversal.status == "failed"
+        if not _set(session, reversal_id, ("queued", "failed") + IN_FLIGHT, status="succeeded",
+                    result_code=result.result_code, result_desc=result.description[:200]):
             return "duplicate"
         ledger.post(session, kind="reversal", dedupe_key=f"reversal:{reversal_id}", order_id=reversal.order_id,
                     lines=[debit(ledger.REFUNDS_PAYABLE, reversal.amount), credit(ledger.MPESA_CASH, reversal.amount)],
                     memo=f"reversed {reversal.trans_id}")
+        if failed_before:
+            close_finding(session, f"reversal-failed:{reversal_id}",
+                          f"M-Pesa reversed {reversal.trans_id} after all: nothing of it is owed back any more")
         _close_refund_by_reversal(session, reversal.order_id)
         return "succeeded"
     if reversal.status not in IN_FLIGHT:
@@ -158,7 +162,10 @@ def _close_refund_by_reversal(session: Session, order_id: int | None) -> None:
     from escrow.orders import transition
     from escrow.states import Event, State
 
-    order = session.get(Order, order_id) if order_id is not None else None
+    # locked and read afresh: two reversals answered at once then close it in turn, the second seeing the first
+    session.flush()
+    order = (session.get(Order, order_id, with_for_update={"key_share": True}, populate_existing=True)
+             if order_id is not None else None)   # FOR NO KEY UPDATE: our postings only key-share it
     if order is None or order.state != State.REFUNDING.value:
         return
     open_refund = session.scalar(select(Payout.id).where(Payout.order_id == order.id, Payout.purpose == "refund",

@@ -48,8 +48,16 @@ def _close_if_settled(session: Session, core: Core, order: Order, payout: Payout
         transition(session, order, Event.REFUND_SUCCEEDED, actor="mpesa", reason=f"receipt {receipt}")
         queue_sms(session, core, phone=buyer_phone(core, order), kind="refund_sent", order_id=order.id,
                   amount=f"{payout.amount:,}", **common)
-    elif order.state == State.SETTLING.value and _all_transfers_succeeded(session, order):
+    elif order.state == State.SETTLING.value and _split_settled(session, order):
         transition(session, order, Event.SPLIT_SETTLED, actor="mpesa", reason=f"receipt {receipt}")
+
+
+def _split_settled(session: Session, order: Order) -> bool:
+    """Both transfers of a split paid: the order locked and read afresh first, so when the two answers
+    are applied at once the second waits for the first and sees its transfer paid."""
+    session.flush()
+    session.refresh(order, with_for_update={"key_share": True})   # FOR NO KEY UPDATE: not blocked by our FK inserts
+    return order.state == State.SETTLING.value and _all_transfers_succeeded(session, order)
 
 
 def _all_transfers_succeeded(session: Session, order: Order) -> bool:
