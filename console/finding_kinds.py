@@ -35,6 +35,10 @@ KINDS = {
                                     "funded until the statement shows which account it paid.",
                                     "Wait for the next statement pass; if it shows a `statement-account` finding, "
                                     "settle both orders by hand, then resolve."),
+    "suspense-wrong-amount": ("A wrong-amount payment for an order that could not go to review (already funded, "
+                              "or closed): held in suspense with nothing else to show it.",
+                              "Return it to whoever paid by hand (a Reversal on its TransID for a paybill payment, "
+                              "B2C for an STK one); `return-payment` works only while an order is under review."),
     "paybill-unmatched": ("Money paid to the paybill that names no order we know.",
                           "Find the payer from the portal; return it (return-payment) if no order fits."),
     "orphan": ("A callback that never matched any request we made (an STK success may be real money).",

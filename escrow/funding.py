@@ -10,6 +10,7 @@ from escrow.db import insert_once, later
 from escrow.reminders import schedule_reminder
 from escrow.delivery import new_code
 from escrow.errors import InvalidTransition
+from escrow.findings import record_finding
 from escrow.ledger import credit, debit
 from escrow.models import Order, PaymentAttempt, PaymentReceived, StatementLine
 from escrow.notify import order_with_languages, queue_sms_at_commit
@@ -142,10 +143,15 @@ def _hold_in_suspense(session: Session, order: Order, receipt: str, amount: int)
                 memo=f"expected {order.charge}, received {amount}")
     _set_outcome(session, receipt, "suspense")
     try:
-        transition(session, order, Event.PAYMENT_MISMATCHED, actor="mpesa",
-                   reason=f"received {format_kes(amount)}, expected {format_kes(order.charge)}")
+        moved = transition(session, order, Event.PAYMENT_MISMATCHED, actor="mpesa",
+                           reason=f"received {format_kes(amount)}, expected {format_kes(order.charge)}")
     except InvalidTransition:
-        pass  # already funded or closed: the suspense entry and review listing carry it
+        moved = False   # already funded or closed
+    if not moved:   # no review of the order will show it: an operator must return it
+        record_finding(session, f"suspense-wrong-amount:{receipt}", order_id=order.id, receipt=receipt, amount=amount,
+                       summary=f"payment {receipt} of KES {amount:,} for order {order.reference}, which expected "
+                               f"KES {order.charge:,} and is {order.state}: held in suspense; return it to whoever "
+                               f"paid")
     return "suspense"
 
 
