@@ -62,9 +62,20 @@ def send_stk_push(db: Database, core: Core, gateway: PaymentGateway, attempt_id:
     except GatewayError as error:
         return _record_push_failure(db, attempt_id, error)
     with db.transaction() as session:
-        _set_attempt(session, attempt_id, "sending", status="sent", checkout_request_id=accepted.checkout_id,
-                     merchant_request_id=accepted.merchant_request_id)
+        if not _set_attempt(session, attempt_id, "sending", status="sent", checkout_request_id=accepted.checkout_id,
+                            merchant_request_id=accepted.merchant_request_id):
+            return _keep_checkout(session, attempt_id, accepted)
     return "sent"
+
+
+def _keep_checkout(session: Session, attempt_id: int, accepted) -> str:
+    """Another worker took the push while this one waited on Daraja and now holds it in doubt
+    ('unknown'): keep the ids Daraja gave, so an STK query can settle it. Returns its status."""
+    session.execute(update(PaymentAttempt).where(PaymentAttempt.id == attempt_id,
+                                                 PaymentAttempt.checkout_request_id.is_(None))
+                    .values(checkout_request_id=accepted.checkout_id,
+                            merchant_request_id=accepted.merchant_request_id, updated_at=utcnow()))
+    return session.scalar(select(PaymentAttempt.status).where(PaymentAttempt.id == attempt_id))
 
 
 def _record_push_failure(db: Database, attempt_id: int, error: GatewayError) -> str:
