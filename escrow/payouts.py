@@ -265,8 +265,12 @@ def take_earlier_payment(session: Session, core: Core | None, failed: Payout) ->
     closed. Returns (that transfer, the amount paid), or None when nothing is to be taken."""
     if failed.purpose not in ("payout", "refund"):
         return None
-    others = session.scalars(select(Payout).where(Payout.order_id == failed.order_id, Payout.purpose == failed.purpose,
-                                                  Payout.id != failed.id).with_for_update()).all()
+    transfers = session.scalars(select(Payout).where(Payout.order_id == failed.order_id,
+                                                     Payout.purpose == failed.purpose)
+                                .with_for_update().execution_options(populate_existing=True)).all()
+    if any(transfer.id == failed.id and transfer.status != "failed" for transfer in transfers):
+        return None   # answered meanwhile (reported paid after all): nothing to take
+    others = [transfer for transfer in transfers if transfer.id != failed.id]
     earlier = [other for other in others if other.status == DOUBLE_PAID]
     if len(earlier) != 1 or any(other.status not in ("failed", DOUBLE_PAID) for other in others):
         return None   # none, or another transfer is out, or one settled it
