@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Mapping
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from escrow.context import Core
 from escrow.db import Database, db_now
@@ -146,6 +146,7 @@ class StatementReconciler:
             return self._failed(run_id, shortcode, start, end, f"statement not fetched: {error}")
         try:
             with self.db.transaction() as session:
+                _one_pass_at_a_time(session)
                 summary = self._match(session, run_id, shortcode, channels, start, end, entries, source)
                 summary.counts["cash placed"] = allocate_cash(session, roles_of(self.source))["allocated"]
                 finish_run(session, run_id, status=summary.status, note=summary.note, **_columns(summary.counts))
@@ -198,6 +199,15 @@ class StatementReconciler:
         unreadable = outcomes["unreadable"]
         return RunSummary(shortcode, start, end, FAILED if unreadable else COMPLETE, counts,
                           f"{unreadable} unreadable line(s)" if unreadable else None)
+
+
+def _one_pass_at_a_time(session) -> None:
+    """Passes match in turn (the worker's and an operator's import, or two workers, at once): each would
+    link its own line to the same payment funded on an STK query's word, neither seeing the other's link,
+    and the second payment would never be booked. A transaction-scoped advisory lock on PostgreSQL, held
+    until the pass's matching commits; SQLite has one writer at a time."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(hashtext('zemi:statement-matching'))"))
 
 
 def _columns(counts: dict) -> dict:
