@@ -102,12 +102,12 @@ def _record_send_failure(db: Database, core: Core, payout_id: int, error: Gatewa
         if error.ambiguous:
             _mark_unknown(session, core, payout_id, "sending", str(error))
             return "unknown"
-        earlier = _paid_before(session, session.get(Payout, payout_id))
-        if error.retryable and earlier is not None:   # never left, and what it replaced was paid meanwhile
-            _set(session, payout_id, ("sending",), status="failed", result_code=SUPERSEDED,
-                 result_desc=f"not sent: {earlier.originator_conversation_id} was paid after all")
-            return "failed"
-        if error.retryable:  # surely never reached M-Pesa: safe to send again later
+        if error.retryable:  # surely never reached M-Pesa: safe to send again later, unless no longer needed
+            earlier = _paid_before(session, session.get(Payout, payout_id))
+            if earlier is not None:   # what it replaced was paid meanwhile
+                _set(session, payout_id, ("sending",), status="failed", result_code=SUPERSEDED,
+                     result_desc=f"not sent: {earlier.originator_conversation_id} was paid after all")
+                return "failed"
             _set(session, payout_id, ("sending",), status="queued", result_desc=str(error)[:200])
         else:
             _set(session, payout_id, ("sending",), status="failed", result_desc=str(error)[:200])

@@ -279,17 +279,10 @@ def test_a_retry_reported_paid_while_reconcile_settles_by_the_earlier_payment_le
     to recover (overpaid, finding open), and the seller's payable must be settled once, not twice."""
     from escrow.db import Database
     from escrow.reconcile import ReconcileReport
-    from tests.adversarial.test_settlement_races import PauseBefore, retried_payout
+    from tests.adversarial.test_settlement_races import PauseBefore, paid_late_then_retry_failed
     needs_postgres(database)
-    service, worker, gateway, _ = world
-    order, first, retry = retried_payout(world, database)
-    worker.run_once()
-    first, retry = payouts_of(database, order.reference)
-    assert retry.status == "sent"
-    assert service.record_payout_result(PayoutResult(first.originator_conversation_id, first.conversation_id, True,
-                                                     "0", "ok", receipt="EARLY1", amount=first.amount)) == "double_paid"
-    assert service.record_payout_result(PayoutResult(retry.originator_conversation_id, retry.conversation_id, False,
-                                                     "2001", "initiator information is invalid")) == "failed"
+    service, _, gateway, _ = world
+    order, first, retry = paid_late_then_retry_failed(world, database, "EARLY1")
     reconcile_db = Database(database_url)
     try:
         pause = PauseBefore(reconcile_db.engine, lambda sql, params: sql.lstrip().upper().startswith("SELECT")

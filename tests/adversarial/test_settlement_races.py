@@ -277,16 +277,23 @@ def test_a_retry_whose_send_fails_before_it_leaves_after_the_first_was_paid_is_n
     paid_once_and_closed(world, database, order, first, sent_before)
 
 
-def test_a_late_success_whose_retry_then_fails_is_the_settlement_after_all(world, database):
+def paid_late_then_retry_failed(world, database, receipt: str):
     """The retry went out, the first attempt's late success was booked as a double payment, then M-Pesa
-    answers the retry with a failure: the first payment settles the order (no Reversal, no third try)."""
-    service, worker, gateway, _ = world
+    answered the retry with a failure: (order, first, retry)."""
+    service, worker, _, _ = world
     order, first, retry = retried_payout(world, database)
     worker.run_once()
     first, retry = payouts_of(database, order.reference)
     assert retry.status == "sent"
     assert service.record_payout_result(PayoutResult(first.originator_conversation_id, first.conversation_id, True,
-                                                     "0", "ok", receipt="LATED1", amount=first.amount)) == "double_paid"
+                                                     "0", "ok", receipt=receipt, amount=first.amount)) == "double_paid"
     assert service.record_payout_result(PayoutResult(retry.originator_conversation_id, retry.conversation_id,
                                                      False, "2001", "initiator information is invalid")) == "failed"
+    return order, first, retry
+
+
+def test_a_late_success_whose_retry_then_fails_is_the_settlement_after_all(world, database):
+    """The first payment settles the order (no Reversal, no third try)."""
+    gateway = world[2]
+    order, first, _ = paid_late_then_retry_failed(world, database, "LATED1")
     paid_once_and_closed(world, database, order, first, len(gateway.payouts))
